@@ -1,0 +1,1 @@
+"""Keras side of tb-callbacks-plugin: event-aware callbacks."""

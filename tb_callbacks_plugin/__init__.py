@@ -1,0 +1,19 @@
+"""TensorBoard side of tb-callbacks-plugin: event format, writer, reader, plugin."""
+
+from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
+from tb_callbacks_plugin.metadata import PLUGIN_NAME, TAB_NAME, UnsupportedVersionError
+from tb_callbacks_plugin.reader import events_dataframe, read_events
+from tb_callbacks_plugin.records import CorruptRecordWarning
+from tb_callbacks_plugin.writer import EventWriter
+
+__all__ = [
+    "BUILTIN_KINDS",
+    "PLUGIN_NAME",
+    "TAB_NAME",
+    "CorruptRecordWarning",
+    "Event",
+    "EventWriter",
+    "UnsupportedVersionError",
+    "events_dataframe",
+    "read_events",
+]
