@@ -143,7 +143,10 @@ def normalize_data(data: dict[str, Any]) -> dict[str, Any]:
     size = len(dumps(out))
     if size > MAX_DATA_BYTES:
         preview = dumps(out)[: MAX_DATA_BYTES // 2]
-        return {"_truncated": f"{TRUNCATION_MARK} data was {size} bytes, over {MAX_DATA_BYTES}", "_preview": preview}
+        return {
+            "_truncated": f"{TRUNCATION_MARK} data was {size} bytes, over {MAX_DATA_BYTES}",
+            "_preview": preview,
+        }
     return out
 
 
@@ -170,7 +173,9 @@ def make_event_json(
         raise TypeError(f"source must be a str or None, got {type(source).__name__}")
     if wall_time is None:
         wall_time = time.time()
-    elif isinstance(wall_time, bool) or not isinstance(wall_time, numbers.Real) or not math.isfinite(wall_time):
+    elif (
+        isinstance(wall_time, bool) or not isinstance(wall_time, numbers.Real) or not math.isfinite(wall_time)
+    ):
         raise ValueError(f"wall_time must be a finite number of seconds, got {wall_time!r}")
     record = {
         "kind": kind,

@@ -38,9 +38,7 @@ def create_summary_metadata(role: str) -> summary_pb2.SummaryMetadata:
         raise ValueError(f"role must be one of {ROLES}, not {role!r}")
     content = json.dumps({"version": FORMAT_VERSION, "role": role}).encode()
     return summary_pb2.SummaryMetadata(
-        plugin_data=summary_pb2.SummaryMetadata.PluginData(
-            plugin_name=PLUGIN_NAME, content=content
-        ),
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=PLUGIN_NAME, content=content),
         data_class=summary_pb2.DATA_CLASS_TENSOR,
     )
 

@@ -86,7 +86,9 @@ def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> It
             bad += unreadable
             yield from events
     if bad:
-        warnings.warn(f"{path}: {bad} unreadable event record(s) skipped", records.CorruptRecordWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}: {bad} unreadable event record(s) skipped", records.CorruptRecordWarning, stacklevel=2
+        )
 
 
 def sort_events(events: Iterable[Event]) -> list[Event]:
@@ -113,9 +115,7 @@ def events_dataframe(logdir: str | os.PathLike):  # -> pandas.DataFrame
     try:
         import pandas as pd
     except ImportError as e:
-        raise ImportError(
-            "events_dataframe needs pandas: pip install 'tb-callbacks-plugin[pandas]'"
-        ) from e
+        raise ImportError("events_dataframe needs pandas: pip install 'tb-callbacks-plugin[pandas]'") from e
     events = read_events(logdir)
     frame = pd.DataFrame(
         {

@@ -48,9 +48,7 @@ def masked_crc32c(data: bytes) -> int:
 def frame(data: bytes) -> bytes:
     """One record's bytes, ready to append to an event file."""
     length = struct.pack("<Q", len(data))
-    return b"".join(
-        (length, _FOOTER.pack(masked_crc32c(length)), data, _FOOTER.pack(masked_crc32c(data)))
-    )
+    return b"".join((length, _FOOTER.pack(masked_crc32c(length)), data, _FOOTER.pack(masked_crc32c(data))))
 
 
 def _header_ok(buf: bytes, pos: int) -> int | None:
@@ -113,9 +111,7 @@ def iter_records(
                 yield data
                 pos = data_end + FOOTER_SIZE
                 continue
-        cut_short = pos + HEADER_SIZE > size or (
-            length is not None and data_end + FOOTER_SIZE > size
-        )
+        cut_short = pos + HEADER_SIZE > size or (length is not None and data_end + FOOTER_SIZE > size)
         nxt = _resync(buf, pos)
         if cut_short and nxt >= size:
             # Nothing valid follows a record cut short: a torn tail from a

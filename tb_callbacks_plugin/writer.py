@@ -62,18 +62,17 @@ class EventWriter:
     ```
     """
 
-    def __init__(self, run_dir: str | os.PathLike, *, flush_secs: float = 1.0, filename_suffix: str = "") -> None:
+    def __init__(
+        self, run_dir: str | os.PathLike, *, flush_secs: float = 1.0, filename_suffix: str = ""
+    ) -> None:
         self.run_dir = os.fspath(run_dir)
         os.makedirs(self.run_dir, exist_ok=True)
         # Unique per writer so that a second fit into the same run never
         # reuses a tag (see event_format for why tags must not repeat steps).
         self._writer_id = uuid.uuid4().hex[:8]
-        name = "events.out.tfevents.%010d.%s.%d.%d%s" % (
-            time.time(),
-            socket.gethostname(),
-            os.getpid(),
-            next(_file_counter),
-            filename_suffix,
+        name = (
+            f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
+            f".{os.getpid()}.{next(_file_counter)}{filename_suffix}"
         )
         self.path = os.path.join(self.run_dir, name)
         self._file = open(self.path, "ab")  # noqa: SIM115 - owned by the thread
@@ -228,7 +227,9 @@ class EventWriter:
                     last_flush = time.monotonic()
             except OSError as e:  # disk full, file system gone: keep training
                 if self._error is None:
-                    warnings.warn(f"EventWriter: writing {self.path} failed: {e}", RuntimeWarning, stacklevel=1)
+                    warnings.warn(
+                        f"EventWriter: writing {self.path} failed: {e}", RuntimeWarning, stacklevel=1
+                    )
                 self._error = e
                 if isinstance(item, _Barrier):
                     item.done.set()

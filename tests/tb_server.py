@@ -18,14 +18,19 @@ _URL_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 
 
 class TensorBoardProcess:
-    def __init__(self, logdir: str, *, load_fast: bool, extra_args: tuple[str, ...] = (), reload_interval: float = 1):
+    def __init__(
+        self, logdir: str, *, load_fast: bool, extra_args: tuple[str, ...] = (), reload_interval: float = 1
+    ):
         self.logdir = logdir
         self.load_fast = load_fast
         cmd = [
             os.path.join(os.path.dirname(sys.executable), "tensorboard"),
-            "--logdir", logdir,
-            "--host", "127.0.0.1",
-            "--port", "0",
+            "--logdir",
+            logdir,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
             f"--load_fast={'true' if load_fast else 'false'}",
             f"--reload_interval={reload_interval}",
             *extra_args,
@@ -77,7 +82,9 @@ class TensorBoardProcess:
             except (AssertionError, OSError, ValueError) as e:
                 last_error = e
             time.sleep(interval)
-        raise AssertionError(f"condition not met in {timeout}s (last error: {last_error})\n" + "".join(self.output[-30:]))
+        raise AssertionError(
+            f"condition not met in {timeout}s (last error: {last_error})\n" + "".join(self.output[-30:])
+        )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
