@@ -33,6 +33,7 @@ import math
 import numbers
 import re
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -242,9 +243,15 @@ def _decode_element(raw: bytes) -> dict[str, Any] | None:
 
 def decode_bundle(run: str, step: int, tensor: tensor_pb2.TensorProto) -> tuple[list[Event], int]:
     """Events of one bundle record, and how many elements were unreadable."""
+    return decode_elements(run, step, tensor.string_val)
+
+
+def decode_elements(run: str, step: int, elements: Iterable[bytes]) -> tuple[list[Event], int]:
+    """Like `decode_bundle`, from the bundle's elements (e.g. the items of
+    the numpy array TensorBoard's data provider gives for the tensor)."""
     events = []
     bad = 0
-    for raw in tensor.string_val:
+    for raw in elements:
         item = _decode_element(raw)
         if item is None:
             bad += 1
