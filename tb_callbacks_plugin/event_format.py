@@ -260,12 +260,26 @@ def decode_elements(run: str, step: int, elements: Iterable[bytes]) -> tuple[lis
     return events, bad
 
 
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return False
+
+
 def event_from_dict(run: str, step: int, item: dict[str, Any]) -> Event:
     """An `Event` from a decoded element, with hostile sizes capped again."""
     data = item.get("data")
     if not isinstance(data, dict):
         data = {}
-    elif len(data) > 0 and len(dumps(data)) > MAX_DATA_BYTES:
+    elif data and (_deeper_than(data, MAX_DATA_DEPTH) or len(dumps(data)) > MAX_DATA_BYTES):
+        # Only a hand-made or damaged file gets here: our writer caps both.
         data = normalize_data(data)
     epoch = item.get("epoch")
     wall_time = item.get("wall_time")
