@@ -45,7 +45,9 @@ setup(
         ],
     },
     entry_points={
-        "tensorboard_plugins": [],
-        "console_scripts": [],
+        "tensorboard_plugins": [
+            "callback_events = tb_callbacks_plugin.loader:CallbackEventsLoader",
+        ],
+        "console_scripts": ["tb-callbacks = tb_callbacks_plugin.cli:main"],
     },
 )

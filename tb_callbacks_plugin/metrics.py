@@ -1,0 +1,159 @@
+"""Metric scalars read straight from event files, for the CLI's plot and summary.
+
+Keras (through `tf.summary.scalar`) writes each metric as a tensor summary
+with the `scalars` plugin's metadata: a 0-d float tensor in `tensor_content`.
+Older writers (tf.compat.v1, tensorboardX, PyTorch) use `simple_value`. Both
+are read here without TensorFlow and without TensorBoard's sampling.
+
+Keras writes `epoch_*` tags at step = epoch; `callbacks.TensorBoard` also
+writes `callback_events/epochs/*` records (the global step at which each epoch
+ended), which `RunMetrics.epoch_steps` returns so that epoch-indexed metrics
+can be drawn on the same step axis as the events.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, types_pb2
+
+from tb_callbacks_plugin import metadata, records
+
+SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
+EPOCH_TAG_PREFIX = "epoch_"
+
+_NUMPY_DTYPES = {
+    types_pb2.DT_FLOAT: np.float32,
+    types_pb2.DT_DOUBLE: np.float64,
+    types_pb2.DT_HALF: np.float16,
+    types_pb2.DT_INT32: np.int32,
+    types_pb2.DT_INT64: np.int64,
+    types_pb2.DT_INT16: np.int16,
+    types_pb2.DT_INT8: np.int8,
+    types_pb2.DT_UINT8: np.uint8,
+    types_pb2.DT_BOOL: np.bool_,
+}
+
+
+@dataclass
+class Series:
+    """One scalar tag of one run, sorted by step; a repeated step keeps the last value."""
+
+    steps: list[int]
+    values: list[float]
+
+
+@dataclass
+class RunMetrics:
+    """The scalars of one run and, when recorded, where each epoch ended.
+
+    Attributes:
+      scalars: tag -> `Series`.
+      epoch_steps: epoch (0-based) -> the global step at which it ended.
+    """
+
+    run: str
+    scalars: dict[str, Series] = field(default_factory=dict)
+    epoch_steps: dict[int, int] = field(default_factory=dict)
+
+    @staticmethod
+    def is_epoch_indexed(tag: str) -> bool:
+        # Keras names its per-epoch scalars epoch_<metric> and writes them at
+        # step = epoch; everything else (batch_*, evaluation_*_vs_iterations,
+        # users' own) is written at a training step.
+        return tag.startswith(EPOCH_TAG_PREFIX)
+
+
+def scalar_value(value) -> float | None:
+    """The number held by a `Summary.Value` that is a scalar, else None."""
+    which = value.WhichOneof("value")
+    if which == "simple_value":
+        return float(value.simple_value)
+    if which != "tensor":
+        return None
+    tensor = value.tensor
+    if tensor.tensor_shape.dim and math.prod(d.size for d in tensor.tensor_shape.dim) != 1:
+        return None
+    dtype = _NUMPY_DTYPES.get(tensor.dtype)
+    if dtype is None:
+        return None
+    if tensor.tensor_content:
+        array = np.frombuffer(tensor.tensor_content, dtype=dtype)
+        return float(array[0]) if array.size == 1 else None
+    for name in ("float_val", "double_val", "int_val", "int64_val", "bool_val"):
+        items = getattr(tensor, name)
+        if len(items) == 1:
+            return float(items[0])
+    if len(tensor.half_val) == 1:  # float16 bit patterns stored as ints
+        return float(np.array([tensor.half_val[0]], dtype=np.uint16).view(np.float16)[0])
+    return None
+
+
+def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
+    """Adds the scalars and epoch ends of one event file to `into` (files in name order)."""
+    with open(path, "rb") as f:
+        buf = f.read()
+    tag_kind: dict[str, str] = {}  # tag -> "scalar" | "epochs" | "other"
+    points: dict[str, dict[int, float]] = {}
+    for data in records.iter_records(buf, name=os.fspath(path)):
+        try:
+            event = event_pb2.Event.FromString(data)
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
+            continue  # damage is reported once by the events reader
+        if not event.HasField("summary"):
+            continue
+        for value in event.summary.value:
+            kind = tag_kind.get(value.tag)
+            plugin = value.metadata.plugin_data.plugin_name
+            if plugin or kind is None:
+                kind = _classify(value, plugin)
+                tag_kind[value.tag] = kind
+            if kind == "scalar":
+                number = scalar_value(value)
+                if number is not None:
+                    points.setdefault(value.tag, {})[int(event.step)] = number
+            elif kind == "epochs":
+                epoch = scalar_value(value)
+                if epoch is not None and math.isfinite(epoch):
+                    into.epoch_steps[int(epoch)] = int(event.step)
+    for tag, by_step in points.items():
+        if tag in into.scalars:  # a later file of the same run continues the series
+            old = into.scalars[tag]
+            by_step = {**dict(zip(old.steps, old.values, strict=True)), **by_step}
+        steps = sorted(by_step)
+        into.scalars[tag] = Series(steps=steps, values=[by_step[s] for s in steps])
+
+
+def _classify(value, plugin: str) -> str:
+    if plugin == SCALARS_PLUGIN or value.WhichOneof("value") == "simple_value":
+        return "scalar"
+    if plugin == metadata.PLUGIN_NAME:
+        try:
+            _, role = metadata.parse_plugin_content(value.metadata.plugin_data.content)
+        except ValueError:
+            return "other"
+        return "epochs" if role == metadata.ROLE_EPOCHS else "other"
+    return "other"
+
+
+def read_run_metrics(run: str, paths: Iterable[str | os.PathLike]) -> RunMetrics:
+    """Scalars and epoch ends of one run, from its event files in name order.
+
+    Example:
+
+    ```python
+    from tb_callbacks_plugin.reader import find_runs
+    runs = find_runs("logs")
+    metrics = read_run_metrics("baseline/train", runs["baseline/train"])
+    loss = metrics.scalars["epoch_loss"]
+    print(list(zip(loss.steps, loss.values)))
+    ```
+    """
+    result = RunMetrics(run=run)
+    for path in paths:
+        add_file(result, path)
+    return result

@@ -1,0 +1,255 @@
+"""One line per experiment: how long it trained, how good it got, how it ended.
+
+An experiment is what one `callbacks.TensorBoard(log_dir=...)` wrote: Keras
+puts its runs in `<log_dir>/train` and `<log_dir>/validation`, so those two
+are grouped under `<log_dir>`; any other run is its own experiment.
+"""
+
+from __future__ import annotations
+
+import math
+import posixpath
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.metrics import RunMetrics, Series
+
+KERAS_RUN_NAMES = ("train", "validation")
+MAIN_METRIC = "epoch_loss"
+# Metric names for which larger is better, when no callback said its mode.
+_HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "score")
+
+
+@dataclass
+class ExperimentSummary:
+    """What `summarize` reports about one experiment (all fields JSON-ready)."""
+
+    experiment: str
+    epochs: int | None
+    metric: str | None
+    mode: str | None
+    best: float | None
+    best_epoch: int | None
+    final: float | None
+    lr_changes: int
+    lr: str
+    ended: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def experiment_of(run: str) -> str:
+    """The experiment a run belongs to: Keras's train/validation share their parent."""
+    parent, name = posixpath.split(run)
+    if name in KERAS_RUN_NAMES:
+        return parent or "."
+    return run
+
+
+def _run_label(experiment: str, run: str) -> str:
+    if run == experiment:
+        return ""
+    if experiment == ".":
+        return run
+    return run[len(experiment) + 1 :] if run.startswith(experiment + "/") else run
+
+
+def _mode_for(tag: str, hinted: str | None) -> str:
+    if hinted in ("min", "max"):
+        return hinted
+    name = tag.lower()
+    return "max" if any(word in name for word in _HIGHER_IS_BETTER) else "min"
+
+
+def _monitor_hint(events: list[Event]) -> tuple[str | None, str | None]:
+    """(monitor, mode) named by the callbacks that watched a metric, last one wins."""
+    monitor = mode = None
+    for event in events:
+        value = event.data.get("monitor")
+        if isinstance(value, str) and value:
+            monitor = value
+            hinted = event.data.get("mode")
+            mode = hinted if hinted in ("min", "max") else mode
+    return monitor, mode
+
+
+def _candidates(experiment: str, runs: list[str], tag: str) -> list[tuple[str, str]]:
+    """(run, tag) pairs to try for `tag`, validation first (that is what callbacks monitor)."""
+
+    def order(run: str) -> int:
+        name = posixpath.basename(run)
+        return {"validation": 0, "train": 1}.get(name, 2)
+
+    return [(run, tag) for run in sorted(runs, key=order)]
+
+
+def _choose_metric(
+    experiment: str,
+    runs: list[str],
+    metrics: Mapping[str, RunMetrics],
+    events: list[Event],
+    wanted: str | None,
+) -> tuple[str | None, Series | None, str | None]:
+    """The main metric of an experiment: `wanted`, else what callbacks monitored, else epoch_loss."""
+    monitor, mode = _monitor_hint(events)
+    choices: list[tuple[str, str]] = []
+    if wanted:
+        choices = _candidates(experiment, runs, wanted)
+        mode = None
+    else:
+        if monitor:
+            # Keras logs "val_x" as tag "epoch_x" of the validation run, "x" as
+            # "epoch_x" of the train run.
+            if monitor.startswith("val_"):
+                choices += [
+                    (r, "epoch_" + monitor[4:]) for r in runs if posixpath.basename(r) == "validation"
+                ]
+            choices += [(r, "epoch_" + monitor) for r in runs if posixpath.basename(r) != "validation"]
+        choices += _candidates(experiment, runs, MAIN_METRIC)
+    for run, tag in choices:
+        series = metrics.get(run) and metrics[run].scalars.get(tag)
+        if series and series.values:
+            label = _run_label(experiment, run)
+            return (f"{label}/{tag}" if label else tag), series, _mode_for(tag, mode)
+    return None, None, None
+
+
+def _best(series: Series, mode: str) -> tuple[float | None, int | None]:
+    finite = [(v, s) for s, v in zip(series.steps, series.values, strict=True) if math.isfinite(v)]
+    if not finite:
+        return None, None
+    # First of equal values, as EarlyStopping keeps the first best epoch.
+    pick = min if mode == "min" else max
+    value, step = pick(finite, key=lambda vs: vs[0])
+    return value, step
+
+
+def _epochs_trained(runs: list[str], metrics: Mapping[str, RunMetrics]) -> int | None:
+    ends: set[int] = set()
+    for run in runs:
+        ends.update(metrics[run].epoch_steps if run in metrics else ())
+    if ends:
+        return len(ends)
+    for run in sorted(runs, key=lambda r: posixpath.basename(r) != "train"):
+        series = metrics.get(run) and metrics[run].scalars.get(MAIN_METRIC)
+        if series:
+            return len(series.steps)
+    return None
+
+
+def _fmt_number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _lr_story(events: list[Event]) -> tuple[int, str]:
+    changes = [e for e in events if e.kind == "lr_change"]
+    if not changes:
+        return 0, ""
+    first, last = changes[0].data.get("old"), changes[-1].data.get("new")
+    return len(changes), f"{_fmt_number(first)} -> {_fmt_number(last)}"
+
+
+def _at_epoch(event: Event) -> str:
+    return f" at epoch {event.epoch}" if event.epoch is not None else f" at step {event.step}"
+
+
+def _ending(events: list[Event]) -> str:
+    """How training ended, following fits in time order (a resumed run has several)."""
+    if not events:
+        return "no events"
+    by_time = sorted(events, key=lambda e: (e.wall_time, e.step))
+    parts: list[str] = []
+    fit_open = False
+    stop_detail = ""
+    for event in by_time:
+        if event.kind == "train_begin":
+            if fit_open:
+                parts.append("no train_end")
+            fit_open, stop_detail = True, ""
+        elif event.kind == "backup_restored":
+            parts.append(f"resumed at epoch {event.data.get('initial_epoch', event.epoch)}")
+        elif event.kind in ("early_stop", "nan_terminated"):
+            stop_detail = _at_epoch(event)
+        elif event.kind == "weights_restored":
+            best = event.data.get("best_epoch")
+            stop_detail += f", restored epoch {best}" if best is not None else ", weights restored"
+        elif event.kind == "train_end":
+            reason = event.data.get("reason")
+            reason = reason if isinstance(reason, str) and reason else "ended"
+            detail = stop_detail if reason != "completed" or "restored" in stop_detail else ""
+            if reason == "interrupted" and not detail:
+                detail = _at_epoch(event)
+            parts.append(reason + detail)
+            fit_open, stop_detail = False, ""
+    if fit_open:
+        parts.append("no train_end (killed, or still running)")
+    return "; ".join(parts) if parts else "no train_begin/train_end events"
+
+
+def summarize(
+    runs: Iterable[str],
+    events: Iterable[Event],
+    metrics: Mapping[str, RunMetrics],
+    *,
+    metric: str | None = None,
+) -> list[ExperimentSummary]:
+    """One `ExperimentSummary` per experiment, sorted by name.
+
+    Args:
+      runs: run names (as `reader.find_runs` gives them).
+      events: their callback events.
+      metrics: run -> `RunMetrics` (scalars) for the same runs.
+      metric: the scalar tag to rank by (default: what EarlyStopping or
+        ModelCheckpoint monitored, else `epoch_loss`, validation run first).
+
+    Example:
+
+    ```python
+    from tb_callbacks_plugin import read_events
+    from tb_callbacks_plugin.metrics import read_run_metrics
+    from tb_callbacks_plugin.reader import find_runs
+    runs = find_runs("logs")
+    metrics = {run: read_run_metrics(run, paths) for run, paths in runs.items()}
+    for line in summarize(runs, read_events("logs"), metrics):
+        print(line.experiment, line.best, line.ended)
+    ```
+    """
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(experiment_of(run), []).append(run)
+    by_experiment: dict[str, list[Event]] = {}
+    for event in events:
+        by_experiment.setdefault(experiment_of(event.run), []).append(event)
+        groups.setdefault(experiment_of(event.run), [])
+    out = []
+    for experiment in sorted(groups):
+        members = groups[experiment]
+        exp_events = by_experiment.get(experiment, [])
+        label, series, mode = _choose_metric(experiment, members, metrics, exp_events, metric)
+        best = best_at = final = None
+        if series is not None:
+            best, best_at = _best(series, mode)
+            final = series.values[-1]
+            if not label.rsplit("/", 1)[-1].startswith("epoch_"):
+                best_at = None  # a step, not an epoch: not worth a column of its own
+        count, lr = _lr_story(exp_events)
+        out.append(
+            ExperimentSummary(
+                experiment=experiment,
+                epochs=_epochs_trained(members, metrics),
+                metric=label,
+                mode=mode,
+                best=best,
+                best_epoch=best_at,
+                final=final,
+                lr_changes=count,
+                lr=lr,
+                ended=_ending(exp_events),
+            )
+        )
+    return out
