@@ -1,0 +1,344 @@
+"""Callback events as TensorBoard's data provider serves them, decoded once.
+
+Reads go only through `context.data_provider` (`list_tensors`,
+`read_tensors`), so the plugin sees exactly what TensorBoard loaded, from
+any logdir TensorBoard can read, with either loader.
+
+Every request lists the tags (cheap: one call, no tensor data) and compares
+each tag's `(max_step, max_wall_time)` with what was decoded before. Within a
+tag our writer only ever adds records at higher steps, and a record that
+replaces others (TensorBoard's restart handling) is newer, so any change of
+a tag's content changes that pair; only changed tags are read and decoded
+again. Each event is kept as its ready JSON text, so serving 1,000 events is
+a join, not 1,000 encodes. The cache is bounded and forgets the least
+recently used tags first.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from tensorboard.data import provider
+
+from tb_callbacks_plugin import event_format, metadata
+from tb_callbacks_plugin.event_format import Event
+
+logger = logging.getLogger(__name__)
+
+# `read_tensors` needs a sample count; 0 would return nothing. This is
+# "everything the loader kept" (both loaders accept any count above the
+# number of records).
+KEEP_ALL = 1_000_000_000
+DEFAULT_CACHE_CHARS = 256 * 1024 * 1024
+
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+_NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def finite_json(value: Any) -> Any:
+    """`value` with NaN and infinities replaced by the strings
+    "NaN", "Infinity" and "-Infinity", so that it is valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else _NONFINITE[value]
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def event_json(event: Event) -> str:
+    """One event as the JSON object the `events` route serves."""
+    wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
+    obj = {
+        "kind": event.kind,
+        "step": event.step,
+        "epoch": event.epoch,
+        "wall_time": wall_time,
+        "source": event.source,
+        "message": event.message,
+        "data": event.data,
+    }
+    try:
+        return _ENCODER.encode(obj)
+    except ValueError:  # NaN or Infinity somewhere in data: rare, so only then walk it
+        obj["data"] = finite_json(event.data)
+        return _ENCODER.encode(obj)
+
+
+@dataclass(slots=True)
+class StoredEvent:
+    step: int
+    wall_time: float
+    kind: str
+    json: str
+
+
+@dataclass
+class _TagEntry:
+    version: tuple[int, float]
+    events: list[StoredEvent] = field(default_factory=list)
+    epochs: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, wall_time)
+    bad: int = 0
+    chars: int = 0
+
+
+@dataclass
+class RunEvents:
+    """What one run holds: events sorted by step then wall time, how many of
+    each kind, and sentences about anything that could not be read."""
+
+    run: str
+    events: list[StoredEvent]
+    kinds: dict[str, int]
+    warnings: list[str]
+
+
+class EventStore:
+    """Decoded callback events of every run, read through a data provider.
+
+    Args:
+      data_provider: TensorBoard's `DataProvider` (`context.data_provider`).
+      downsample: records per tag to ask `read_tensors` for.
+      max_cache_chars: bound on the cached JSON text of events.
+
+    Example:
+
+    ```python
+    store = EventStore(context.data_provider)
+    for run in store.runs(ctx, experiment_id=""):
+        print(run.run, len(run.events), run.kinds)
+    ```
+    """
+
+    def __init__(
+        self,
+        data_provider: provider.DataProvider,
+        *,
+        downsample: int = KEEP_ALL,
+        max_cache_chars: int = DEFAULT_CACHE_CHARS,
+    ) -> None:
+        self._provider = data_provider
+        self._downsample = downsample
+        self._max_chars = max_cache_chars
+        self._lock = threading.Lock()
+        self._tags: collections.OrderedDict[tuple[str, str, str], _TagEntry] = collections.OrderedDict()
+        self._chars = 0
+        # (experiment, run) -> (versions of its event tags, merged events)
+        self._merged: dict[tuple[str, str], tuple[tuple, RunEvents]] = {}
+        self._roles: dict[bytes, tuple[str | None, str | None]] = {}
+
+    # ------------------------------------------------------------ queries
+
+    def runs(self, ctx: Any, *, experiment_id: str) -> list[RunEvents]:
+        """Every run that holds callback event records, sorted by name."""
+        listing = self._list(ctx, experiment_id, None)
+        self._forget_missing(experiment_id, listing)
+        return [self._run_events(ctx, experiment_id, run, tags) for run, tags in sorted(listing.items())]
+
+    def run(self, ctx: Any, *, experiment_id: str, run: str) -> RunEvents | None:
+        """The events of `run`, or None when it holds no callback events."""
+        listing = self._list(ctx, experiment_id, [run])
+        tags = listing.get(run)
+        if not tags:
+            return None
+        return self._run_events(ctx, experiment_id, run, tags)
+
+    def epoch_steps(self, ctx: Any, *, experiment_id: str, runs: Iterable[str]) -> dict[int, int]:
+        """Epoch -> global step at which it ended, from the epoch records of
+        `runs`; when an epoch was recorded more than once (a second fit into
+        the same directory), the latest record wins."""
+        runs = list(runs)
+        listing = self._list(ctx, experiment_id, runs)
+        wanted = {
+            run: [tag for tag, (role, _) in tags.items() if role == metadata.ROLE_EPOCHS]
+            for run, tags in listing.items()
+        }
+        entries = self._entries(ctx, experiment_id, listing, wanted)
+        latest: dict[int, tuple[float, int]] = {}
+        for entry in entries.values():
+            for epoch, step, wall_time in entry.epochs:
+                if epoch not in latest or wall_time >= latest[epoch][0]:
+                    latest[epoch] = (wall_time, step)
+        return {epoch: step for epoch, (_, step) in latest.items()}
+
+    # ------------------------------------------------------------ internals
+
+    def _role(self, content: bytes) -> tuple[str | None, str | None]:
+        """(role, None) for a record we read, or (None, why not)."""
+        cached = self._roles.get(content)
+        if cached is None:
+            try:
+                _, role = metadata.parse_plugin_content(content)
+                cached = (role, None)
+            except metadata.UnsupportedVersionError as e:
+                cached = (None, str(e))
+            except ValueError as e:
+                cached = (None, f"records with damaged metadata skipped ({e})")
+            if len(self._roles) < 10_000:
+                self._roles[content] = cached
+        return cached
+
+    def _list(
+        self, ctx: Any, experiment_id: str, runs: list[str] | None
+    ) -> dict[str, dict[str, tuple[str | None, Any]]]:
+        """run -> tag -> (role or None, the time series or the reason it is unreadable)."""
+        listing = self._provider.list_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=runs) if runs is not None else None,
+        )
+        out: dict[str, dict[str, tuple[str | None, Any]]] = {}
+        for run, tags in listing.items():
+            out[run] = {}
+            for tag, series in tags.items():
+                role, why = self._role(series.plugin_content)
+                out[run][tag] = (role, series) if role is not None else (None, why)
+        return out
+
+    def _entries(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        listing: dict[str, dict[str, tuple[str | None, Any]]],
+        wanted: dict[str, list[str]],
+    ) -> dict[tuple[str, str], _TagEntry]:
+        """Up-to-date entries for the `wanted` tags of each run; reads only
+        the tags that changed since they were decoded."""
+        found: dict[tuple[str, str], _TagEntry] = {}
+        stale: dict[tuple[str, str], tuple[int, float]] = {}
+        with self._lock:
+            for run, tags in wanted.items():
+                for tag in tags:
+                    series = listing[run][tag][1]
+                    version = (series.max_step, series.max_wall_time)
+                    key = (experiment_id, run, tag)
+                    entry = self._tags.get(key)
+                    if entry is not None and entry.version == version:
+                        self._tags.move_to_end(key)
+                        found[(run, tag)] = entry
+                    else:
+                        stale[(run, tag)] = version
+        if stale:
+            found.update(self._read(ctx, experiment_id, listing, stale))
+        return found
+
+    def _read(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        listing: dict[str, dict[str, tuple[str | None, Any]]],
+        stale: dict[tuple[str, str], tuple[int, float]],
+    ) -> dict[tuple[str, str], _TagEntry]:
+        data = self._provider.read_tensors(
+            ctx,
+            experiment_id=experiment_id,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=self._downsample,
+            run_tag_filter=provider.RunTagFilter(
+                runs=sorted({run for run, _ in stale}), tags=sorted({tag for _, tag in stale})
+            ),
+        )
+        out = {}
+        for (run, tag), version in stale.items():
+            role = listing[run][tag][0]
+            entry = _TagEntry(version=version)
+            for datum in data.get(run, {}).get(tag, ()):
+                if role == metadata.ROLE_EVENTS:
+                    _decode_events(run, datum, entry)
+                else:
+                    _decode_epoch(datum, entry)
+            out[(run, tag)] = entry
+        with self._lock:
+            for (run, tag), entry in out.items():
+                key = (experiment_id, run, tag)
+                old = self._tags.pop(key, None)
+                if old is not None:
+                    self._chars -= old.chars
+                self._tags[key] = entry
+                self._chars += entry.chars
+            while self._chars > self._max_chars and len(self._tags) > len(out):
+                _, evicted = self._tags.popitem(last=False)
+                self._chars -= evicted.chars
+        return out
+
+    def _run_events(
+        self, ctx: Any, experiment_id: str, run: str, tags: dict[str, tuple[str | None, Any]]
+    ) -> RunEvents:
+        warnings = sorted({why for role, why in tags.values() if role is None})
+        event_tags = sorted(tag for tag, (role, _) in tags.items() if role == metadata.ROLE_EVENTS)
+        entries = self._entries(ctx, experiment_id, {run: tags}, {run: event_tags})
+        versions = (tuple((tag, entries[(run, tag)].version) for tag in event_tags), tuple(warnings))
+        cached = self._merged.get((experiment_id, run))
+        if cached is not None and cached[0] == versions:
+            return cached[1]
+        events: list[StoredEvent] = []
+        kinds: collections.Counter[str] = collections.Counter()
+        bad = 0
+        for tag in event_tags:
+            entry = entries[(run, tag)]
+            events.extend(entry.events)
+            bad += entry.bad
+        events.sort(key=lambda e: (e.step, e.wall_time))
+        kinds.update(e.kind for e in events)
+        if bad:
+            warnings.append(f"{bad} unreadable event record(s) skipped")
+        merged = RunEvents(run=run, events=events, kinds=dict(sorted(kinds.items())), warnings=warnings)
+        with self._lock:
+            self._merged[(experiment_id, run)] = (versions, merged)
+        return merged
+
+    def _forget_missing(self, experiment_id: str, listing: dict[str, dict[str, Any]]) -> None:
+        """Drops cached runs and tags TensorBoard no longer lists."""
+        with self._lock:
+            for key in [k for k in self._tags if k[0] == experiment_id and k[2] not in listing.get(k[1], {})]:
+                self._chars -= self._tags.pop(key).chars
+            for key in [k for k in self._merged if k[0] == experiment_id and k[1] not in listing]:
+                del self._merged[key]
+
+
+def _decode_events(run: str, datum: provider.TensorDatum, entry: _TagEntry) -> None:
+    array = datum.numpy
+    if not isinstance(array, np.ndarray) or array.dtype != object:
+        entry.bad += 1
+        return
+    elements = array.ravel().tolist()
+    raw = [item for item in elements if isinstance(item, bytes)]
+    entry.bad += len(elements) - len(raw)
+    try:
+        events, bad = event_format.decode_elements(run, int(datum.step), raw)
+    except Exception:  # noqa: BLE001 - hostile contents must not fail the whole run
+        logger.warning(
+            "callback_events: unreadable record at step %s of run %r", datum.step, run, exc_info=True
+        )
+        entry.bad += len(raw)
+        return
+    entry.bad += bad
+    for event in events:
+        try:
+            text = event_json(event)
+        except (ValueError, TypeError, RecursionError):
+            entry.bad += 1
+            continue
+        wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
+        entry.events.append(StoredEvent(event.step, wall_time, event.kind, text))
+        entry.chars += len(text)
+
+
+def _decode_epoch(datum: provider.TensorDatum, entry: _TagEntry) -> None:
+    array = datum.numpy
+    try:
+        if array.size != 1 or array.dtype.kind not in "iu":
+            raise ValueError(f"epoch record is a {array.dtype} array of shape {array.shape}")
+        entry.epochs.append((int(array.reshape(())), int(datum.step), float(datum.wall_time)))
+    except (AttributeError, ValueError, TypeError):
+        entry.bad += 1

@@ -1,0 +1,222 @@
+"""The Callback Events tab's HTTP routes (see docs/routes.md).
+
+Every route answers JSON; anything wrong with the request is a 400 or 404
+with `{"error": "..."}`. Data comes only from `context.data_provider`, for
+the experiment the request names (as TensorBoard's own plugins do).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from werkzeug import wrappers
+
+from tb_callbacks_plugin import event_format, metadata, scalar_series, static_files
+from tb_callbacks_plugin.event_store import KEEP_ALL, EventStore
+from tb_callbacks_plugin.http_params import RouteError, one, parse_query
+
+logger = logging.getLogger(__name__)
+
+MAX_KIND_FILTERS = 64
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def sampling_limit(sampling_hints: Any) -> int:
+    """Records per tag to ask for: the user's `--samples_per_plugin` value
+    for this plugin, or everything (0, the default our loader sets, means
+    keep all)."""
+    hint = sampling_hints.get(metadata.PLUGIN_NAME) if isinstance(sampling_hints, Mapping) else None
+    return hint if isinstance(hint, int) and hint > 0 else KEEP_ALL
+
+
+def _json(request: wrappers.Request, body: str, code: int = 200) -> wrappers.Response:
+    return http_util.Respond(request, body, "application/json", code=code)
+
+
+def _error(request: wrappers.Request, code: int, message: str) -> wrappers.Response:
+    return _json(request, _ENCODER.encode({"error": message}), code)
+
+
+def _route(handler: Callable[..., wrappers.Response]) -> Callable:
+    """Makes `handler(self, request, params)` a WSGI app whose failures are
+    JSON errors."""
+
+    @functools.wraps(handler)
+    @wrappers.Request.application
+    def app(self: CallbackEventsPlugin, request: wrappers.Request) -> wrappers.Response:
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise RouteError(405, f"method {request.method} not allowed; use GET")
+            return handler(self, request, parse_query(request.environ))
+        except RouteError as e:
+            return _error(request, e.code, e.message)
+        except errors.PublicError as e:
+            return _error(request, e.http_code, str(e))
+        except Exception as e:  # noqa: BLE001 - answer JSON even for the unexpected
+            if type(e).__module__.startswith("grpc"):
+                logger.warning("callback_events: data server unavailable: %s", e)
+                return _error(request, 503, "TensorBoard's data server is not answering; try again")
+            logger.exception("callback_events: %s failed", request.path)
+            return _error(request, 500, f"internal error ({type(e).__name__}); see TensorBoard's log")
+
+    return app
+
+
+class CallbackEventsPlugin(base_plugin.TBPlugin):
+    """Serves callback events and the metrics to draw beside them.
+
+    Args:
+      context: TensorBoard's `TBContext`.
+      static_dir: directory of the built frontend (the package's `static/`
+        by default).
+
+    Example:
+
+    ```python
+    plugin = CallbackEventsPlugin(base_plugin.TBContext(data_provider=provider))
+    app = application.TensorBoardWSGI([plugin])
+    ```
+    """
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext, *, static_dir: str | None = None) -> None:
+        self._provider = context.data_provider
+        self._store = EventStore(self._provider, downsample=sampling_limit(context.sampling_hints))
+        self._static = static_files.StaticFiles(static_dir or static_files.DEFAULT_STATIC_DIR)
+
+    def get_plugin_apps(self) -> dict[str, Callable]:
+        return {
+            "/runs": self._runs_route,
+            "/events": self._events_route,
+            "/tags": self._tags_route,
+            "/scalars": self._scalars_route,
+            "/static/*": self._static_route,
+            "/static": self._static_route,
+            # Anything else under our prefix: a JSON 404 rather than TensorBoard's text one.
+            "/*": self._unknown_route,
+        }
+
+    def is_active(self) -> bool:
+        # TensorBoard marks the plugin active when the data provider lists
+        # records of ours, which is cheaper than anything done here.
+        return False
+
+    def frontend_metadata(self) -> base_plugin.FrontendMetadata:
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name=metadata.TAB_NAME)
+
+    # ------------------------------------------------------------ routes
+
+    @_route
+    def _runs_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        ctx, eid = _request_context(request)
+        entries = []
+        for run in self._store.runs(ctx, experiment_id=eid):
+            entries.append(
+                {"run": run.run, "count": len(run.events), "kinds": run.kinds, "warnings": run.warnings}
+            )
+        return _json(request, _ENCODER.encode({"runs": entries}))
+
+    @_route
+    def _events_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        run = one(params, "run")
+        kinds = params.get("kind", [])
+        if len(kinds) > MAX_KIND_FILTERS:
+            raise RouteError(400, f"more than {MAX_KIND_FILTERS} kind filters")
+        for kind in kinds:
+            if not event_format.KIND_PATTERN.fullmatch(kind):
+                raise RouteError(400, f"kind {kind[:80]!r} is not a kind name ([a-z0-9_.-]{{1,64}})")
+        ctx, eid = _request_context(request)
+        found = self._store.run(ctx, experiment_id=eid, run=run)
+        if found is None:
+            self._check_run_exists(ctx, eid, run)
+            events, warnings = [], []
+        else:
+            events, warnings = found.events, found.warnings
+        if kinds:
+            wanted = frozenset(kinds)
+            events = [e for e in events if e.kind in wanted]
+        head = _ENCODER.encode({"run": run, "warnings": warnings})[:-1]
+        body = "".join((head, ',"events":[', ",".join([e.json for e in events]), "]}"))
+        return _json(request, body)
+
+    @_route
+    def _tags_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        run = one(params, "run")
+        ctx, eid = _request_context(request)
+        all_runs = self._check_run_exists(ctx, eid, run)
+        group = scalar_series.sibling_runs(run, all_runs)
+        listing = self._provider.list_scalars(
+            ctx,
+            experiment_id=eid,
+            plugin_name=scalar_metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=group),
+        )
+        runs = {name: sorted(listing.get(name, {})) for name in group if name == run or listing.get(name)}
+        return _json(request, _ENCODER.encode({"run": run, "runs": runs}))
+
+    @_route
+    def _scalars_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        run = one(params, "run")
+        tag = one(params, "tag")
+        ctx, eid = _request_context(request)
+        data = self._provider.read_scalars(
+            ctx,
+            experiment_id=eid,
+            plugin_name=scalar_metadata.PLUGIN_NAME,
+            downsample=KEEP_ALL,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        points = data.get(run, {}).get(tag)
+        if points is None:
+            self._check_run_exists(ctx, eid, run)
+            raise RouteError(404, f"run {run!r} has no scalar tag {tag!r}")
+        x = scalar_series.x_axis(tag)
+        epoch_steps = None
+        if x == "epoch":
+            group = scalar_series.sibling_runs(run, self._run_names(ctx, eid))
+            epoch_steps = self._store.epoch_steps(ctx, experiment_id=eid, runs=group)
+        series = scalar_series.reduced_series(points, epoch_steps=epoch_steps)
+        body = {"run": run, "tag": tag, "x": x, **series}
+        return _json(request, _ENCODER.encode(body))
+
+    @wrappers.Request.application
+    def _static_route(self, request: wrappers.Request) -> wrappers.Response:
+        prefix = f"/data/plugin/{metadata.PLUGIN_NAME}/static/"
+        path = request.path
+        subpath = path[path.find(prefix) + len(prefix) :] if prefix in path else ""
+        if request.method not in ("GET", "HEAD"):
+            return _error(request, 405, f"method {request.method} not allowed; use GET")
+        try:
+            return self._static.respond(request, subpath)
+        except static_files.NotFound:
+            return _error(request, 404, f"no static file {subpath[:200]!r}")
+
+    @wrappers.Request.application
+    def _unknown_route(self, request: wrappers.Request) -> wrappers.Response:
+        return _error(request, 404, f"no route {request.path[:200]!r}")
+
+    # ------------------------------------------------------------ helpers
+
+    def _run_names(self, ctx: Any, eid: str) -> list[str]:
+        return [r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)]
+
+    def _check_run_exists(self, ctx: Any, eid: str, run: str) -> list[str]:
+        """All run names; raises a 404 when `run` is not among them."""
+        names = self._run_names(ctx, eid)
+        if run not in names:
+            raise RouteError(404, f"unknown run {run!r}")
+        return names
+
+
+def _request_context(request: wrappers.Request) -> tuple[Any, str]:
+    return plugin_util.context(request.environ), plugin_util.experiment_id(request.environ)

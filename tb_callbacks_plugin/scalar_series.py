@@ -1,0 +1,110 @@
+"""Metric series for drawing beside the events: which runs belong together,
+and a series reduced to a bounded number of points as JSON-ready lists."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tb_callbacks_plugin import downsample
+
+# Keras's TensorBoard callback writes `epoch_*` tags at step = epoch and
+# `batch_*` / `evaluation_*_vs_iterations` at the optimizer step.
+EPOCH_TAG_PREFIX = "epoch_"
+
+
+def parent(run: str) -> str:
+    """The directory holding `run`, "" for a top-level run (and for ".")."""
+    return run.rsplit("/", 1)[0] if "/" in run else ""
+
+
+def sibling_runs(run: str, all_runs: Iterable[str]) -> list[str]:
+    """`run` and the runs that belong to the same experiment, sorted.
+
+    Siblings share `run`'s parent directory (`exp1/train` and
+    `exp1/validation`). A top-level run also takes the runs below it, so
+    `exp1` (events written to the experiment directory itself) groups with
+    `exp1/train` and `exp1/validation`.
+
+    Example:
+
+    ```python
+    sibling_runs("a/train", ["a/train", "a/validation", "b/train"])
+    # ["a/train", "a/validation"]
+    ```
+    """
+    home = parent(run)
+    below = run + "/"
+    top_level = "/" not in run
+    out = {run}
+    for other in all_runs:
+        if parent(other) == home or (top_level and other.startswith(below)):
+            out.add(other)
+    return sorted(out)
+
+
+def x_axis(tag: str) -> str:
+    """ "epoch" when the tag's record step counts epochs, else "step"."""
+    return "epoch" if tag.startswith(EPOCH_TAG_PREFIX) else "step"
+
+
+def _nonfinite_name(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+def reduced_series(
+    points: Sequence[Any],
+    *,
+    max_points: int = downsample.DEFAULT_MAX_POINTS,
+    epoch_steps: Mapping[int, int] | None = None,
+) -> dict[str, Any]:
+    """The JSON fields of a reduced series (without run and tag).
+
+    Args:
+      points: `ScalarDatum`s (`step`, `wall_time`, `value`) as the data
+        provider returns them.
+      max_points: most points to return; bucket minima and maxima are kept.
+      epoch_steps: epoch -> global step, to map an epoch-indexed series onto
+        the step axis, or None.
+
+    Returns:
+      `{"total", "step", "wall_time", "value", "nonfinite", "global_step"}`
+      where non-finite values are null in `value` and named ("NaN",
+      "Infinity", "-Infinity") at the same index of `nonfinite`, which is
+      null when every value is finite.
+    """
+    total = len(points)
+    steps = np.fromiter((p.step for p in points), dtype=np.int64, count=total)
+    wall_times = np.fromiter((p.wall_time for p in points), dtype=np.float64, count=total)
+    values = np.fromiter((p.value for p in points), dtype=np.float64, count=total)
+    if total > 1 and np.any(np.diff(steps) < 0):
+        order = np.argsort(steps, kind="stable")
+        steps, wall_times, values = steps[order], wall_times[order], values[order]
+    keep = downsample.minmax_indices(values, max_points)
+    steps, wall_times, values = steps[keep], wall_times[keep], values[keep]
+    value_list = values.tolist()
+    nonfinite = None
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        nonfinite = [None] * len(value_list)
+        for i in bad.tolist():
+            nonfinite[i] = _nonfinite_name(value_list[i])
+            value_list[i] = None
+    step_list = steps.tolist()
+    global_step = None
+    if epoch_steps:
+        global_step = [epoch_steps.get(s) for s in step_list]
+    wall_list = [w if math.isfinite(w) else None for w in wall_times.tolist()]
+    return {
+        "total": total,
+        "step": step_list,
+        "wall_time": wall_list,
+        "value": value_list,
+        "nonfinite": nonfinite,
+        "global_step": global_step,
+    }
