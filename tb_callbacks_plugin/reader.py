@@ -3,7 +3,8 @@
 The plugin reads through TensorBoard's data provider instead; this module is
 for analysis without a server. Runs are named as TensorBoard names them: the
 path of the directory holding event files, relative to the logdir ("." for
-the logdir itself).
+the logdir itself). A logdir may be a URL (`s3://bucket/logs`, see
+`storage`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from tensorboard.compat.proto import event_pb2
 
-from tb_callbacks_plugin import event_format, metadata, records
+from tb_callbacks_plugin import event_format, metadata, records, storage
 from tb_callbacks_plugin.event_format import Event
 
 COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data")
@@ -25,9 +27,19 @@ def is_event_file(name: str) -> bool:
     return "tfevents" in name
 
 
-def find_runs(logdir: str | os.PathLike) -> dict[str, list[str]]:
-    """Maps each run below `logdir` to its event files, in name order."""
+def find_runs(
+    logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None
+) -> dict[str, list[str]]:
+    """Maps each run below `logdir` to its event files, in name order.
+
+    Raises:
+      FileNotFoundError: `logdir` does not exist.
+      OSError: a URL `logdir` cannot be listed.
+    """
     logdir = os.fspath(logdir)
+    if storage.local_path(logdir) is None:
+        return _find_remote_runs(logdir, storage_options)
+    logdir = storage.local_path(logdir)
     if not os.path.isdir(logdir):
         raise FileNotFoundError(f"logdir not found: {logdir}")
     runs: dict[str, list[str]] = {}
@@ -38,6 +50,24 @@ def find_runs(logdir: str | os.PathLike) -> dict[str, list[str]]:
             run = os.path.relpath(dirpath, logdir).replace(os.sep, "/")
             runs[run] = [os.path.join(dirpath, f) for f in files]
     return runs
+
+
+def _find_remote_runs(logdir: str, storage_options: dict[str, Any] | None) -> dict[str, list[str]]:
+    backend = storage.backend_for(logdir, storage_options)
+    try:
+        if not backend.isdir(logdir):
+            raise FileNotFoundError(f"logdir not found: {logdir}")
+        files = backend.find_files(logdir)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # noqa: BLE001 - every library raises its own
+        raise storage.error_for("list", logdir, e) from e
+    runs: dict[str, list[str]] = {}
+    for url in files:
+        folder, name = url.rsplit("/", 1)
+        if is_event_file(name):
+            runs.setdefault(storage.relative(folder, logdir), []).append(url)
+    return {run: sorted(runs[run]) for run in sorted(runs)}
 
 
 def _ours(buf: bytes, start: int, end: int) -> bool:
@@ -61,10 +91,11 @@ class _RoleCache:
 
 
 def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
-    """Events of one event file, damage skipped with warnings."""
-    roles = roles or _RoleCache()
-    with open(path, "rb") as f:
-        buf = f.read()
+    """Events of one event file (a path or a URL), damage skipped with warnings."""
+    yield from _buffer_events(storage.read_bytes(path), path, run, roles or _RoleCache())
+
+
+def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
     tag_roles: dict[str, str] = {}
     bad = 0
     for data in records.iter_records(buf, name=path, wanted=_ours):
@@ -95,28 +126,57 @@ def sort_events(events: Iterable[Event]) -> list[Event]:
     return sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
 
 
-def read_events(logdir: str | os.PathLike) -> list[Event]:
+def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None) -> list[Event]:
     """Every callback event of every run below `logdir`.
 
     Sorted by run, then step, then wall time. Damaged records are skipped
     with a `CorruptRecordWarning`; a record of a newer format version raises
     `UnsupportedVersionError`.
+
+    Args:
+      logdir: a directory, or a URL such as `s3://bucket/logs`.
+      storage_options: options for the fsspec file system of a URL.
     """
     roles = _RoleCache()
     events: list[Event] = []
-    for run, paths in find_runs(logdir).items():
+    runs = find_runs(logdir, storage_options=storage_options)
+    logdir = os.fspath(logdir)
+    if storage.local_path(logdir) is None:
+        events.extend(_read_remote(logdir, runs, roles, storage_options))
+        return sort_events(events)
+    for run, paths in runs.items():
         for path in paths:
             events.extend(iter_file_events(path, run, roles))
     return sort_events(events)
 
 
-def events_dataframe(logdir: str | os.PathLike):  # -> pandas.DataFrame
+def _read_remote(
+    logdir: str, runs: dict[str, list[str]], roles: _RoleCache, storage_options: dict[str, Any] | None
+) -> Iterator[Event]:
+    # Files are fetched concurrently (see storage.Backend.read_many): a
+    # round trip per file would dominate reading a bucket.
+    backend = storage.backend_for(logdir, storage_options)
+    run_of = {url: run for run, urls in runs.items() for url in urls}
+    contents = backend.read_many(list(run_of))
+    while True:
+        try:
+            url, buf = next(contents)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - every library raises its own
+            raise storage.error_for("read", logdir, e) from e
+        yield from _buffer_events(buf, url, run_of[url], roles)
+
+
+def events_dataframe(
+    logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None
+):  # -> pandas.DataFrame
     """`read_events(logdir)` as a pandas DataFrame with one column per field."""
     try:
         import pandas as pd
     except ImportError as e:
         raise ImportError("events_dataframe needs pandas: pip install 'tb-callbacks-plugin[pandas]'") from e
-    events = read_events(logdir)
+    events = read_events(logdir, storage_options=storage_options)
     frame = pd.DataFrame(
         {
             "run": [e.run for e in events],

@@ -5,12 +5,17 @@ background thread owns the file, so disk I/O never stalls training. Events
 that end training (`DURABLE_KINDS`) are the exception: `write` returns once
 they are flushed and fsync'd, because the process may be about to die.
 Everything else reaches the disk within `flush_secs` and at `close()`.
+
+A run directory may also be a URL (`s3://bucket/logs/run`, `gs://...`, any
+fsspec scheme): the thread then uploads the file in parts, as described in
+`object_file`, and "on disk" above means "uploaded".
 """
 
 from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import os
 import queue
 import socket
@@ -23,12 +28,14 @@ from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_callbacks_plugin import event_format, records
+from tb_callbacks_plugin import event_format, object_file, records, storage
 
 _FILE_VERSION = "brain.Event:2"
 _open_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()
 _file_counter = itertools.count()
 _TICK = object()
+_FLUSH = object()  # queued behind records so that a periodic flush includes them
+logger = logging.getLogger("tb_callbacks_plugin")
 
 
 @atexit.register
@@ -43,15 +50,63 @@ class _Barrier:
     def __init__(self, fsync: bool) -> None:
         self.fsync = fsync
         self.done = threading.Event()
+        self.mark = 0  # the sink position it waits for
+        self.expires = 0.0
+
+
+class _LocalFile:
+    """The writer thread's sink for a local event file: append, flush, fsync."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._file = open(path, "ab")  # noqa: SIM115 - closed by close()
+
+    def mark(self) -> int:
+        return 0  # sync either succeeds or raises: nothing to wait for
+
+    def stored(self) -> int:
+        return 0
+
+    def retry_at(self) -> float | None:
+        return None
+
+    def patience(self) -> float:
+        return 0.0
+
+    def append(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def tick(self) -> None:
+        self._file.flush()
+
+    def sync(self, fsync: bool) -> None:
+        self._file.flush()
+        if fsync:
+            os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        self._file.close()
 
 
 class EventWriter:
     """Writes callback events (and any other summaries) to one event file.
 
     Args:
-      run_dir: directory of the run; created if missing.
+      run_dir: directory of the run; created if missing. A URL such as
+        `s3://bucket/logs/run` or `gs://bucket/logs/run` writes to that
+        store (see `object_file`); its bucket must exist.
       flush_secs: longest time a buffered record waits before reaching disk.
       filename_suffix: appended to the event file name.
+      storage_options: options for the fsspec file system of a URL (e.g.
+        `{"endpoint_url": ...}` for s3fs); credentials otherwise come from
+        the environment as usual.
+
+    Raises:
+      OSError: for a URL, the store cannot be written (missing bucket:
+        `FileNotFoundError`, refused credentials: `PermissionError`,
+        unreachable endpoint: `ConnectionError`), found before training
+        starts.
+      ImportError: no file system serves the URL's scheme.
 
     Example:
 
@@ -63,19 +118,35 @@ class EventWriter:
     """
 
     def __init__(
-        self, run_dir: str | os.PathLike, *, flush_secs: float = 1.0, filename_suffix: str = ""
+        self,
+        run_dir: str | os.PathLike,
+        *,
+        flush_secs: float = 1.0,
+        filename_suffix: str = "",
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         self.run_dir = os.fspath(run_dir)
-        os.makedirs(self.run_dir, exist_ok=True)
         # Unique per writer so that a second fit into the same run never
         # reuses a tag (see event_format for why tags must not repeat steps).
         self._writer_id = uuid.uuid4().hex[:8]
         name = (
             f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
-            f".{os.getpid()}.{next(_file_counter)}{filename_suffix}"
+            f".{os.getpid()}.{next(_file_counter)}"
         )
-        self.path = os.path.join(self.run_dir, name)
-        self._file = open(self.path, "ab")  # noqa: SIM115 - owned by the thread
+        local = storage.local_path(self.run_dir)
+        self._sink: _LocalFile | object_file.ObjectEventFile
+        if local is not None:
+            os.makedirs(local, exist_ok=True)
+            self._sink = _LocalFile(os.path.join(local, name + filename_suffix))
+            self._wait_secs: float | None = None  # a local fsync is waited for, however long
+        else:
+            backend = storage.backend_for(self.run_dir, storage_options)
+            # Uploads the first part: a bad bucket, credentials or endpoint
+            # raise here, before training starts.
+            self._sink = object_file.ObjectEventFile(
+                backend, self.run_dir, name, filename_suffix, self._file_version_record
+            )
+            self._wait_secs = object_file.SYNC_WAIT_SECS
         self._flush_secs = flush_secs
         self._lock = threading.Lock()
         self._pending_step: int | None = None
@@ -86,8 +157,14 @@ class EventWriter:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"EventWriter({self.run_dir})", daemon=True)
         self._thread.start()
-        self._enqueue_event(event_pb2.Event(wall_time=time.time(), file_version=_FILE_VERSION))
+        if local is not None:
+            self._queue.put(self._file_version_record())
         _open_writers.add(self)
+
+    @property
+    def path(self) -> str:
+        """The event file being written (for a URL: the part being written)."""
+        return self._sink.path
 
     # ------------------------------------------------------------ public API
 
@@ -156,9 +233,17 @@ class EventWriter:
                 return
             self._emit_pending_locked()
             self._closed = True
-        self._sync(fsync=True)
+        if self._wait_secs is None:
+            self._sync(fsync=True)
+        # else the remote sink's close retries its last uploads itself.
         self._queue.put(None)
-        self._thread.join()
+        # A remote sink retries its last uploads for a bounded time.
+        join_secs = None if self._wait_secs is None else object_file.CLOSE_RETRY_SECS + self._wait_secs
+        self._thread.join(join_secs)
+        if self._thread.is_alive():
+            logger.warning(
+                "EventWriter: %s is still uploading after %.0f s; not waiting", self.path, join_secs
+            )
         _open_writers.discard(self)
 
     def __enter__(self) -> EventWriter:
@@ -188,6 +273,12 @@ class EventWriter:
         self._pending_step = None
         self._enqueue_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
 
+    @staticmethod
+    def _file_version_record() -> bytes:
+        return records.frame(
+            event_pb2.Event(wall_time=time.time(), file_version=_FILE_VERSION).SerializeToString()
+        )
+
     def _enqueue_event(self, event: event_pb2.Event) -> None:
         self._queue.put(records.frame(event.SerializeToString()))
 
@@ -196,35 +287,53 @@ class EventWriter:
         # raise into training.
         barrier = _Barrier(fsync)
         self._queue.put(barrier)
-        barrier.done.wait()
+        if not barrier.done.wait(self._wait_secs):
+            logger.warning(
+                "EventWriter: %s not uploaded after %.0f s; still trying in the background",
+                self.path,
+                self._wait_secs,
+            )
 
     def _run(self) -> None:
+        sink = self._sink
+        waiting: list[_Barrier] = []
         last_flush = time.monotonic()
         while True:
-            timeout = max(0.0, self._flush_secs - (time.monotonic() - last_flush))
+            wake = last_flush + self._flush_secs
+            retry_at = sink.retry_at()
+            if retry_at is not None:
+                wake = min(wake, retry_at)
+            if waiting:
+                wake = min(wake, min(b.expires for b in waiting))
             try:
-                item = self._queue.get(timeout=timeout)
+                item = self._queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
                 item = _TICK
             try:
                 if item is None:
-                    self._file.close()
+                    sink.close()
+                    for barrier in waiting:
+                        barrier.done.set()
                     return
                 if isinstance(item, bytes):
-                    self._file.write(item)
+                    sink.append(item)
                 elif isinstance(item, _Barrier):
-                    self._file.flush()
-                    if item.fsync:
-                        os.fsync(self._file.fileno())
+                    sink.sync(item.fsync)
                     last_flush = time.monotonic()
-                    item.done.set()
+                    item.mark = sink.mark()
+                    item.expires = time.monotonic() + sink.patience()
+                    waiting.append(item)
+                elif item is _FLUSH:
+                    sink.tick()
                 if time.monotonic() - last_flush >= self._flush_secs:
                     # A bundle waits for more events at its step, but no
                     # longer than flush_secs.
                     with self._lock:
                         self._emit_pending_locked()
-                    self._file.flush()
+                    self._queue.put(_FLUSH)
                     last_flush = time.monotonic()
+                elif retry_at is not None and time.monotonic() >= retry_at:
+                    sink.tick()
             except OSError as e:  # disk full, file system gone: keep training
                 if self._error is None:
                     warnings.warn(
@@ -233,3 +342,10 @@ class EventWriter:
                 self._error = e
                 if isinstance(item, _Barrier):
                     item.done.set()
+            if waiting:
+                now = time.monotonic()
+                stored = sink.stored()
+                for barrier in waiting:
+                    if stored >= barrier.mark or now >= barrier.expires:
+                        barrier.done.set()
+                waiting = [b for b in waiting if not b.done.is_set()]
