@@ -1,0 +1,56 @@
+"""Seeing that a ModelCheckpoint wrote its file.
+
+A save is recognised by its effect: the file the callback's `filepath`
+pattern names for this epoch/batch changed (appeared, or its mtime, size or
+inode moved) during the hook. Comparing before with after, rather than the
+mtime with the clock, also holds on file systems with coarse timestamps.
+This needs nothing private from ModelCheckpoint and works for a stock
+instance as for the drop-in.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from callbacks import _describe
+
+
+def checkpoint_path(callback: Any, epoch: int, batch: int | None, logs: dict | None) -> str | None:
+    """The path `callback` formats for `epoch`/`batch`, as ModelCheckpoint does."""
+    logs = dict(logs or {})
+    try:
+        if batch is None or "batch" in logs:
+            return callback.filepath.format(epoch=epoch + 1, **logs)
+        return callback.filepath.format(epoch=epoch + 1, batch=batch + 1, **logs)
+    except (KeyError, IndexError, ValueError, AttributeError):
+        return None
+
+
+def file_state(path: str | None) -> tuple[int, int, int] | None:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+def saved_event(
+    callback: Any, path: str, logs: dict | None, previous_best: Any = None
+) -> tuple[str, dict[str, Any]]:
+    """(message, data) of a checkpoint_saved event."""
+    monitor = getattr(callback, "monitor", None)
+    value = _describe.plain((logs or {}).get(monitor)) if monitor else None
+    save_best_only = bool(getattr(callback, "save_best_only", False))
+    data = {
+        "filepath": path,
+        "monitor": monitor,
+        "value": value,
+        "best": _describe.plain(getattr(callback, "best", None)),
+        "save_best_only": save_best_only,
+        "weights_only": bool(getattr(callback, "save_weights_only", False)),
+    }
+    message = _describe.checkpoint_saved(path, monitor, value, save_best_only, previous_best)
+    return message, data

@@ -1,0 +1,66 @@
+"""Which worker of a multi-worker job writes to the shared run directories.
+
+Keras 3 runs every callback on every worker with no chief gating, so several
+workers would append to (and race on) the same run. Only the chief writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def _tf_config_says_chief() -> bool | None:
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    try:
+        config = json.loads(raw)
+        task = config.get("task") or {}
+        cluster = config.get("cluster") or {}
+        task_type = task.get("type")
+        index = int(task.get("index", 0))
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if not task_type:
+        return None
+    if task_type == "chief":
+        return True
+    if task_type == "worker":
+        # With no explicit chief, worker 0 is the chief (TF's convention).
+        return "chief" not in cluster and index == 0
+    # "evaluator" writes its own runs; parameter servers never run callbacks.
+    return task_type == "evaluator"
+
+
+def _backend() -> str:
+    from keras import backend
+
+    return backend.backend()
+
+
+def is_chief(model: Any) -> bool:
+    """True when this process should write summaries for `model`'s training.
+
+    On the TensorFlow backend the model's distribution strategy decides
+    (`should_save_summary`, False on non-chief workers of
+    MultiWorkerMirroredStrategy). Otherwise a multi-process JAX job writes from
+    process 0, and a `TF_CONFIG` cluster from its chief.
+    """
+    strategy = getattr(model, "_distribute_strategy", None)
+    if strategy is not None:
+        extended = getattr(strategy, "extended", None)
+        should = getattr(extended, "should_save_summary", None)
+        if should is not None:
+            return bool(should)
+    jax = sys.modules.get("jax")
+    if jax is not None and _backend() == "jax":
+        try:
+            if jax.process_count() > 1:
+                return jax.process_index() == 0
+        except Exception:  # noqa: BLE001 - a backend not initialised answers nothing useful
+            pass
+    chief = _tf_config_says_chief()
+    return True if chief is None else chief

@@ -1,0 +1,61 @@
+"""`BackupAndRestore`: keras.callbacks.BackupAndRestore that records each resume."""
+
+from __future__ import annotations
+
+import keras
+from keras.src.utils import file_utils
+
+from callbacks import _describe
+from callbacks.callback import Callback
+
+
+class BackupAndRestore(Callback, keras.callbacks.BackupAndRestore):
+    """Backs training up every epoch and resumes an interrupted run, and says so.
+
+    The same arguments and training behaviour as
+    `keras.callbacks.BackupAndRestore`. When a fit resumes from a backup it
+    records a `backup_restored` event (data: `initial_epoch`, the 0-based
+    epoch training continues at, and `backup_dir`).
+
+    Args:
+      backup_dir: directory of the backup; must not be shared with other
+        callbacks or runs.
+      save_freq: `"epoch"`, or a number of batches between backups.
+      double_checkpoint: keep the previous backup too, for a corrupted one.
+      delete_checkpoint: delete the backup when training ends normally.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=50, callbacks=[
+        callbacks.BackupAndRestore("backup/run1"),
+        callbacks.TensorBoard("logs/run1"),
+    ])
+    # interrupted? run the same fit again: it continues where it stopped.
+    ```
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__(
+            backup_dir=backup_dir,
+            save_freq=save_freq,
+            double_checkpoint=double_checkpoint,
+            delete_checkpoint=delete_checkpoint,
+        )
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        weights = getattr(self, "_weights_path", None) or file_utils.join(
+            self.backup_dir, "latest.weights.h5"
+        )
+        had_backup = file_utils.exists(weights)
+        super().on_train_begin(logs)
+        if had_backup:
+            initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+            backup_dir = str(self.backup_dir)
+            self.log_event(
+                "backup_restored",
+                _describe.backup_restored(initial_epoch, backup_dir),
+                epoch=initial_epoch,
+                initial_epoch=initial_epoch,
+                backup_dir=backup_dir,
+            )

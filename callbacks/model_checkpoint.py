@@ -1,0 +1,89 @@
+"""`ModelCheckpoint`: keras.callbacks.ModelCheckpoint that records each file it writes."""
+
+from __future__ import annotations
+
+import keras
+
+from callbacks import _checkpoints
+from callbacks.callback import Callback
+
+
+class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
+    """Saves the model or its weights, and records each save.
+
+    The same arguments and training behaviour as
+    `keras.callbacks.ModelCheckpoint`. Each file written is recorded as a
+    `checkpoint_saved` event (data: `filepath`, `monitor`, `value`, `best`,
+    `save_best_only`, `weights_only`; message like "val_loss improved from
+    0.52 to 0.48: saved checkpoint ckpt/best.keras").
+
+    Args:
+      filepath: where to save, may hold `{epoch}`, `{batch}` and metric
+        placeholders; ends in `.keras` (or `.weights.h5` with
+        `save_weights_only=True`).
+      monitor: metric deciding `save_best_only`.
+      verbose: 1 to print a message at each save.
+      save_best_only: save only when `monitor` improved.
+      save_weights_only: save only the weights.
+      mode: `"auto"`, `"min"` or `"max"`.
+      save_freq: `"epoch"` or a number of batches.
+      initial_value_threshold: value `monitor` must beat for the first save.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=20, validation_split=0.2, callbacks=[
+        callbacks.ModelCheckpoint("ckpt/best.keras", save_best_only=True),
+        callbacks.TensorBoard("logs/run1"),
+    ])
+    ```
+    """
+
+    def __init__(
+        self,
+        filepath,
+        monitor="val_loss",
+        verbose=0,
+        save_best_only=False,
+        save_weights_only=False,
+        mode="auto",
+        save_freq="epoch",
+        initial_value_threshold=None,
+    ):
+        super().__init__(
+            filepath=filepath,
+            monitor=monitor,
+            verbose=verbose,
+            save_best_only=save_best_only,
+            save_weights_only=save_weights_only,
+            mode=mode,
+            save_freq=save_freq,
+            initial_value_threshold=initial_value_threshold,
+        )
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.save_freq != "epoch":
+            return super().on_epoch_end(epoch, logs)
+        path = _checkpoints.checkpoint_path(self, epoch, None, logs)
+        before, best = _checkpoints.file_state(path), self.best
+        super().on_epoch_end(epoch, logs)
+        self._report(path, before, best, logs, epoch=epoch)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.save_freq == "epoch":
+            return super().on_train_batch_end(batch, logs)
+        session = self._fit_session
+        epoch = getattr(self, "_current_epoch", None)
+        if epoch is None and session is not None:
+            epoch = session.current_epoch()
+        path = _checkpoints.checkpoint_path(self, epoch or 0, batch, logs)
+        before, best = _checkpoints.file_state(path), self.best
+        super().on_train_batch_end(batch, logs)
+        self._report(path, before, best, logs, step=session.step(batch) if session is not None else None)
+
+    def _report(self, path, before, previous_best, logs, **where) -> None:
+        after = _checkpoints.file_state(path)
+        if after is None or after == before:
+            return
+        message, data = _checkpoints.saved_event(self, path, logs, previous_best)
+        self.log_event("checkpoint_saved", message, **where, **data)

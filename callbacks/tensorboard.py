@@ -1,0 +1,315 @@
+"""`TensorBoard`: keras.callbacks.TensorBoard, plus a timeline of callback events."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from typing import Any
+
+import keras
+from tensorboard.compat.proto import event_pb2, summary_pb2
+
+from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
+from callbacks.callback import Callback
+from tb_callbacks_plugin import EventWriter
+
+logger = logging.getLogger(__name__)
+
+_TRAIN = "train"
+_VALIDATION = "validation"
+
+
+class TensorBoard(Callback):
+    """Logs what `keras.callbacks.TensorBoard` logs, and every callback event.
+
+    A drop-in for `keras.callbacks.TensorBoard` with the same arguments,
+    meaning and output: in `<log_dir>/train` and `<log_dir>/validation` the
+    `epoch_<metric>` scalars (and `epoch_learning_rate`,
+    `epoch_steps_per_second`), `evaluation_<metric>_vs_iterations`,
+    `batch_<metric>` every `update_freq` batches, `<weight path>/histogram`
+    (and `/image`) every `histogram_freq` epochs, and the conceptual Keras
+    model graph. In addition:
+
+    - the op-level graph of the model's forward pass on the TensorFlow
+      backend (Keras 3 writes none);
+    - callback events in the train run, shown by the "Callback Events" tab:
+      `train_begin`/`train_end` (with the reason: completed, early_stop, nan,
+      interrupted), `lr_change`, `early_stop`, `nan_terminated`,
+      `checkpoint_saved`, `weights_restored`, `backup_restored`, and the events
+      of `callbacks.Callback.log_event`. They are detected from what any
+      callback of the fit does (stock Keras callbacks and your own, in any
+      order), each with the global step and epoch at which it happened and
+      the callback that acted as its source;
+    - no TensorFlow needed on the JAX and torch backends: each run is written
+      by one `tb_callbacks_plugin.EventWriter`, off the training thread.
+
+    Under a multi-worker strategy only the chief writes.
+
+    Args:
+      log_dir: directory of the experiment; runs go to `train/` and
+        `validation/` below it.
+      histogram_freq: every how many epochs to write weight histograms
+        (0: never).
+      write_graph: whether to write the model graphs.
+      write_images: whether to write weights as images (with the histograms).
+      write_steps_per_second: whether to log training steps per second.
+      update_freq: `"epoch"`, `"batch"`, or an integer N: write `batch_*`
+        scalars every N batches.
+      profile_batch: batch, or `(start, stop)` range of batches, to profile
+        (0: off). TensorFlow and JAX (Python >= 3.12) only, as in Keras.
+      embeddings_freq: every how many epochs to save embedding layers for
+        the Projector (0: never).
+      embeddings_metadata: file of labels for the embeddings, or a dict of
+        such files keyed by embedding layer name.
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=30, validation_split=0.2, callbacks=[
+        keras.callbacks.ReduceLROnPlateau(patience=2),
+        keras.callbacks.EarlyStopping(patience=5, restore_best_weights=True),
+        callbacks.TensorBoard(log_dir="logs/run1", histogram_freq=1),
+    ])
+    # tensorboard --logdir logs  -> Scalars, Histograms, Graphs, Callback Events
+    ```
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike = "logs",
+        histogram_freq: int = 0,
+        write_graph: bool = True,
+        write_images: bool = False,
+        write_steps_per_second: bool = False,
+        update_freq: str | int = "epoch",
+        profile_batch: int | tuple[int, int] | str = 0,
+        embeddings_freq: int = 0,
+        embeddings_metadata: str | dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.log_dir = os.fspath(log_dir) if isinstance(log_dir, os.PathLike) else str(log_dir)
+        self.histogram_freq = histogram_freq
+        self.write_graph = write_graph
+        self.write_images = write_images
+        self.write_steps_per_second = write_steps_per_second
+        self.update_freq = 1 if update_freq == "batch" else update_freq
+        self.embeddings_freq = embeddings_freq
+        self.embeddings_metadata = embeddings_metadata
+        profile_batch = _profiler.check_backend(profile_batch)
+        self._profiler = _profiler.Profiler(*_profiler.parse_profile_batch(profile_batch))
+        self._writers: dict[str, EventWriter] = {}
+        self._is_chief = True
+        self._global_train_batch = 0
+        self._batch_start_time = 0.0
+        self._epoch_start_time = 0.0
+        self._epoch_start_step = 0
+        self._train_dir = os.path.join(self.log_dir, _TRAIN)
+        self._val_dir = os.path.join(self.log_dir, _VALIDATION)
+        self._set_batch_hooks()
+
+    # ------------------------------------------------------------ batch hooks
+
+    def _set_batch_hooks(self) -> None:
+        # Batch hooks exist only when there is batch work: overriding them
+        # would turn off Keras's asynchronous batch dispatch on JAX/torch.
+        wanted = self.update_freq != "epoch" or self._profiler.enabled
+        for name, impl in (
+            ("on_train_batch_begin", self._train_batch_begin),
+            ("on_train_batch_end", self._train_batch_end),
+        ):
+            if wanted:
+                self.__dict__[name] = impl
+            else:
+                self.__dict__.pop(name, None)
+
+    def _train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._global_train_batch += 1
+        if self.write_steps_per_second:
+            self._batch_start_time = time.time()
+        if self._profiler.enabled:
+            self._profiler.batch_begin(self._global_train_batch, batch, self._train_dir)
+
+    def _train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        step = self._global_train_batch
+        if self.update_freq != "epoch" and step % self.update_freq == 0 and self._is_chief:
+            values = []
+            if self.write_steps_per_second:
+                elapsed = time.time() - self._batch_start_time
+                values.append(("batch_steps_per_second", 1.0 / elapsed if elapsed > 0 else float("inf")))
+            if isinstance(logs, dict):
+                values.extend(
+                    (f"batch_{k}", float(v)) for k, v in logs.items() if _summaries.is_scalar_value(v)
+                )
+            if values:
+                self._writer(_TRAIN).write_summary(_summaries.scalars(values), step)
+        if self._profiler.enabled:
+            self._profiler.batch_end(step)
+
+    # ------------------------------------------------------------ writers
+
+    def _writer(self, run: str) -> EventWriter:
+        writer = self._writers.get(run)
+        if writer is None:
+            writer = EventWriter(self._train_dir if run == _TRAIN else self._val_dir)
+            self._writers[run] = writer
+        return writer
+
+    def _close_writers(self) -> None:
+        writers, self._writers = self._writers, {}
+        for writer in writers.values():
+            writer.close()
+
+    def _write_event(
+        self, kind: str, step: int, message: str, *, epoch: Any, source: Any, wall_time: float, data: dict
+    ) -> None:
+        """Called by the fit's session for every event (see `_session`)."""
+        if self._is_chief:
+            self._writer(_TRAIN).write(
+                kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
+            )
+
+    def _fit_ended(self) -> None:
+        """Called by the session once `train_end` is written."""
+        self._profiler.finish()
+        self._close_writers()
+
+    # ------------------------------------------------------------ model
+
+    def set_model(self, model: Any) -> None:
+        """Sets the Keras model and writes its graphs if `write_graph`."""
+        super().set_model(model)
+        self._close_writers()
+        self._train_dir = os.path.join(self.log_dir, _TRAIN)
+        self._val_dir = os.path.join(self.log_dir, _VALIDATION)
+        self._is_chief = _chief.is_chief(model)
+        self._set_batch_hooks()
+        self._fit_session.add_sink(self)
+        if self.write_graph and self._is_chief:
+            self._write_graphs(model)
+        if self.embeddings_freq and self._is_chief:
+            self._configure_embeddings(model)
+
+    def _write_graphs(self, model: Any) -> None:
+        values = []
+        if type(model).__name__ in ("Functional", "Sequential"):
+            try:
+                values.append(_summaries.keras_model_value(_summaries.model_json(model)))
+            except Exception as exc:  # noqa: BLE001 - as Keras: a model that does not serialize is skipped
+                warnings.warn(f"Model failed to serialize as JSON. Ignoring... {exc}", stacklevel=3)
+        if values:
+            self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), 0)
+        if keras.backend.backend() == "tensorflow" and getattr(model, "built", False):
+            graph_def = _op_graph.forward_graph_def(model)
+            if graph_def is not None:
+                self._writer(_TRAIN).write_proto(
+                    event_pb2.Event(wall_time=time.time(), step=0, graph_def=graph_def)
+                )
+
+    def _configure_embeddings(self, model: Any) -> None:
+        from google.protobuf import text_format
+        from tensorboard.plugins.projector import projector_config_pb2
+
+        config = projector_config_pb2.ProjectorConfig()
+        metadata = self.embeddings_metadata
+        by_layer = dict(metadata) if isinstance(metadata, dict) else None
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.Embedding):
+                embedding = config.embeddings.add()
+                # Where Keras's weight checkpoints keep the first embedding.
+                embedding.tensor_name = "layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE"
+                if isinstance(metadata, str):
+                    embedding.metadata_path = metadata
+                elif by_layer is not None and layer.name in by_layer:
+                    embedding.metadata_path = by_layer.pop(layer.name)
+        if by_layer:
+            raise ValueError(
+                "Unrecognized `Embedding` layer names passed to `callbacks.TensorBoard` "
+                f"`embeddings_metadata` argument: {by_layer.keys()}"
+            )
+        os.makedirs(self.log_dir, exist_ok=True)
+        with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w", encoding="utf-8") as f:
+            f.write(text_format.MessageToString(config))
+
+    # ------------------------------------------------------------ train
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._fit_session.begin_training()  # already done if the CallbackList is watched
+        self._global_train_batch = 0
+        self._epoch_start_step = 0
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        session = self._fit_session
+        session.check(None, "on_train_end", logs)
+        if not session.observing:
+            session.end_training(logs=logs)
+        elif not session.running:
+            self._fit_ended()
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        session = self._fit_session
+        session.epoch_begin(epoch)
+        session.check(None, "on_epoch_begin")
+        if self.write_steps_per_second:
+            self._epoch_start_step = _model_state.read_step(self._model)
+            self._epoch_start_time = time.time()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Writes the epoch's scalars, histograms and embeddings."""
+        self._fit_session.check(None, "on_epoch_end", logs)
+        if not self._is_chief:
+            return
+        model = self._model
+        self._log_epoch_metrics(epoch, logs)
+        if self.histogram_freq and epoch % self.histogram_freq == 0:
+            self._log_weights(epoch)
+        if self.embeddings_freq and epoch % self.embeddings_freq == 0:
+            path = os.path.join(self.log_dir, _TRAIN, f"keras_embedding.ckpt-{epoch}.weights.h5")
+            model.save_weights(path)
+        self._writer(_TRAIN).write_epoch(epoch, _model_state.read_step(model))
+
+    def on_test_end(self, logs: dict | None = None) -> None:
+        model = self._model
+        optimizer = getattr(model, "optimizer", None)
+        if not self._is_chief or not optimizer or not hasattr(optimizer, "iterations") or not logs:
+            return
+        values = [
+            (f"evaluation_{name}_vs_iterations", float(value))
+            for name, value in logs.items()
+            if _summaries.is_scalar_value(value)
+        ]
+        if values:
+            self._writer(_VALIDATION).write_summary(_summaries.scalars(values), _model_state.read_step(model))
+
+    def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:
+        if not logs:
+            return
+        train = [(k, v) for k, v in logs.items() if not k.startswith("val_")]
+        val = [(k[4:], v) for k, v in logs.items() if k.startswith("val_")]
+        train.extend(_model_state.learning_rates(self._model).items())
+        if self.write_steps_per_second:
+            elapsed = time.time() - self._epoch_start_time
+            steps = _model_state.read_step(self._model) - self._epoch_start_step
+            train.append(("steps_per_second", steps / elapsed if elapsed > 0 else 0.0))
+        for run, items in ((_TRAIN, train), (_VALIDATION, val)):
+            values = [(f"epoch_{k}", float(v)) for k, v in items if _summaries.is_scalar_value(v)]
+            if values:
+                self._writer(run).write_summary(_summaries.scalars(values), epoch)
+
+    def _log_weights(self, epoch: int) -> None:
+        channels_last = keras.backend.image_data_format() == "channels_last"
+        values = []
+        for layer in self._model.layers:
+            for weight in layer.weights:
+                name = weight.path.replace(":", "_")
+                array = keras.ops.convert_to_numpy(weight)
+                values.append(_summaries.histogram_value(f"{name}/histogram", array))
+                if self.write_images:
+                    images = _summaries.weight_as_images(array, channels_last)
+                    if images is not None:
+                        value = _summaries.image_value(f"{name}/image", images)
+                        if value is not None:
+                            values.append(value)
+        if values:
+            self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), epoch)

@@ -1,0 +1,57 @@
+"""`TerminateOnNaN`: keras.callbacks.TerminateOnNaN that records where the loss went bad."""
+
+from __future__ import annotations
+
+import keras
+
+from callbacks import _describe
+from callbacks.callback import Callback
+
+
+class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
+    """Stops training on a NaN or infinite loss, and says where.
+
+    The same arguments and training behaviour as
+    `keras.callbacks.TerminateOnNaN`. When it acts it records a
+    `nan_terminated` event (data: `batch`, `loss`, `raise_error`) at the step
+    of the bad batch; the fit's `train_end` then has reason "nan", also with
+    `raise_error=True`, where the error ends `fit` without `on_train_end`.
+
+    Args:
+      raise_error: raise a `RuntimeError` at once instead of setting
+        `model.stop_training` (which lets the epoch finish its hooks).
+
+    Example:
+
+    ```python
+    model.fit(x, y, epochs=10, callbacks=[
+        callbacks.TerminateOnNaN(),
+        callbacks.TensorBoard("logs/run1"),
+    ])
+    ```
+    """
+
+    def __init__(self, raise_error: bool = False):
+        super().__init__(raise_error=raise_error)
+
+    def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is None or not _describe.is_bad_loss(loss):
+            return super().on_batch_end(batch, logs)
+        session = self._fit_session
+        epoch = session.current_epoch() if session is not None else None
+        self.log_event(
+            "nan_terminated",
+            _describe.nan_terminated(loss, epoch, batch, raised=self.raise_error),
+            step=session.step(batch) if session is not None else None,
+            batch=batch,
+            loss=_describe.plain(loss),
+            raise_error=self.raise_error,
+        )
+        try:
+            super().on_batch_end(batch, logs)
+        except RuntimeError as e:
+            if session is not None:
+                # fit ends here without on_train_end: close the run now.
+                session.hook_failed(self, "on_batch_end", e, logs, batch)
+            raise
