@@ -1,0 +1,116 @@
+// The plugin's HTTP routes (docs/routes.md) and their JSON types. Paths are
+// relative to the document's base (`plugin/callback_events/`), which
+// TensorBoard's plugin_entry.html sets.
+
+export interface RunSummary {
+  run: string;
+  count: number;
+  kinds: Record<string, number>;
+  warnings?: string[];
+}
+
+export interface CallbackEvent {
+  kind: string;
+  step: number;
+  epoch: number | null;
+  wall_time: number;
+  source: string | null;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+export interface EventsResponse {
+  run: string;
+  events: CallbackEvent[];
+  warnings?: string[];
+}
+
+export interface TagsResponse {
+  run: string;
+  runs: Record<string, string[]>;
+}
+
+export interface ScalarSeries {
+  run: string;
+  tag: string;
+  total: number;
+  step: number[];
+  wall_time: number[];
+  value: Array<number | null>;
+  x: "epoch" | "step";
+  global_step: Array<number | null> | null;
+  nonfinite?: unknown;
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
+// Browsers open about six connections per host; more parallel requests only
+// queue in the browser while starving TensorBoard's own.
+const MAX_PARALLEL = 6;
+let active = 0;
+const waiting: Array<() => void> = [];
+
+async function limited<T>(fn: () => Promise<T>): Promise<T> {
+  if (active >= MAX_PARALLEL) await new Promise<void>((resolve) => waiting.push(resolve));
+  active += 1;
+  try {
+    return await fn();
+  } finally {
+    active -= 1;
+    waiting.shift()?.();
+  }
+}
+
+async function getJson<T>(route: string, params: Array<[string, string]> = []): Promise<T> {
+  const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
+  const url = query ? `${route}?${query}` : route;
+  return limited(async () => {
+    let response: Response;
+    try {
+      response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+    } catch (e) {
+      throw new ApiError(`TensorBoard is not reachable (${(e as Error).message})`, 0);
+    }
+    let body: unknown = null;
+    try {
+      body = await response.json();
+    } catch {
+      // fall through: a non-JSON answer is reported below
+    }
+    if (!response.ok) {
+      const reason =
+        body && typeof body === "object" && typeof (body as { error?: unknown }).error === "string"
+          ? (body as { error: string }).error
+          : `HTTP ${response.status} ${response.statusText}`;
+      throw new ApiError(reason, response.status);
+    }
+    if (body === null || typeof body !== "object") throw new ApiError(`${route}: the answer is not JSON`, response.status);
+    return body as T;
+  });
+}
+
+export function fetchRuns(): Promise<{ runs: RunSummary[] }> {
+  return getJson("runs");
+}
+
+export function fetchEvents(run: string): Promise<EventsResponse> {
+  return getJson("events", [["run", run]]);
+}
+
+export function fetchTags(run: string): Promise<TagsResponse> {
+  return getJson("tags", [["run", run]]);
+}
+
+export function fetchScalars(run: string, tag: string): Promise<ScalarSeries> {
+  return getJson("scalars", [
+    ["run", run],
+    ["tag", tag],
+  ]);
+}

@@ -1,0 +1,319 @@
+// Metric charts beside the timeline: one per scalar tag, a line per run,
+// and a vertical marker at every visible event.
+
+import uPlot from "uplot";
+import { lowerBound, upperBound } from "./axis";
+import { button, h } from "./dom";
+import { fmtNumber } from "./format";
+import type { Markers } from "./markers";
+import type { ChartSpec, Placed, SeriesSpec } from "./model";
+import { type PlotEnv, plotOptions, pointerIn, yAxisOptions } from "./plotbase";
+
+export const CHART_HEIGHT = 210;
+const LINE_HOVER_PX = 4;
+
+export interface ChartCallbacks {
+  hover(events: Placed[], e: MouseEvent | null): void;
+  select(event: Placed | null): void;
+  remove(tag: string): void;
+}
+
+function isLearningRate(tag: string): boolean {
+  return /learning_rate|(^|[_/])lr$/.test(tag);
+}
+
+/** y range of the points inside the x window, padded; log-aware. */
+function yRange(series: SeriesSpec[], [x0, x1]: readonly [number, number], log: boolean): [number, number] {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  for (const s of series) {
+    // One point either side of the window, so lines leaving it stay in range.
+    const i0 = Math.max(0, lowerBound(s.xs, x0) - 1);
+    const i1 = Math.min(s.xs.length, upperBound(s.xs, x1) + 1);
+    for (let i = i0; i < i1; i++) {
+      const y = s.ys[i];
+      if (y == null || !Number.isFinite(y) || (log && y <= 0)) continue;
+      if (y < min) min = y;
+      if (y > max) max = y;
+    }
+  }
+  if (!Number.isFinite(min)) return log ? [0.1, 1] : [0, 1];
+  if (log) {
+    // Padding in log space, so the lowest line does not sit on the axis.
+    const span = Math.log10(max / min) || 1;
+    const pad = 10 ** (span * 0.06);
+    return [min / pad, max * pad];
+  }
+  if (min === max) {
+    const pad = Math.abs(min) * 0.1 || 1;
+    return [min - pad, max + pad];
+  }
+  const pad = (max - min) * 0.06;
+  return [min - pad, max + pad];
+}
+
+class ChartCard {
+  readonly el: HTMLElement;
+  private readonly plotEl: HTMLElement;
+  private readonly legendEl: HTMLElement;
+  private readonly notesEl: HTMLElement;
+  private readonly statusEl: HTMLElement;
+  private readonly logButton: HTMLButtonElement;
+  private plot: uPlot | null = null;
+  private signature = "";
+  private spec: ChartSpec;
+  private env: PlotEnv | null = null;
+  private markers: Markers | null = null;
+  private values: HTMLElement[] = [];
+  private log: boolean;
+  private downAt: { x: number; y: number } | null = null;
+
+  constructor(
+    spec: ChartSpec,
+    private readonly callbacks: ChartCallbacks,
+  ) {
+    this.spec = spec;
+    this.log = isLearningRate(spec.tag);
+    this.logButton = button("log", () => this.toggleLog(), {
+      class: "chip-button",
+      title: "Logarithmic y axis",
+      attrs: { "aria-pressed": String(this.log), "aria-label": `Logarithmic y axis for ${spec.tag}` },
+    });
+    this.statusEl = h("span", { class: "chart-status" });
+    this.plotEl = h("div", { class: "chart-plot" });
+    this.legendEl = h("div", { class: "chart-legend" });
+    this.notesEl = h("div", { class: "chart-notes" });
+    this.el = h(
+      "section",
+      { class: "card chart-card", attrs: { "data-tag": spec.tag, "aria-label": `Metric ${spec.tag}` } },
+      h(
+        "header",
+        { class: "card-header" },
+        h("h3", { class: "chart-title", text: spec.tag, title: spec.tag }),
+        this.statusEl,
+        h("span", { class: "spacer" }),
+        this.logButton,
+        button("×", () => callbacks.remove(spec.tag), {
+          class: "icon-button",
+          title: "Remove this chart",
+          attrs: { "aria-label": `Remove chart ${spec.tag}` },
+        }),
+      ),
+      this.plotEl,
+      this.legendEl,
+      this.notesEl,
+    );
+  }
+
+  update(spec: ChartSpec, env: PlotEnv, markers: Markers, width: number): void {
+    this.spec = spec;
+    this.env = env;
+    this.markers = markers;
+    if (this.log && spec.series.length && spec.series.every((s) => s.ys.every((y) => y == null || y <= 0))) {
+      this.log = false;
+    }
+    this.logButton.setAttribute("aria-pressed", String(this.log));
+    const parts: string[] = [];
+    if (spec.loading) parts.push(`loading ${spec.loading}…`);
+    const reduced = spec.series.some((s) => s.total > s.xs.length);
+    if (reduced) parts.push("downsampled, extremes kept");
+    this.statusEl.textContent = parts.join(" · ");
+    this.notesEl.replaceChildren(
+      ...spec.errors.map((t) => h("p", { class: "note error", text: t })),
+      ...spec.notes.map((t) => h("p", { class: "note", text: t })),
+    );
+    if (!spec.series.length) {
+      this.destroyPlot();
+      this.signature = "";
+      this.plotEl.replaceChildren(
+        h("div", {
+          class: "chart-empty",
+          text: spec.loading ? "Loading…" : "Nothing to draw for the selected runs on this axis.",
+        }),
+      );
+      this.legendEl.replaceChildren();
+      return;
+    }
+    const signature = [
+      env.theme.dark,
+      env.xAxis,
+      env.gutter,
+      this.log,
+      ...spec.series.map((s) => `${s.run}:${s.color}:${s.dashed}:${s.xs.length <= 60}`),
+    ].join("|");
+    const data = [null, ...spec.series.map((s) => [s.xs, s.ys])] as unknown as uPlot.AlignedData;
+    if (!this.plot || signature !== this.signature) {
+      this.destroyPlot();
+      this.plotEl.replaceChildren();
+      this.signature = signature;
+      this.plot = new uPlot(this.options(env, width), data, this.plotEl);
+      this.bindPointer(this.plot);
+      this.buildLegend();
+    } else {
+      if (this.plot.width !== width) this.plot.setSize({ width, height: CHART_HEIGHT });
+      this.plot.setData(data, false);
+    }
+    this.setWindow(env.window());
+    this.showValues(null);
+  }
+
+  setWindow([min, max]: readonly [number, number]): void {
+    this.plot?.setScale("x", { min, max });
+  }
+
+  setWidth(width: number): void {
+    if (this.plot && this.plot.width !== width) this.plot.setSize({ width, height: CHART_HEIGHT });
+  }
+
+  redraw(): void {
+    this.plot?.redraw(false);
+  }
+
+  destroy(): void {
+    this.destroyPlot();
+    this.el.remove();
+  }
+
+  private destroyPlot(): void {
+    this.plot?.destroy();
+    this.plot = null;
+  }
+
+  private toggleLog(): void {
+    this.log = !this.log;
+    if (this.env && this.markers) {
+      this.signature = "";
+      this.update(this.spec, this.env, this.markers, this.plot?.width ?? this.plotEl.clientWidth);
+    }
+  }
+
+  private options(env: PlotEnv, width: number): uPlot.Options {
+    const log = this.log;
+    return plotOptions(env, {
+      width,
+      height: CHART_HEIGHT,
+      showXValues: true,
+      yScale: {
+        auto: true,
+        distr: log ? 3 : 1,
+        log: 10,
+        range: () => yRange(this.spec.series, env.window(), log),
+      },
+      yAxis: yAxisOptions(env),
+      series: this.spec.series.map((s) => ({
+        label: s.run,
+        stroke: s.color,
+        width: 1.6,
+        dash: s.dashed ? [6, 4] : undefined,
+        facets: [
+          { scale: "x", auto: false, sorted: 1 },
+          { scale: "y", auto: true },
+        ],
+        paths: uPlot.paths.linear?.(),
+        points: { show: s.xs.length <= 60, size: 5, width: 1, fill: env.theme.surface },
+        spanGaps: false,
+      })),
+      hooks: {
+        drawAxes: [(u) => this.markers?.drawLines(u, env.theme.accent)],
+        setCursor: [(u) => this.showValues(u.cursor.left ?? -1)],
+      },
+    });
+  }
+
+  private buildLegend(): void {
+    this.values = [];
+    const items = this.spec.series.map((s) => {
+      const value = h("span", { class: "legend-value" });
+      this.values.push(value);
+      return h(
+        "span",
+        { class: "legend-item", title: s.run },
+        h("span", { class: `legend-swatch${s.dashed ? " dashed" : ""}`, attrs: { style: `--swatch:${s.color}` } }),
+        h("span", { class: "legend-run", text: s.run }),
+        value,
+      );
+    });
+    this.legendEl.replaceChildren(...items);
+  }
+
+  /** Each line's value nearest the cursor (or its last value). */
+  private showValues(left: number | null): void {
+    const u = this.plot;
+    if (!u) return;
+    const x = left != null && left >= 0 ? u.posToVal(left, "x") : null;
+    this.spec.series.forEach((s, i) => {
+      const el = this.values[i];
+      if (!el || !s.xs.length) return;
+      let idx = s.xs.length - 1;
+      if (x != null) {
+        idx = Math.min(s.xs.length - 1, lowerBound(s.xs, x));
+        if (idx > 0 && Math.abs(s.xs[idx - 1] - x) < Math.abs(s.xs[idx] - x)) idx -= 1;
+      }
+      el.textContent = fmtNumber(s.ys[idx]);
+    });
+  }
+
+  private bindPointer(u: uPlot): void {
+    const over = u.over;
+    const near = (e: MouseEvent) => {
+      if (!this.markers) return [];
+      const { left } = pointerIn(u, e);
+      return this.markers.near(u, this.markers.all, left, LINE_HOVER_PX);
+    };
+    over.addEventListener("mousemove", (e) => {
+      const found = near(e);
+      over.style.cursor = found.length ? "pointer" : "";
+      this.callbacks.hover(found, found.length ? e : null);
+    });
+    over.addEventListener("mouseleave", () => this.callbacks.hover([], null));
+    over.addEventListener("mousedown", (e) => {
+      this.downAt = { x: e.clientX, y: e.clientY };
+    });
+    over.addEventListener("click", (e) => {
+      if (this.downAt && Math.hypot(e.clientX - this.downAt.x, e.clientY - this.downAt.y) > 3) return;
+      const found = near(e);
+      if (found.length) this.callbacks.select(found[0]);
+    });
+  }
+}
+
+export class Charts {
+  readonly el: HTMLElement;
+  private readonly cards = new Map<string, ChartCard>();
+
+  constructor(private readonly callbacks: ChartCallbacks) {
+    this.el = h("div", { class: "charts" });
+  }
+
+  update(specs: ChartSpec[], env: PlotEnv, markers: Markers, width: number): void {
+    const wanted = new Set(specs.map((s) => s.tag));
+    for (const [tag, card] of this.cards) {
+      if (!wanted.has(tag)) {
+        card.destroy();
+        this.cards.delete(tag);
+      }
+    }
+    specs.forEach((spec, i) => {
+      let card = this.cards.get(spec.tag);
+      if (!card) this.cards.set(spec.tag, (card = new ChartCard(spec, this.callbacks)));
+      if (this.el.children[i] !== card.el) this.el.insertBefore(card.el, this.el.children[i] ?? null);
+      card.update(spec, env, markers, width);
+    });
+  }
+
+  setWindow(window: readonly [number, number]): void {
+    for (const card of this.cards.values()) card.setWindow(window);
+  }
+
+  setWidth(width: number): void {
+    for (const card of this.cards.values()) card.setWidth(width);
+  }
+
+  redraw(): void {
+    for (const card of this.cards.values()) card.redraw();
+  }
+
+  get size(): number {
+    return this.cards.size;
+  }
+}

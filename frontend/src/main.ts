@@ -1,0 +1,725 @@
+// The Callback Events tab. TensorBoard loads this module in an iframe
+// (data/plugin_entry.html) and calls `render()`.
+
+import {
+  ApiError,
+  fetchEvents,
+  fetchRuns,
+  fetchScalars,
+  fetchTags,
+} from "./api";
+import { X_AXES, type XAxis } from "./axis";
+import { Charts } from "./charts";
+import { kindStyle, runColor } from "./colors";
+import { Details, type EventLook } from "./details";
+import { button, h } from "./dom";
+import { fmtNumber, fmtWallTime } from "./format";
+import { connectToHost } from "./host";
+import { Markers } from "./markers";
+import { computeView, DataStore, type Ev, groupOf, type Placed, scalarKey, type View } from "./model";
+import { type PlotEnv, readTheme, type Theme } from "./plotbase";
+import { glyph } from "./shapes";
+import { Sidebar } from "./sidebar";
+import { type ColorBy, type State, Store } from "./state";
+import { EventTable } from "./table";
+import { watchTheme } from "./theme";
+import { Timeline } from "./timeline";
+import { Tooltip } from "./tooltip";
+
+const ZOOM_FACTOR = 1.6;
+const PAN_FRACTION = 0.15;
+// While data streams in, redraw at most this often: every redraw recomputes
+// the view over all events.
+const LOADING_RENDER_MS = 200;
+
+function message(e: unknown): string {
+  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+}
+
+function segmented<T extends string>(
+  name: string,
+  label: string,
+  options: ReadonlyArray<readonly [T, string]>,
+  onChange: (value: T) => void,
+): { el: HTMLElement; set(value: T): void } {
+  const inputs = new Map<T, HTMLInputElement>();
+  const el = h("fieldset", { class: "segmented" }, h("legend", { class: "sr-only", text: label }));
+  for (const [value, text] of options) {
+    const input = h("input", { attrs: { type: "radio", name, value } });
+    input.addEventListener("change", () => input.checked && onChange(value));
+    inputs.set(value, input);
+    el.append(h("label", { class: "segment", attrs: { "data-value": value } }, input, h("span", { text })));
+  }
+  return {
+    el,
+    set(value: T) {
+      const input = inputs.get(value);
+      if (input) input.checked = true;
+    },
+  };
+}
+
+class App {
+  private readonly store = new Store();
+  private readonly data = new DataStore();
+  private theme: Theme;
+  private view: View | null = null;
+  private viewKey = "";
+  private markers: Markers | null = null;
+  private markersKey = "";
+  private gutter = 96;
+
+  private readonly root: HTMLElement;
+  private readonly content: HTMLElement;
+  private readonly sidebar: Sidebar;
+  private readonly axisControl: ReturnType<typeof segmented<XAxis>>;
+  private readonly colorControl: ReturnType<typeof segmented<ColorBy>>;
+  private readonly statusEl = h("span", { class: "status", attrs: { "aria-live": "polite" } });
+  private readonly bannersEl = h("div", { class: "banners" });
+  private readonly emptyEl = h("section", { class: "card empty-state", attrs: { hidden: true } });
+  private readonly timelineCard: HTMLElement;
+  private readonly timelineMessage = h("p", { class: "plot-message", attrs: { hidden: true } });
+  private readonly timelineInfo = h("span", { class: "muted" });
+  private readonly timeline: Timeline;
+  private readonly charts: Charts;
+  private readonly chartsMessage = h("div", { class: "charts-message", attrs: { hidden: true } });
+  private readonly table: EventTable;
+  private readonly details: Details;
+  private readonly tooltip = new Tooltip();
+
+  private loading = false;
+  private reloadQueued = false;
+  private generation = 0;
+  private lastLoaded = 0;
+  private reloadError: string | null = null;
+  private readonly inflight = new Set<string>();
+  private renderTimer = 0;
+  private renderFrame = 0;
+  private lastRender = 0;
+
+  constructor(mount: HTMLElement) {
+    const dark = watchTheme((d) => this.setDark(d));
+    document.documentElement.classList.toggle("dark", dark);
+    this.theme = readTheme(dark);
+
+    const s = this.store;
+    this.sidebar = new Sidebar({
+      runFilter: (text) => s.set({ runFilter: text }),
+      allRuns: (on) => {
+        const hidden = new Set(s.state.hiddenRuns);
+        // All/None act on the runs the filter shows, as in TensorBoard.
+        const matching = this.data.runs.map((r) => r.run).filter((r) => this.matchesFilter(r));
+        for (const run of matching) on ? hidden.delete(run) : hidden.add(run);
+        s.set({ hiddenRuns: hidden });
+      },
+      toggleRun: (run, on) => {
+        const hidden = new Set(s.state.hiddenRuns);
+        on ? hidden.delete(run) : hidden.add(run);
+        s.set({ hiddenRuns: hidden });
+      },
+      allKinds: (on) => s.set({ hiddenKinds: on ? new Set() : new Set(this.view?.allKinds ?? []) }),
+      toggleKind: (kind, on) => {
+        const hidden = new Set(s.state.hiddenKinds);
+        on ? hidden.delete(kind) : hidden.add(kind);
+        s.set({ hiddenKinds: hidden });
+      },
+      toggleTag: (tag, on) => {
+        const current = this.currentTags();
+        const next = on ? [...current.filter((t) => t !== tag), tag] : current.filter((t) => t !== tag);
+        s.set({ tags: next });
+      },
+      resetTags: () => s.set({ tags: null }),
+    });
+
+    this.axisControl = segmented("cbe-x-axis", "X axis", X_AXES, (xAxis) => s.set({ xAxis, zoom: null }));
+    this.colorControl = segmented(
+      "cbe-color-by",
+      "Color events by",
+      [
+        ["kind", "Kind"],
+        ["run", "Run"],
+      ],
+      (colorBy) => s.set({ colorBy }),
+    );
+
+    const hover = (list: Placed[], e: MouseEvent | null) => {
+      if (!list.length || !e) this.tooltip.hide();
+      else this.tooltip.show(list.map((p) => p.ev), (ev) => this.look(ev), e.clientX, e.clientY);
+    };
+    const select = (p: Placed | null) => {
+      this.tooltip.hide();
+      s.set({ selected: p ? p.ev.key : null });
+      if (p) this.table.reveal(p.ev.key);
+    };
+    this.timeline = new Timeline({ hover, select });
+    this.charts = new Charts({
+      hover,
+      select,
+      remove: (tag) => s.set({ tags: this.currentTags().filter((t) => t !== tag) }),
+    });
+    this.table = new EventTable({
+      activate: (ev) => this.centreOn(ev),
+      sort: (column) => {
+        const sort = s.state.sort;
+        s.set({ sort: { column, descending: sort.column === column ? !sort.descending : false } });
+      },
+      filter: (text) => s.set({ tableFilter: text }),
+      look: (ev) => this.look(ev),
+    });
+    this.details = new Details({
+      close: () => s.set({ selected: null }),
+      centre: (ev) => this.centreOn(ev),
+      step: (delta) => {
+        const key = s.state.selected;
+        const next = key ? this.table.neighbor(key, delta) : null;
+        if (next) {
+          this.centreOn(next);
+          this.table.reveal(next.key);
+        }
+      },
+    });
+
+    const zoomHint = "Drag to zoom, double-click to reset; keys: + and − zoom, ← and → pan, 0 resets";
+    this.timelineCard = h(
+      "section",
+      { class: "card timeline-card", attrs: { "aria-label": "Event timeline" } },
+      h("header", { class: "card-header" }, h("h2", { class: "card-title", text: "Timeline" }), this.timelineInfo),
+      this.timelineMessage,
+      this.timeline.el,
+    );
+    this.timeline.el.setAttribute("tabindex", "0");
+    this.timeline.el.setAttribute("aria-label", `Event timeline. ${zoomHint}`);
+    this.timeline.el.title = zoomHint;
+
+    const toolbar = h(
+      "div",
+      { class: "toolbar" },
+      h("h1", { class: "title", text: "Callback Events" }),
+      h("span", { class: "toolbar-label", text: "X axis" }),
+      this.axisControl.el,
+      h("span", { class: "toolbar-label", text: "Color" }),
+      this.colorControl.el,
+      h(
+        "div",
+        { class: "zoom-buttons", attrs: { role: "group", "aria-label": "Zoom" } },
+        button("−", () => this.zoomBy(ZOOM_FACTOR), { class: "icon-button", title: "Zoom out (−)", attrs: { "aria-label": "Zoom out" } }),
+        button("+", () => this.zoomBy(1 / ZOOM_FACTOR), { class: "icon-button", title: "Zoom in (+)", attrs: { "aria-label": "Zoom in" } }),
+        button("Reset zoom", () => this.resetZoom(), { class: "text-button", title: "Show everything (0, or double-click a chart)" }),
+      ),
+      h("span", { class: "spacer" }),
+      this.statusEl,
+    );
+
+    this.content = h(
+      "main",
+      { class: "content" },
+      toolbar,
+      this.bannersEl,
+      this.emptyEl,
+      this.timelineCard,
+      this.chartsMessage,
+      this.charts.el,
+      this.table.el,
+    );
+    this.content.addEventListener("keydown", (e) => this.onPlotKey(e));
+    this.root = h("div", { class: "cbe-app", attrs: { "data-state": "loading" } }, this.sidebar.el, this.content, this.details.el);
+    mount.append(this.root, this.tooltip.el);
+
+    this.axisControl.set(s.state.xAxis);
+    this.colorControl.set(s.state.colorBy);
+    s.subscribe((state, changed) => this.onState(state, changed));
+    new ResizeObserver(() => this.onResize()).observe(this.content);
+    document.addEventListener("scroll", () => this.tooltip.hide(), { passive: true });
+  }
+
+  start(): void {
+    this.renderNow();
+    void this.load();
+    connectToHost(() => void this.load());
+  }
+
+  // ------------------------------------------------------------ data
+
+  private async load(): Promise<void> {
+    if (this.loading) {
+      this.reloadQueued = true;
+      return;
+    }
+    this.loading = true;
+    this.scheduleRender();
+    const data = this.data;
+    const reload = data.loadedOnce;
+    try {
+      let runs;
+      try {
+        runs = (await fetchRuns()).runs;
+      } catch (e) {
+        if (reload) this.reloadError = `Reload failed: ${message(e)}`;
+        else data.runsError = message(e);
+        data.loadedOnce = true;
+        data.touch();
+        return;
+      }
+      data.runsError = null;
+      this.reloadError = null;
+      data.loadedOnce = true;
+      const names = new Set(runs.map((r) => r.run));
+      for (const run of [...data.events.keys()]) if (!names.has(run)) data.events.delete(run);
+      data.setRuns(runs);
+      this.scheduleRender();
+      const tasks: Array<Promise<void>> = [];
+      for (const r of runs) {
+        if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
+          tasks.push(
+            fetchEvents(r.run).then(
+              (resp) => {
+                data.setEvents(r.run, resp.events, r.count);
+                if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
+              },
+              (e) => {
+                data.eventErrors.set(r.run, message(e));
+                data.touch();
+              },
+            ),
+          );
+        }
+      }
+      for (const r of runs) {
+        tasks.push(
+          fetchTags(r.run).then(
+            (resp) => {
+              data.tags.set(r.run, resp.runs);
+              data.tagErrors.delete(r.run);
+              data.touch();
+            },
+            (e) => {
+              data.tagErrors.set(r.run, message(e));
+              data.touch();
+            },
+          ),
+        );
+      }
+      if (reload) {
+        // Metric series have no cheap change marker: refetch the drawn ones.
+        for (const [key, series] of [...data.scalars]) {
+          if (!names.has(series.run) && ![...names].some((n) => groupOf(n) === groupOf(series.run))) {
+            data.scalars.delete(key);
+            continue;
+          }
+          tasks.push(this.fetchSeries(series.run, series.tag));
+        }
+      }
+      for (const task of tasks) task.finally(() => this.scheduleRender());
+      await Promise.all(tasks);
+    } finally {
+      this.loading = false;
+      this.generation += 1;
+      this.lastLoaded = Date.now();
+      data.touch();
+      this.scheduleRender();
+      if (this.reloadQueued) {
+        this.reloadQueued = false;
+        void this.load();
+      }
+    }
+  }
+
+  private fetchSeries(run: string, tag: string): Promise<void> {
+    const key = scalarKey(run, tag);
+    this.inflight.add(key);
+    return fetchScalars(run, tag)
+      .then(
+        (series) => {
+          this.data.scalars.set(key, series);
+          this.data.scalarErrors.delete(key);
+        },
+        (e) => {
+          // A series that vanished on reload is an error only if never seen.
+          if (!this.data.scalars.has(key)) this.data.scalarErrors.set(key, message(e));
+        },
+      )
+      .finally(() => {
+        this.inflight.delete(key);
+        this.data.touch();
+        this.scheduleRender();
+      });
+  }
+
+  private ensureScalars(missing: Array<[string, string]>): void {
+    for (const [run, tag] of missing) {
+      if (!this.inflight.has(scalarKey(run, tag))) void this.fetchSeries(run, tag);
+    }
+  }
+
+  // ------------------------------------------------------------ state
+
+  private onState(state: State, changed: ReadonlySet<keyof State>): void {
+    if (changed.has("xAxis")) this.axisControl.set(state.xAxis);
+    if (changed.has("colorBy")) this.colorControl.set(state.colorBy);
+    const onlyZoom = [...changed].every((k) => k === "zoom");
+    if (onlyZoom) {
+      this.applyWindow();
+      return;
+    }
+    this.renderNow();
+  }
+
+  private matchesFilter(run: string): boolean {
+    const text = this.store.state.runFilter;
+    if (!text) return true;
+    try {
+      return new RegExp(text, "i").test(run);
+    } catch {
+      return true;
+    }
+  }
+
+  private currentTags(): string[] {
+    return this.view?.charts.map((c) => c.tag) ?? [];
+  }
+
+  private window(): readonly [number, number] {
+    return this.store.state.zoom ?? this.view?.domain ?? [0, 1];
+  }
+
+  private zoomBy(factor: number, centre?: number): void {
+    const [a, b] = this.window();
+    const c = centre ?? (a + b) / 2;
+    this.store.set({ zoom: [c - (c - a) * factor, c + (b - c) * factor] });
+  }
+
+  private pan(fraction: number): void {
+    const [a, b] = this.window();
+    const d = (b - a) * fraction;
+    this.store.set({ zoom: [a + d, b + d] });
+  }
+
+  private resetZoom(): void {
+    this.store.set({ zoom: null });
+  }
+
+  private centreOn(ev: Ev): void {
+    const placed = this.view?.placedByKey.get(ev.key);
+    if (!placed) {
+      this.store.set({ selected: ev.key });
+      return;
+    }
+    const domain = this.view?.domain;
+    const [a, b] = this.window();
+    let width = b - a;
+    if (!this.store.state.zoom && domain) width = (domain[1] - domain[0]) / 4;
+    this.store.set({ selected: ev.key, zoom: [placed.x - width / 2, placed.x + width / 2] });
+  }
+
+  private onPlotKey(e: KeyboardEvent): void {
+    const target = e.target as HTMLElement;
+    if (!target.closest(".timeline-plot, .chart-plot")) return;
+    const keys: Record<string, () => void> = {
+      "+": () => this.zoomBy(1 / ZOOM_FACTOR),
+      "=": () => this.zoomBy(1 / ZOOM_FACTOR),
+      "-": () => this.zoomBy(ZOOM_FACTOR),
+      _: () => this.zoomBy(ZOOM_FACTOR),
+      ArrowLeft: () => this.pan(-PAN_FRACTION),
+      ArrowRight: () => this.pan(PAN_FRACTION),
+      "0": () => this.resetZoom(),
+      Home: () => this.resetZoom(),
+    };
+    const action = keys[e.key];
+    if (action) {
+      e.preventDefault();
+      action();
+    }
+  }
+
+  private setDark(dark: boolean): void {
+    document.documentElement.classList.toggle("dark", dark);
+    this.theme = readTheme(dark);
+    this.viewKey = "";
+    this.markersKey = "";
+    this.table.resetStyles();
+    this.renderNow();
+  }
+
+  look(ev: Ev): EventLook {
+    const style = kindStyle(ev.kind, this.theme.dark);
+    const t0 = this.view?.t0.get(groupOf(ev.run)) ?? ev.wall_time;
+    return {
+      shape: style.shape,
+      kindColor: style.color,
+      runColor: runColor(this.data.runIndex.get(ev.run) ?? 0, this.theme.dark),
+      relative: ev.wall_time - t0,
+    };
+  }
+
+  // ------------------------------------------------------------ rendering
+
+  private scheduleRender(): void {
+    if (this.renderFrame || this.renderTimer) return;
+    const wait = this.loading ? Math.max(0, LOADING_RENDER_MS - (performance.now() - this.lastRender)) : 0;
+    this.renderTimer = window.setTimeout(() => {
+      this.renderTimer = 0;
+      this.renderFrame = requestAnimationFrame(() => {
+        this.renderFrame = 0;
+        this.renderNow();
+      });
+    }, wait);
+  }
+
+  private plotWidth(): number {
+    return Math.max(200, Math.floor(this.timelineCard.clientWidth - 24));
+  }
+
+  private env(): PlotEnv {
+    return {
+      theme: this.theme,
+      xAxis: this.store.state.xAxis,
+      gutter: this.gutter,
+      window: () => this.window(),
+      zoomTo: (min, max) => this.store.set({ zoom: [min, max] }),
+      resetZoom: () => this.resetZoom(),
+    };
+  }
+
+  private applyWindow(): void {
+    const w = this.window();
+    this.timeline.setWindow(w);
+    this.charts.setWindow(w);
+  }
+
+  private onResize(): void {
+    if (!this.view || this.content.clientWidth === 0) return;
+    const width = this.plotWidth();
+    this.timeline.setWidth(width);
+    this.charts.setWidth(width);
+  }
+
+  private computeGutter(lanes: string[]): number {
+    const ctx = document.createElement("canvas").getContext("2d");
+    if (!ctx) return 120;
+    ctx.font = '12px Roboto, "Helvetica Neue", Arial, sans-serif';
+    const widest = Math.max(0, ...lanes.map((k) => ctx.measureText(k).width));
+    return Math.round(Math.min(200, Math.max(80, widest + 36)));
+  }
+
+  private renderNow(): void {
+    this.lastRender = performance.now();
+    const state = this.store.state;
+    const data = this.data;
+    const key = [
+      data.version,
+      state.xAxis,
+      state.runFilter,
+      [...state.hiddenRuns].join("\u0001"),
+      [...state.hiddenKinds].join("\u0001"),
+      state.tags?.join("\u0001") ?? "\u0002",
+      this.theme.dark,
+    ].join("\u0000");
+    if (key !== this.viewKey || !this.view) {
+      this.view = computeView(state, data, this.theme.dark);
+      this.viewKey = key;
+    }
+    const view = this.view;
+    const markersKey = `${key}|${state.colorBy}`;
+    if (!this.markers || markersKey !== this.markersKey) {
+      this.markers = new Markers(view.byLane, state.colorBy, this.theme.dark);
+      this.markersKey = markersKey;
+    }
+    const markers = this.markers;
+    markers.selectedKey = state.selected;
+
+    this.renderSidebar(view);
+    this.renderBanners(view);
+    const hasRuns = this.renderEmpty();
+    const settled = !this.loading && this.inflight.size === 0 && view.loadingEvents === 0 && !view.missingScalars.length;
+
+    if (hasRuns) {
+      this.gutter = this.computeGutter(view.lanes);
+      const env = this.env();
+      const width = this.plotWidth();
+      this.renderTimeline(view, env, markers, width);
+      this.renderCharts(view, env, markers, width);
+      this.table.update(view.events, state.sort, state.tableFilter, state.selected);
+      const selected = state.selected ? view.events.find((e) => e.key === state.selected) ?? null : null;
+      this.details.show(selected, selected ? this.look(selected) : null);
+      this.root.classList.toggle("with-details", Boolean(selected));
+    } else {
+      this.details.show(null, null);
+      this.root.classList.remove("with-details");
+    }
+    this.ensureScalars(view.missingScalars);
+    this.renderStatus(view, settled);
+    this.root.dataset.state = data.runsError ? "error" : !data.loadedOnce || !settled ? "loading" : hasRuns ? "ready" : "empty";
+    this.root.dataset.generation = String(this.generation);
+  }
+
+  private renderSidebar(view: View): void {
+    const state = this.store.state;
+    const data = this.data;
+    const dark = this.theme.dark;
+    this.sidebar.setRunFilter(state.runFilter, view.runFilterError);
+    const visible = new Set(view.visibleRuns);
+    const filterRe = (() => {
+      try {
+        return state.runFilter ? new RegExp(state.runFilter, "i") : null;
+      } catch {
+        return null;
+      }
+    })();
+    this.sidebar.runs.update(
+      data.runs
+        .filter((r) => !filterRe || filterRe.test(r.run))
+        .map((r) => {
+          const index = data.runIndex.get(r.run) ?? 0;
+          const color = runColor(index, dark);
+          return {
+            key: r.run,
+            label: r.run,
+            checked: !state.hiddenRuns.has(r.run),
+            count: r.count,
+            dimmed: !visible.has(r.run),
+            decorKey: color,
+            decor: () => h("span", { class: "swatch", attrs: { style: `--swatch:${color}` } }),
+          };
+        }),
+    );
+    this.sidebar.kinds.update(
+      view.allKinds.map((kind) => {
+        const style = kindStyle(kind, dark);
+        return {
+          key: kind,
+          label: kind,
+          checked: !state.hiddenKinds.has(kind),
+          count: view.kindCounts.get(kind) ?? 0,
+          decorKey: `${style.shape}${style.color}`,
+          decor: () => glyph(style.shape, style.color, 12),
+        };
+      }),
+    );
+    const charted = new Set(view.charts.map((c) => c.tag));
+    this.sidebar.tags.update(view.availableTags.map((tag) => ({ key: tag, label: tag, checked: charted.has(tag) })));
+    this.sidebar.setTagsHint(
+      view.availableTags.length ? "" : view.visibleRuns.length ? "No scalar metrics in the selected runs." : "",
+    );
+    const shownEvents = view.visibleRuns.reduce((n, run) => n + (data.runs[data.runIndex.get(run) ?? -1]?.count ?? 0), 0);
+    this.sidebar.setCounts(
+      `${view.visibleRuns.length} of ${data.runs.length}`,
+      `${fmtNumber(shownEvents)} events`,
+      `${charted.size} of ${view.availableTags.length}`,
+    );
+  }
+
+  private renderBanners(view: View): void {
+    const data = this.data;
+    const items: HTMLElement[] = [];
+    if (this.reloadError) items.push(h("p", { class: "banner error", attrs: { role: "alert" }, text: this.reloadError }));
+    for (const run of view.visibleRuns) {
+      const err = data.eventErrors.get(run);
+      if (err) items.push(h("p", { class: "banner error", attrs: { role: "alert" }, text: `Events of ${run} could not be loaded: ${err}` }));
+      const tagErr = data.tagErrors.get(run);
+      if (tagErr) items.push(h("p", { class: "banner error", text: `Metrics of ${run} could not be listed: ${tagErr}` }));
+      for (const w of data.warnings.get(run) ?? []) items.push(h("p", { class: "banner warning", text: `${run}: ${w}` }));
+    }
+    this.bannersEl.replaceChildren(...items);
+  }
+
+  /** The whole-tab empty and error states; false when there is nothing else to show. */
+  private renderEmpty(): boolean {
+    const data = this.data;
+    let content: Array<Node | null> | null = null;
+    if (data.runsError && !data.runs.length) {
+      content = [
+        h("h2", { text: "Could not load callback events" }),
+        h("p", { class: "error-text", text: data.runsError }),
+        button("Retry", () => void this.load(), { class: "text-button primary" }),
+      ];
+    } else if (!data.loadedOnce) {
+      content = [h("p", { class: "muted", text: "Loading callback events…" })];
+    } else if (!data.runs.length) {
+      content = [
+        h("h2", { text: "No callback events yet" }),
+        h(
+          "p",
+          null,
+          "Pass ",
+          h("code", { text: "callbacks.TensorBoard(log_dir=…)" }),
+          " to ",
+          h("code", { text: "model.fit(callbacks=[…])" }),
+          " (or write events with ",
+          h("code", { text: "tb_callbacks_plugin.EventWriter" }),
+          "); what your callbacks do then shows up here, next to the metrics.",
+        ),
+      ];
+    }
+    const empty = content !== null;
+    this.emptyEl.hidden = !empty;
+    if (content) this.emptyEl.replaceChildren(...content.filter((n): n is Node => n !== null));
+    for (const el of [this.timelineCard, this.charts.el, this.table.el]) el.hidden = empty;
+    if (empty) this.chartsMessage.hidden = true;
+    return !empty;
+  }
+
+  private renderTimeline(view: View, env: PlotEnv, markers: Markers, width: number): void {
+    let text = "";
+    if (!view.visibleRuns.length) text = "No runs selected. Choose runs on the left.";
+    else if (view.loadingEvents && !view.lanes.length) text = "Loading events…";
+    else if (!view.lanes.length) text = this.store.state.hiddenKinds.size ? "No event kinds selected." : "The selected runs have no events.";
+    else if (!view.placedCount) text = `None of the shown events has a position on the ${this.store.state.xAxis} axis.`;
+    this.timelineMessage.textContent = text;
+    this.timelineMessage.hidden = !text;
+    this.timeline.el.hidden = Boolean(text);
+    this.timelineInfo.textContent = view.placedCount
+      ? `${fmtNumber(view.placedCount)} event${view.placedCount === 1 ? "" : "s"} in ${view.lanes.length} kind${view.lanes.length === 1 ? "" : "s"}`
+      : "";
+    this.timeline.el.dataset.drawn = String(view.placedCount);
+    if (!text) this.timeline.update(env, view.lanes, markers, width);
+    else this.timeline.destroy();
+  }
+
+  private renderCharts(view: View, env: PlotEnv, markers: Markers, width: number): void {
+    const notes: string[] = [];
+    for (const run of view.runsWithoutMetrics) notes.push(`${run} has no scalar metrics.`);
+    if (view.visibleRuns.length && !view.charts.length) {
+      const listed = view.visibleRuns.every((r) => this.data.tags.has(r) || this.data.tagErrors.has(r));
+      if (!listed) notes.push("Loading metrics…");
+      else if (view.availableTags.length) notes.push("No metric charted. Choose metrics on the left.");
+      else notes.push("The selected runs have no scalar metrics to draw beside the events.");
+    }
+    this.chartsMessage.replaceChildren(...notes.map((n) => h("p", { class: "muted", text: n })));
+    this.chartsMessage.hidden = !notes.length;
+    this.charts.update(view.charts, env, markers, width);
+  }
+
+  private renderStatus(view: View, settled: boolean): void {
+    const parts: string[] = [];
+    const shown = view.events.length;
+    if (this.data.runs.length) {
+      parts.push(`${fmtNumber(shown)} event${shown === 1 ? "" : "s"} · ${view.visibleRuns.length} run${view.visibleRuns.length === 1 ? "" : "s"}`);
+    }
+    if (!settled) parts.push("loading…");
+    else if (this.lastLoaded) parts.push(`updated ${fmtWallTime(this.lastLoaded / 1000).slice(11)}`);
+    this.statusEl.textContent = parts.join(" · ");
+  }
+}
+
+function loadStylesheet(): Promise<void> {
+  return new Promise((resolve) => {
+    const link = document.createElement("link");
+    link.rel = "stylesheet";
+    link.href = new URL("./index.css", import.meta.url).href;
+    link.addEventListener("load", () => resolve());
+    link.addEventListener("error", () => resolve());
+    document.head.append(link);
+  });
+}
+
+let started = false;
+
+/** Entry point called by TensorBoard's plugin_entry.html. */
+export async function render(): Promise<void> {
+  if (started) return;
+  started = true;
+  document.documentElement.lang ||= "en";
+  document.title = "Callback Events";
+  await loadStylesheet();
+  new App(document.body).start();
+}

@@ -1,0 +1,378 @@
+// Loaded data, and the view derived from it and the user's choices: which
+// events are shown where, and which metric series each chart draws.
+
+import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
+import { EpochMap, type XAxis } from "./axis";
+import { compareKinds, runColor } from "./colors";
+import type { State } from "./state";
+
+export interface Ev extends CallbackEvent {
+  run: string;
+  /** Stable identity across reloads (selection survives a refresh). */
+  key: string;
+  /** Lower-cased text the table filter searches, built on first use. */
+  search?: string;
+}
+
+/** The experiment a run belongs to: `exp/train` and `exp/validation` share `exp`. */
+export function groupOf(run: string): string {
+  const i = run.lastIndexOf("/");
+  return i < 0 ? run : run.slice(0, i);
+}
+
+export function scalarKey(run: string, tag: string): string {
+  return `${run}\u0000${tag}`;
+}
+
+export class DataStore {
+  /** Bumped on every change, so derived views know when to recompute. */
+  version = 0;
+  loadedOnce = false;
+  runsError: string | null = null;
+  runs: RunSummary[] = [];
+  runIndex = new Map<string, number>();
+  events = new Map<string, Ev[]>();
+  /** The run's event count when its events were fetched (refetch when it changes). */
+  eventCounts = new Map<string, number>();
+  eventErrors = new Map<string, string>();
+  /** Per event run: the scalar tags of it and its sibling runs. */
+  tags = new Map<string, Record<string, string[]>>();
+  tagErrors = new Map<string, string>();
+  scalars = new Map<string, ScalarSeries>();
+  scalarErrors = new Map<string, string>();
+  warnings = new Map<string, string[]>();
+
+  touch(): void {
+    this.version += 1;
+  }
+
+  setRuns(runs: RunSummary[]): void {
+    this.runs = runs;
+    this.runIndex = new Map(runs.map((r, i) => [r.run, i]));
+    for (const r of runs) if (r.warnings?.length) this.warnings.set(r.run, r.warnings);
+    this.touch();
+  }
+
+  setEvents(run: string, events: CallbackEvent[], count: number): void {
+    const seen = new Map<string, number>();
+    const list: Ev[] = events.map((e) => {
+      const base = `${run}\u0000${e.step}\u0000${e.wall_time}\u0000${e.kind}`;
+      const n = seen.get(base) ?? 0;
+      seen.set(base, n + 1);
+      return { ...e, run, key: n ? `${base}\u0000${n}` : base };
+    });
+    this.events.set(run, list);
+    this.eventCounts.set(run, count);
+    this.eventErrors.delete(run);
+    this.touch();
+  }
+}
+
+export interface Placed {
+  ev: Ev;
+  x: number;
+  lane: number;
+  runIndex: number;
+}
+
+export interface SeriesSpec {
+  run: string;
+  /** The event run whose colour this series takes. */
+  owner: string;
+  color: string;
+  /** Sibling runs (validation) are dashed in their experiment's colour. */
+  dashed: boolean;
+  xs: number[];
+  ys: Array<number | null>;
+  total: number;
+}
+
+export interface ChartSpec {
+  tag: string;
+  series: SeriesSpec[];
+  notes: string[];
+  errors: string[];
+  loading: number;
+}
+
+export interface View {
+  visibleRuns: string[];
+  runFilterError: string | null;
+  allKinds: string[];
+  kindCounts: Map<string, number>;
+  lanes: string[];
+  /** Events of the visible runs and kinds (the table's rows), by run then step. */
+  events: Ev[];
+  byLane: Placed[][];
+  placedCount: number;
+  domain: readonly [number, number] | null;
+  availableTags: string[];
+  charts: ChartSpec[];
+  missingScalars: Array<[string, string]>;
+  runsWithoutMetrics: string[];
+  loadingEvents: number;
+  /** Start (first event's wall time) of each experiment, for relative time. */
+  t0: Map<string, number>;
+  placedByKey: Map<string, Placed>;
+}
+
+function compileFilter(text: string): { re: RegExp | null; error: string | null } {
+  if (!text) return { re: null, error: null };
+  try {
+    return { re: new RegExp(text, "i"), error: null };
+  } catch (e) {
+    return { re: null, error: (e as Error).message };
+  }
+}
+
+/** Loss first, its validation twin, the learning rate, the first accuracy-like metric. */
+export function defaultTags(available: string[]): string[] {
+  const rank = (tag: string) => (tag.startsWith("epoch_") ? 0 : tag.startsWith("batch_") ? 2 : 1);
+  const pick = (test: (t: string) => boolean) => available.filter(test).sort((a, b) => rank(a) - rank(b))[0];
+  const isVal = (t: string) => /(^|[_/])val(idation)?_/.test(t);
+  const out: string[] = [];
+  const add = (tag: string | undefined) => {
+    if (tag && !out.includes(tag)) out.push(tag);
+  };
+  const loss = pick((t) => /(^|[_/])loss$/.test(t) && !isVal(t));
+  add(loss);
+  if (loss) {
+    const base = loss.replace(/^(epoch_|batch_)/, "");
+    const prefix = loss.slice(0, loss.length - base.length);
+    add(available.find((t) => t === `${prefix}val_${base}` || t === `val_${base}`));
+  }
+  add(pick((t) => /learning_rate|(^|[_/])lr$/.test(t)));
+  add(pick((t) => /acc/.test(t) && !isVal(t)));
+  if (!out.length) add(available[0]);
+  return out;
+}
+
+interface GroupInfo {
+  t0: number;
+  epochs: EpochMap | null;
+}
+
+function groupInfos(data: DataStore): Map<string, GroupInfo> {
+  const t0 = new Map<string, number>();
+  const pairs = new Map<string, Map<number, number>>();
+  const stepsPerEpoch = new Map<string, { steps: number; last: number }>();
+  for (const [run, events] of data.events) {
+    const g = groupOf(run);
+    let min = t0.get(g) ?? Number.POSITIVE_INFINITY;
+    for (const e of events) {
+      if (e.wall_time > 0 && e.wall_time < min) min = e.wall_time;
+      if (e.kind === "train_begin" && typeof e.data.steps === "number" && e.data.steps > 0) {
+        const epochs = typeof e.data.epochs === "number" ? e.data.epochs : 0;
+        const prev = stepsPerEpoch.get(g);
+        stepsPerEpoch.set(g, { steps: e.data.steps, last: Math.max(prev?.last ?? 0, epochs) });
+      }
+    }
+    t0.set(g, min);
+  }
+  for (const series of data.scalars.values()) {
+    const g = groupOf(series.run);
+    if (!t0.has(g) && series.wall_time.length) t0.set(g, Math.min(...series.wall_time.slice(0, 1)));
+    if (series.x !== "epoch" || !series.global_step) continue;
+    let map = pairs.get(g);
+    if (!map) pairs.set(g, (map = new Map()));
+    series.step.forEach((epoch, i) => {
+      const end = series.global_step?.[i];
+      if (end != null) map?.set(epoch, end);
+    });
+  }
+  const out = new Map<string, GroupInfo>();
+  for (const g of new Set([...t0.keys(), ...pairs.keys()])) {
+    const p = pairs.get(g);
+    const spe = stepsPerEpoch.get(g);
+    const epochs = p?.size ? new EpochMap(p) : spe ? EpochMap.fromStepsPerEpoch(spe.steps, spe.last) : null;
+    out.set(g, { t0: t0.get(g) ?? 0, epochs });
+  }
+  return out;
+}
+
+function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
+  if (axis === "step") return e.step;
+  if (axis === "relative") return info ? e.wall_time - info.t0 : Number.NaN;
+  if (e.epoch != null) return e.epoch;
+  return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
+}
+
+function seriesXY(
+  series: ScalarSeries,
+  axis: XAxis,
+  info: GroupInfo | undefined,
+): { xs: number[]; ys: Array<number | null>; unmapped: boolean } {
+  const n = series.step.length;
+  const xs: number[] = [];
+  const ys: Array<number | null> = [];
+  let unmapped = false;
+  for (let i = 0; i < n; i++) {
+    let x: number;
+    if (axis === "relative") x = info ? series.wall_time[i] - info.t0 : Number.NaN;
+    else if (axis === series.x) x = series.step[i];
+    else if (axis === "step") x = series.global_step?.[i] ?? (info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN);
+    else x = info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
+    if (!Number.isFinite(x)) {
+      unmapped = true;
+      continue;
+    }
+    xs.push(x);
+    ys.push(series.value[i]);
+  }
+  // Wall times of a restarted run can go backwards; uPlot wants ascending x.
+  for (let i = 1; i < xs.length; i++) {
+    if (xs[i] < xs[i - 1]) {
+      const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
+      return { xs: order.map((j) => xs[j]), ys: order.map((j) => ys[j]), unmapped };
+    }
+  }
+  return { xs, ys, unmapped };
+}
+
+const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
+
+export function computeView(state: State, data: DataStore, dark: boolean): View {
+  const { re, error } = compileFilter(state.runFilter);
+  const visibleRuns = data.runs
+    .map((r) => r.run)
+    .filter((run) => !state.hiddenRuns.has(run) && (!re || re.test(run)));
+  const visibleSet = new Set(visibleRuns);
+
+  const allKindSet = new Set<string>();
+  for (const r of data.runs) for (const k of Object.keys(r.kinds)) allKindSet.add(k);
+  for (const events of data.events.values()) for (const e of events) allKindSet.add(e.kind);
+  const allKinds = [...allKindSet].sort(compareKinds);
+
+  const kindCounts = new Map<string, number>();
+  const events: Ev[] = [];
+  let loadingEvents = 0;
+  for (const run of visibleRuns) {
+    const list = data.events.get(run);
+    if (!list) {
+      if (!data.eventErrors.has(run)) loadingEvents += 1;
+      const summary = data.runs[data.runIndex.get(run) ?? -1];
+      for (const [k, n] of Object.entries(summary?.kinds ?? {})) kindCounts.set(k, (kindCounts.get(k) ?? 0) + n);
+      continue;
+    }
+    for (const e of list) {
+      kindCounts.set(e.kind, (kindCounts.get(e.kind) ?? 0) + 1);
+      if (!state.hiddenKinds.has(e.kind)) events.push(e);
+    }
+  }
+
+  const lanes = allKinds.filter((k) => !state.hiddenKinds.has(k) && (kindCounts.get(k) ?? 0) > 0);
+  const laneOf = new Map(lanes.map((k, i) => [k, i]));
+  const infos = groupInfos(data);
+  const byLane: Placed[][] = lanes.map(() => []);
+  const placedByKey = new Map<string, Placed>();
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let placedCount = 0;
+  for (const e of events) {
+    const x = eventX(e, state.xAxis, infos.get(groupOf(e.run)));
+    if (!Number.isFinite(x)) continue;
+    const lane = laneOf.get(e.kind);
+    if (lane === undefined) continue;
+    const placed = { ev: e, x, lane, runIndex: data.runIndex.get(e.run) ?? 0 };
+    byLane[lane].push(placed);
+    placedByKey.set(e.key, placed);
+    placedCount += 1;
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  for (const lane of byLane) lane.sort((a, b) => a.x - b.x);
+
+  // Tags of the visible runs' experiments.
+  const available = new Set<string>();
+  const runsWithoutMetrics: string[] = [];
+  for (const run of visibleRuns) {
+    const tags = data.tags.get(run);
+    if (!tags) continue;
+    let any = false;
+    for (const list of Object.values(tags)) {
+      for (const t of list) available.add(t);
+      if (list.length) any = true;
+    }
+    if (!any) runsWithoutMetrics.push(run);
+  }
+  const availableTags = [...available].sort();
+  const chartTags = (state.tags ?? defaultTags(availableTags)).filter((t) => available.has(t));
+
+  const charts: ChartSpec[] = [];
+  const missingScalars: Array<[string, string]> = [];
+  for (const tag of chartTags) {
+    const chart: ChartSpec = { tag, series: [], notes: [], errors: [], loading: 0 };
+    const done = new Set<string>();
+    for (const owner of visibleRuns) {
+      const tags = data.tags.get(owner);
+      if (!tags) continue;
+      for (const [run, list] of Object.entries(tags)) {
+        if (done.has(run) || !list.includes(tag)) continue;
+        // An event run is drawn in its own colour, and only when it is shown.
+        const isEventRun = data.runIndex.has(run);
+        if (isEventRun && !visibleSet.has(run)) continue;
+        const colorOwner = isEventRun ? run : owner;
+        done.add(run);
+        const key = scalarKey(run, tag);
+        const series = data.scalars.get(key);
+        const failure = data.scalarErrors.get(key);
+        if (failure) {
+          chart.errors.push(`${run}: ${failure}`);
+          continue;
+        }
+        if (!series) {
+          missingScalars.push([run, tag]);
+          chart.loading += 1;
+          continue;
+        }
+        const { xs, ys, unmapped } = seriesXY(series, state.xAxis, infos.get(groupOf(colorOwner)));
+        if (unmapped && !xs.length) {
+          chart.notes.push(
+            `${run}: ${tag} is recorded per ${series.x}, and no ${series.x}-to-${AXIS_NAMES[state.xAxis]} mapping is known`,
+          );
+          continue;
+        }
+        for (const x of [xs[0], xs[xs.length - 1]]) {
+          if (x === undefined) continue;
+          if (x < min) min = x;
+          if (x > max) max = x;
+        }
+        chart.series.push({
+          run,
+          owner: colorOwner,
+          color: runColor(data.runIndex.get(colorOwner) ?? 0, dark),
+          dashed: !isEventRun,
+          xs,
+          ys,
+          total: series.total,
+        });
+      }
+    }
+    charts.push(chart);
+  }
+
+  let domain: readonly [number, number] | null = null;
+  if (Number.isFinite(min) && Number.isFinite(max)) {
+    const pad = max > min ? (max - min) * 0.02 : Math.max(1, Math.abs(min) * 0.05);
+    domain = [min - pad, max + pad];
+  }
+
+  return {
+    visibleRuns,
+    runFilterError: error,
+    allKinds,
+    kindCounts,
+    lanes,
+    events,
+    byLane,
+    placedCount,
+    domain,
+    availableTags,
+    charts,
+    missingScalars,
+    runsWithoutMetrics,
+    loadingEvents,
+    t0: new Map([...infos].map(([g, info]) => [g, info.t0])),
+    placedByKey,
+  };
+}
