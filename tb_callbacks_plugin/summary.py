@@ -127,17 +127,29 @@ def _best(series: Series, mode: str) -> tuple[float | None, int | None]:
     return value, step
 
 
-def _epochs_trained(runs: list[str], metrics: Mapping[str, RunMetrics]) -> int | None:
+def _epochs_trained(runs: list[str], metrics: Mapping[str, RunMetrics], events: list[Event]) -> int | None:
+    """Epochs trained: the larger of what the metrics and the last train_end say.
+
+    Epoch-end records and `epoch_*` scalars miss an epoch that was trained but
+    interrupted before its end hooks ran (a run resumed by BackupAndRestore);
+    the last train_end's epoch misses epochs when a later fit started over.
+    """
+    counts: list[int] = []
     ends: set[int] = set()
     for run in runs:
         ends.update(metrics[run].epoch_steps if run in metrics else ())
     if ends:
-        return len(ends)
-    for run in sorted(runs, key=lambda r: posixpath.basename(r) != "train"):
-        series = metrics.get(run) and metrics[run].scalars.get(MAIN_METRIC)
-        if series:
-            return len(series.steps)
-    return None
+        counts.append(len(ends))
+    else:
+        for run in sorted(runs, key=lambda r: posixpath.basename(r) != "train"):
+            series = metrics.get(run) and metrics[run].scalars.get(MAIN_METRIC)
+            if series:
+                counts.append(len(series.steps))
+                break
+    finished = [e for e in events if e.kind == "train_end" and e.epoch is not None]
+    if finished:
+        counts.append(max(finished, key=lambda e: (e.wall_time, e.step)).epoch + 1)
+    return max(counts) if counts else None
 
 
 def _fmt_number(value: Any) -> str:
@@ -241,7 +253,7 @@ def summarize(
         out.append(
             ExperimentSummary(
                 experiment=experiment,
-                epochs=_epochs_trained(members, metrics),
+                epochs=_epochs_trained(members, metrics, exp_events),
                 metric=label,
                 mode=mode,
                 best=best,
