@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from tb_callbacks_plugin import event_format, formatting, reader
+from tb_callbacks_plugin import event_format, formatting, reader, storage
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.formatting import Column
 from tb_callbacks_plugin.metadata import UnsupportedVersionError
@@ -58,21 +58,26 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _select_runs(logdir: str, pattern: str | None) -> dict[str, list[str]]:
-    if not os.path.exists(logdir):
+    local = storage.local_path(logdir)
+    if local is not None and not os.path.exists(local):
         raise CliError(f"logdir not found: {logdir}")
-    if not os.path.isdir(logdir):
+    if local is not None and not os.path.isdir(local):
         raise CliError(f"logdir is not a directory: {logdir}")
     try:
         runs = reader.find_runs(logdir)
+    except FileNotFoundError:
+        raise CliError(f"logdir not found: {logdir}") from None
+    except ImportError as e:  # a URL scheme whose file system is not installed
+        raise CliError(str(e)) from None
     except OSError as e:
-        raise CliError(f"cannot read logdir {logdir}: {e.strerror or e}") from e
+        raise CliError(f"cannot read logdir {logdir}: {e.strerror or e}") from None
     if pattern is not None:
         regex = re.compile(pattern)
         runs = {run: paths for run, paths in runs.items() if regex.search(run)}
     return runs
 
 
-def _progress_bar(total: int, enabled: bool):
+def _progress_bar(total: int, unit: str, enabled: bool):
     """A tqdm bar on stderr that shows itself only once reading is slow."""
     try:
         delay = float(os.environ.get(PROGRESS_DELAY_ENV, "1"))
@@ -85,8 +90,8 @@ def _progress_bar(total: int, enabled: bool):
     return tqdm(
         total=total,
         desc="reading event files",
-        unit="B",
-        unit_scale=True,
+        unit=unit,
+        unit_scale=unit == "B",
         delay=delay,
         leave=False,
         file=sys.stderr,
@@ -99,18 +104,23 @@ def _for_each_file(
     runs: dict[str, list[str]], passes: Sequence[Callable[[str, str], None]], progress: bool
 ) -> None:
     """Calls each of `passes` with (run, path) for every file, advancing one progress bar."""
-    sizes = {}
-    for paths in runs.values():
+    paths = [path for run_paths in runs.values() for path in run_paths]
+    if all(storage.local_path(path) is not None for path in paths):
+        sizes = {}
         for path in paths:
             try:
-                sizes[path] = os.path.getsize(path)
+                sizes[path] = os.path.getsize(storage.local_path(path))
             except OSError:
                 sizes[path] = 0
-    bar = _progress_bar(sum(sizes.values()) * len(passes), progress)
+        unit = "B"
+    else:  # asking a store for every size would cost a round trip each: count files
+        sizes = dict.fromkeys(paths, 1)
+        unit = "file"
+    bar = _progress_bar(sum(sizes.values()) * len(passes), unit, progress)
     try:
         for read in passes:
-            for run, paths in runs.items():
-                for path in paths:
+            for run, run_paths in runs.items():
+                for path in run_paths:
                     try:
                         read(run, path)
                     except FileNotFoundError:
@@ -351,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(sub: argparse.ArgumentParser) -> None:
         sub.add_argument(
-            "logdir", metavar="LOGDIR", help="TensorBoard log directory (every run below it is read)"
+            "logdir",
+            metavar="LOGDIR",
+            help="TensorBoard log directory, or a URL such as s3://bucket/logs (every run below it is read)",
         )
         sub.add_argument(
             "--run",

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tb_callbacks_plugin import metadata, records
+from tb_callbacks_plugin import metadata, records, storage
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
 EPOCH_TAG_PREFIX = "epoch_"
@@ -94,9 +94,8 @@ def scalar_value(value) -> float | None:
 
 
 def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
-    """Adds the scalars and epoch ends of one event file to `into` (files in name order)."""
-    with open(path, "rb") as f:
-        buf = f.read()
+    """Adds the scalars and epoch ends of one event file (a path or URL) to `into`; files in name order."""
+    buf = storage.read_bytes(path)
     tag_kind: dict[str, str] = {}  # tag -> "scalar" | "epochs" | "other"
     points: dict[str, dict[int, float]] = {}
     for data in records.iter_records(buf, name=os.fspath(path)):

@@ -536,3 +536,22 @@ def test_plot_nothing_exits_1(capsys, tmp_path):
     code, _, err = run_cli(capsys, "plot", tmp_path, "-o", tmp_path / "x.png")
     assert code == 1 and "nothing to plot" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_url_logdir_reads_like_a_directory(logdir, capsys):
+    """A logdir URL (fsspec's in-process memory:// file system) gives the same output."""
+    fsspec = pytest.importorskip("fsspec")
+    memory = fsspec.filesystem("memory")
+    for run, paths in find_runs(logdir).items():
+        for path in paths:
+            with open(path, "rb") as f:
+                memory.pipe(f"/cli-logs/{run}/{os.path.basename(path)}", f.read())
+    try:
+        for argv in (["events", "--format", "jsonl"], ["summary", "--format", "json"]):
+            local = run_cli(capsys, argv[0], logdir, *argv[1:])
+            remote = run_cli(capsys, argv[0], "memory://cli-logs", *argv[1:])
+            assert remote == local and local[0] == 0
+        code, _, err = run_cli(capsys, "events", "memory://no-such-logs")
+        assert code == 2 and "logdir not found" in err and err.count("\n") == 1
+    finally:
+        memory.rm("/cli-logs", recursive=True)
