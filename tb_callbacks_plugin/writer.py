@@ -44,6 +44,32 @@ def _close_open_writers() -> None:
         writer.close()
 
 
+_exit_hook_lock = threading.Lock()
+_exit_hook_registered = False
+
+
+def _close_before_thread_pools_stop() -> None:
+    """Also closes writers from threading's exit hooks, before `atexit`.
+
+    Uploads need the thread pools of asyncio (aiohttp resolves names in
+    one), and Python shuts those down in threading's exit hooks, which run
+    before `atexit` handlers: an upload from `atexit` fails with "cannot
+    schedule new futures after shutdown". Those hooks run last-registered
+    first, so registering once a remote writer exists (its file system
+    library, and thus `concurrent.futures`, already imported) runs ours first.
+    """
+    global _exit_hook_registered
+    register = getattr(threading, "_register_atexit", None)
+    with _exit_hook_lock:
+        if _exit_hook_registered or register is None:
+            return
+        try:
+            register(_close_open_writers)
+        except RuntimeError:  # interpreter already shutting down
+            return
+        _exit_hook_registered = True
+
+
 class _Barrier:
     """Queued after records; set once everything before it is on disk."""
 
@@ -147,6 +173,7 @@ class EventWriter:
                 backend, self.run_dir, name, filename_suffix, self._file_version_record
             )
             self._wait_secs = object_file.SYNC_WAIT_SECS
+            _close_before_thread_pools_stop()
         self._flush_secs = flush_secs
         self._lock = threading.Lock()
         self._pending_step: int | None = None
