@@ -44,17 +44,19 @@ def _backend() -> str:
 def is_chief(model: Any) -> bool:
     """True when this process should write summaries for `model`'s training.
 
-    On the TensorFlow backend the model's distribution strategy decides
-    (`should_save_summary`, False on non-chief workers of
-    MultiWorkerMirroredStrategy). Otherwise a multi-process JAX job writes from
-    process 0, and a `TF_CONFIG` cluster from its chief.
+    False on a non-chief worker by any of: the model's TensorFlow distribution
+    strategy (`should_save_summary`, False on non-chief workers of
+    MultiWorkerMirroredStrategy), a multi-process JAX job (only process 0
+    writes), or the `TF_CONFIG` cluster spec (its chief, or worker 0 when
+    there is no chief).
     """
+    if _tf_config_says_chief() is False:
+        return False
     strategy = getattr(model, "_distribute_strategy", None)
     if strategy is not None:
-        extended = getattr(strategy, "extended", None)
-        should = getattr(extended, "should_save_summary", None)
-        if should is not None:
-            return bool(should)
+        should = getattr(getattr(strategy, "extended", None), "should_save_summary", None)
+        if should is not None and not should:
+            return False
     jax = sys.modules.get("jax")
     if jax is not None and _backend() == "jax":
         try:
@@ -62,5 +64,4 @@ def is_chief(model: Any) -> bool:
                 return jax.process_index() == 0
         except Exception:  # noqa: BLE001 - a backend not initialised answers nothing useful
             pass
-    chief = _tf_config_says_chief()
-    return True if chief is None else chief
+    return True

@@ -113,6 +113,8 @@ class FitSession:
             session = cls(model, callback_list, initial_epoch if isinstance(initial_epoch, int) else None)
             callback_list.__dict__[SESSION_ATTR] = session
             weakref.finalize(callback_list, session._callback_list_gone).atexit = False
+            _observers.wrap_callback_list(callback_list, session)
+            session.observing = True
         return session
 
     @property
@@ -135,13 +137,8 @@ class FitSession:
 
     def add_sink(self, sink: Any) -> None:
         """Registers a `callbacks.TensorBoard` that writes this fit's events."""
-        if any(s is sink for s in self.sinks):
-            return
-        self.sinks.append(sink)
-        callback_list = self.callback_list
-        if callback_list is not None and not self.observing:
-            _observers.wrap_callback_list(callback_list, self)
-            self.observing = True
+        if not any(s is sink for s in self.sinks):
+            self.sinks.append(sink)
 
     # ------------------------------------------------------------ recording
 
@@ -202,13 +199,15 @@ class FitSession:
         return restored or self._fit_initial_epoch or 0
 
     def begin_training(self) -> None:
-        if self.running or not self.sinks:
+        if self.running:
             return
+        self.epoch = None
+        self.epoch_begin_step = None
+        if not self.sinks:
+            return  # nothing would record what the detector finds
         self.running = True
         _running.add(self)
         model = self.model
-        self.epoch = None
-        self.epoch_begin_step = None
         self._stop_seen = bool(getattr(model, "stop_training", False))
         self._stop_reported = False
         self._end_reason = None
@@ -242,12 +241,13 @@ class FitSession:
         )
 
     def epoch_begin(self, epoch: int) -> None:
-        if not self.running or self.epoch == epoch:
+        if self.epoch == epoch and self.epoch_begin_step is not None:
             return
         self.epoch = epoch
         self.epoch_begin_step = _model_state.read_step(self.model)
-        # The test step function exists once the first validation ran.
-        _observers.guard_step_function(self.model, "test_function", self, self._undo)
+        if self.running:
+            # The test step function exists once the first validation ran.
+            _observers.guard_step_function(self.model, "test_function", self, self._undo)
 
     def end_training(
         self, reason: str | None = None, exception: BaseException | None = None, logs=None

@@ -9,6 +9,7 @@ import warnings
 from typing import Any
 
 import keras
+from keras.src.utils import file_utils
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
@@ -63,6 +64,9 @@ class TensorBoard(Callback):
         the Projector (0: never).
       embeddings_metadata: file of labels for the embeddings, or a dict of
         such files keyed by embedding layer name.
+      storage_options: (keyword only) options of the fsspec file system when
+        `log_dir` is a URL such as `s3://bucket/logs` (see
+        `tb_callbacks_plugin.EventWriter`).
 
     Example:
 
@@ -87,6 +91,8 @@ class TensorBoard(Callback):
         profile_batch: int | tuple[int, int] | str = 0,
         embeddings_freq: int = 0,
         embeddings_metadata: str | dict | None = None,
+        *,
+        storage_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.log_dir = os.fspath(log_dir) if isinstance(log_dir, os.PathLike) else str(log_dir)
@@ -97,6 +103,7 @@ class TensorBoard(Callback):
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self.embeddings_freq = embeddings_freq
         self.embeddings_metadata = embeddings_metadata
+        self.storage_options = storage_options
         profile_batch = _profiler.check_backend(profile_batch)
         self._profiler = _profiler.Profiler(*_profiler.parse_profile_batch(profile_batch))
         self._writers: dict[str, EventWriter] = {}
@@ -152,7 +159,8 @@ class TensorBoard(Callback):
     def _writer(self, run: str) -> EventWriter:
         writer = self._writers.get(run)
         if writer is None:
-            writer = EventWriter(self._train_dir if run == _TRAIN else self._val_dir)
+            run_dir = self._train_dir if run == _TRAIN else self._val_dir
+            writer = EventWriter(run_dir, storage_options=self.storage_options)
             self._writers[run] = writer
         return writer
 
@@ -228,8 +236,9 @@ class TensorBoard(Callback):
                 "Unrecognized `Embedding` layer names passed to `callbacks.TensorBoard` "
                 f"`embeddings_metadata` argument: {by_layer.keys()}"
             )
-        os.makedirs(self.log_dir, exist_ok=True)
-        with open(os.path.join(self.log_dir, "projector_config.pbtxt"), "w", encoding="utf-8") as f:
+        if not file_utils.exists(self.log_dir):
+            file_utils.makedirs(self.log_dir)
+        with file_utils.File(file_utils.join(self.log_dir, "projector_config.pbtxt"), "w") as f:
             f.write(text_format.MessageToString(config))
 
     # ------------------------------------------------------------ train
@@ -265,7 +274,7 @@ class TensorBoard(Callback):
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_weights(epoch)
         if self.embeddings_freq and epoch % self.embeddings_freq == 0:
-            path = os.path.join(self.log_dir, _TRAIN, f"keras_embedding.ckpt-{epoch}.weights.h5")
+            path = file_utils.join(self.log_dir, _TRAIN, f"keras_embedding.ckpt-{epoch}.weights.h5")
             model.save_weights(path)
         self._writer(_TRAIN).write_epoch(epoch, _model_state.read_step(model))
 
