@@ -161,8 +161,11 @@ def _csv_value(value: Any) -> Any:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], columns: Sequence[Column], out: TextIO) -> None:
-    """CSV with a header; nested values as strict JSON; None as an empty field."""
-    writer = csv.writer(out, lineterminator="\n")
+    """CSV (RFC 4180, CRLF line ends) with a header; nested values as strict JSON; None as empty."""
+    # RFC 4180's CRLF: Python's csv module quotes a field holding any character
+    # of the line terminator, so with "\n" alone a lone "\r" would go out bare
+    # and split the row for every reader.
+    writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([column.key for column in columns])
     for row in rows:
         writer.writerow([_csv_value(row.get(column.key)) for column in columns])

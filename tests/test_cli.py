@@ -325,7 +325,7 @@ def test_events_none_found_exits_1(logdir, capsys, tmp_path):
     code, out, _ = run_cli(capsys, "events", logdir, "--run", "nothing-matches", "--format", "json")
     assert code == 1 and json.loads(out) == []
     code, out, _ = run_cli(capsys, "events", logdir, "--run", "nothing-matches", "--format", "csv")
-    assert code == 1 and out == "run,kind,step,epoch,wall_time,source,message,data\n"
+    assert code == 1 and out == "run,kind,step,epoch,wall_time,source,message,data\r\n"
     code, out, _ = run_cli(capsys, "events", tmp_path)  # an empty directory
     assert code == 1 and out == ""
 
