@@ -83,9 +83,19 @@ class StoredEvent:
 
 
 @dataclass
+class _Record:
+    events: list[StoredEvent]
+    bad: int
+    chars: int
+
+
+@dataclass
 class _TagEntry:
     version: tuple[int, float]
     events: list[StoredEvent] = field(default_factory=list)
+    # (step, wall_time, elements) -> decoded record: when a tag grows during
+    # training it is read again whole, but only its new records are decoded.
+    records: dict[tuple[int, float, int], _Record] = field(default_factory=dict)
     epochs: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, wall_time)
     bad: int = 0
     chars: int = 0
@@ -251,10 +261,13 @@ class EventStore:
         out = {}
         for (run, tag), version in stale.items():
             role = listing[run][tag][0]
+            with self._lock:
+                previous = self._tags.get((experiment_id, run, tag))
+            known = previous.records if previous is not None else {}
             entry = _TagEntry(version=version)
             for datum in data.get(run, {}).get(tag, ()):
                 if role == metadata.ROLE_EVENTS:
-                    _decode_events(run, datum, entry)
+                    _add_record(run, datum, entry, known)
                 else:
                     _decode_epoch(datum, entry)
             out[(run, tag)] = entry
@@ -306,32 +319,49 @@ class EventStore:
                 del self._merged[key]
 
 
-def _decode_events(run: str, datum: provider.TensorDatum, entry: _TagEntry) -> None:
+def _add_record(
+    run: str, datum: provider.TensorDatum, entry: _TagEntry, known: dict[tuple[int, float, int], _Record]
+) -> None:
+    array = datum.numpy
+    size = array.size if isinstance(array, np.ndarray) else -1
+    key = (int(datum.step), float(datum.wall_time), size)
+    record = known.get(key)
+    if record is None:
+        record = _decode_record(run, datum)
+    entry.records[key] = record
+    entry.events.extend(record.events)
+    entry.bad += record.bad
+    entry.chars += record.chars
+
+
+def _decode_record(run: str, datum: provider.TensorDatum) -> _Record:
+    record = _Record(events=[], bad=0, chars=0)
     array = datum.numpy
     if not isinstance(array, np.ndarray) or array.dtype != object:
-        entry.bad += 1
-        return
+        record.bad += 1
+        return record
     elements = array.ravel().tolist()
     raw = [item for item in elements if isinstance(item, bytes)]
-    entry.bad += len(elements) - len(raw)
+    record.bad += len(elements) - len(raw)
     try:
         events, bad = event_format.decode_elements(run, int(datum.step), raw)
     except Exception:  # noqa: BLE001 - hostile contents must not fail the whole run
         logger.warning(
             "callback_events: unreadable record at step %s of run %r", datum.step, run, exc_info=True
         )
-        entry.bad += len(raw)
-        return
-    entry.bad += bad
+        record.bad += len(raw)
+        return record
+    record.bad += bad
     for event in events:
         try:
             text = event_json(event)
         except (ValueError, TypeError, RecursionError):
-            entry.bad += 1
+            record.bad += 1
             continue
         wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
-        entry.events.append(StoredEvent(event.step, wall_time, event.kind, text))
-        entry.chars += len(text)
+        record.events.append(StoredEvent(event.step, wall_time, event.kind, text))
+        record.chars += len(text)
+    return record
 
 
 def _decode_epoch(datum: provider.TensorDatum, entry: _TagEntry) -> None:

@@ -559,3 +559,29 @@ def test_nan_wall_time_in_a_handmade_record_does_not_break_json(tmp_path):
         )
     events = App(tmp_path).json("events?run=r")["events"]
     assert events[0]["wall_time"] == 0.0 and not math.isnan(events[0]["wall_time"])
+
+
+def test_a_growing_tag_decodes_only_its_new_records(tmp_path, monkeypatch):
+    calls = []
+    real = event_format.decode_elements
+
+    def counting(run, step, elements):
+        calls.append(step)
+        return real(run, step, elements)
+
+    monkeypatch.setattr(event_format, "decode_elements", counting)
+    with EventWriter(tmp_path / "r") as w:
+        for step in range(200):
+            w.write("tick", step)
+        w.flush()
+        app = App(tmp_path)
+        assert app.json("runs")["runs"][0]["count"] == 200
+        assert len(calls) == 200
+        assert len(app.json("events?run=r")["events"]) == 200
+        assert len(calls) == 200  # served from the cache
+        for step in range(200, 205):
+            w.write("tick", step)
+        w.flush()
+    app.reload()
+    assert [e["step"] for e in app.json("events?run=r")["events"]] == list(range(205))
+    assert sorted(calls[200:]) == list(range(200, 205))
