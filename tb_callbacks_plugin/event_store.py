@@ -140,6 +140,7 @@ class EventStore:
         self._downsample = downsample
         self._max_chars = max_cache_chars
         self._lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._tags: collections.OrderedDict[tuple[str, str, str], _TagEntry] = collections.OrderedDict()
         self._chars = 0
         # (experiment, run) -> (versions of its event tags, merged events)
@@ -224,23 +225,65 @@ class EventStore:
     ) -> dict[tuple[str, str], _TagEntry]:
         """Up-to-date entries for the `wanted` tags of each run; reads only
         the tags that changed since they were decoded."""
+        wanted_keys = [(run, tag) for run, tags in wanted.items() for tag in tags]
+        found, stale = self._lookup(experiment_id, listing, wanted_keys)
+        if stale:
+            # One reader at a time: requests arriving together (the tab asks
+            # for several runs at once) wait for one decode instead of each
+            # decoding the same records; with the GIL they would not run in
+            # parallel anyway.
+            with self._read_lock:
+                more, stale = self._lookup(experiment_id, listing, list(stale))
+                found.update(more)
+                if stale:
+                    found.update(self._read(ctx, experiment_id, listing, stale))
+        return found
+
+    def _lookup(
+        self,
+        experiment_id: str,
+        listing: dict[str, dict[str, tuple[str | None, Any]]],
+        keys: list[tuple[str, str]],
+    ) -> tuple[dict[tuple[str, str], _TagEntry], dict[tuple[str, str], tuple[int, float]]]:
+        """(entries still current, versions of the stale ones) for `keys`."""
         found: dict[tuple[str, str], _TagEntry] = {}
         stale: dict[tuple[str, str], tuple[int, float]] = {}
         with self._lock:
-            for run, tags in wanted.items():
-                for tag in tags:
-                    series = listing[run][tag][1]
-                    version = (series.max_step, series.max_wall_time)
-                    key = (experiment_id, run, tag)
-                    entry = self._tags.get(key)
-                    if entry is not None and entry.version == version:
-                        self._tags.move_to_end(key)
-                        found[(run, tag)] = entry
-                    else:
-                        stale[(run, tag)] = version
-        if stale:
-            found.update(self._read(ctx, experiment_id, listing, stale))
-        return found
+            for run, tag in keys:
+                series = listing[run][tag][1]
+                version = (series.max_step, series.max_wall_time)
+                key = (experiment_id, run, tag)
+                entry = self._tags.get(key)
+                if entry is not None and entry.version == version:
+                    self._tags.move_to_end(key)
+                    found[(run, tag)] = entry
+                else:
+                    stale[(run, tag)] = version
+        return found, stale
+
+    def _read_tensors(self, ctx: Any, experiment_id: str, keys: list[tuple[str, str]]) -> dict:
+        """`read_tensors` for `keys`, split in halves when one answer would
+        be too large for the data server's gRPC channel (256 MiB)."""
+        try:
+            return self._provider.read_tensors(
+                ctx,
+                experiment_id=experiment_id,
+                plugin_name=metadata.PLUGIN_NAME,
+                downsample=self._downsample,
+                run_tag_filter=provider.RunTagFilter(
+                    runs=sorted({run for run, _ in keys}), tags=sorted({tag for _, tag in keys})
+                ),
+            )
+        except Exception as e:
+            code = getattr(e, "code", None)
+            too_big = callable(code) and getattr(code(), "name", "") == "RESOURCE_EXHAUSTED"
+            if not too_big or len(keys) < 2:
+                raise
+        half = len(keys) // 2
+        data = self._read_tensors(ctx, experiment_id, keys[:half])
+        for run, tags in self._read_tensors(ctx, experiment_id, keys[half:]).items():
+            data.setdefault(run, {}).update(tags)
+        return data
 
     def _read(
         self,
@@ -249,15 +292,7 @@ class EventStore:
         listing: dict[str, dict[str, tuple[str | None, Any]]],
         stale: dict[tuple[str, str], tuple[int, float]],
     ) -> dict[tuple[str, str], _TagEntry]:
-        data = self._provider.read_tensors(
-            ctx,
-            experiment_id=experiment_id,
-            plugin_name=metadata.PLUGIN_NAME,
-            downsample=self._downsample,
-            run_tag_filter=provider.RunTagFilter(
-                runs=sorted({run for run, _ in stale}), tags=sorted({tag for _, tag in stale})
-            ),
-        )
+        data = self._read_tensors(ctx, experiment_id, sorted(stale))
         out = {}
         for (run, tag), version in stale.items():
             role = listing[run][tag][0]
@@ -280,8 +315,11 @@ class EventStore:
                 self._tags[key] = entry
                 self._chars += entry.chars
             while self._chars > self._max_chars and len(self._tags) > len(out):
-                _, evicted = self._tags.popitem(last=False)
+                (eid, run, _), evicted = self._tags.popitem(last=False)
                 self._chars -= evicted.chars
+                # The run's merged list holds the same events: drop it too,
+                # or the memory would not be freed.
+                self._merged.pop((eid, run), None)
         return out
 
     def _run_events(

@@ -10,6 +10,7 @@ import math
 import os
 import urllib.parse
 
+import grpc
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ from test_plugin_logdirs import T0, newer_version_content, raw_bundle, write_ker
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from tb_callbacks_plugin import EventWriter, event_format, metadata
+from tb_callbacks_plugin.event_store import EventStore
 from tb_callbacks_plugin.loader import CallbackEventsLoader
 from tb_callbacks_plugin.plugin import CallbackEventsPlugin, sampling_limit
 
@@ -585,3 +587,64 @@ def test_a_growing_tag_decodes_only_its_new_records(tmp_path, monkeypatch):
     app.reload()
     assert [e["step"] for e in app.json("events?run=r")["events"]] == list(range(205))
     assert sorted(calls[200:]) == list(range(200, 205))
+
+
+def test_a_small_cache_bound_still_serves_every_event(logdir):
+    app = App(logdir)
+    expected = {r["run"]: r for r in app.json("runs")["runs"]}
+    app.plugin._store = EventStore(app.provider, max_cache_chars=500)
+    for _ in range(2):
+        assert {r["run"]: r for r in app.json("runs")["runs"]} == expected
+        for run, summary in expected.items():
+            assert len(app.json("events?" + q(run=run))["events"]) == summary["count"]
+    assert app.plugin._store._chars <= 500 or len(app.plugin._store._tags) == 1
+
+
+class TooLarge(grpc.RpcError):
+    def code(self):
+        return grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_a_read_too_large_for_grpc_is_split(logdir):
+    app = App(logdir)
+    expected = app.json("runs")
+    inner = app.provider
+    calls = []
+
+    class OneTagAtATime:
+        """Answers like a data server whose gRPC limit fits one tag."""
+
+        def __getattr__(self, name):
+            return getattr(inner, name)
+
+        def read_tensors(self, ctx, *, run_tag_filter, **kwargs):
+            calls.append(len(run_tag_filter.tags))
+            if len(run_tag_filter.tags) > 1:
+                raise TooLarge()
+            return inner.read_tensors(ctx, run_tag_filter=run_tag_filter, **kwargs)
+
+    app.plugin._store = EventStore(OneTagAtATime())
+    assert app.json("runs") == expected
+    assert calls[0] > 1 and max(calls[1:]) >= 1
+
+
+def test_data_server_failure_is_a_json_503(logdir):
+    app = App(logdir)
+
+    class Down:
+        def __getattr__(self, name):
+            def fail(*args, **kwargs):
+                raise grpc_unavailable()
+
+            return fail
+
+    app.plugin._store = EventStore(Down())
+    body = app.json("runs", status=503)
+    assert "data server" in body["error"]
+
+
+def grpc_unavailable():
+    from grpc._channel import _InactiveRpcError, _RPCState
+
+    state = _RPCState((), None, None, grpc.StatusCode.UNAVAILABLE, "connection refused")
+    return _InactiveRpcError(state)
