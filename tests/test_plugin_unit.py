@@ -648,3 +648,15 @@ def grpc_unavailable():
 
     state = _RPCState((), None, None, grpc.StatusCode.UNAVAILABLE, "connection refused")
     return _InactiveRpcError(state)
+
+
+def test_routes_and_static_files_work_under_a_path_prefix(static_app):
+    wsgi = application.TensorBoardWSGI(
+        [static_app.plugin], path_prefix="/tb", data_provider=static_app.provider
+    )
+    client = Client(wsgi)
+    response = client.get("/tb/data/plugin/callback_events/static/index.js")
+    assert response.status_code == 200 and response.get_data().startswith(b"export function render")
+    response = client.get("/tb/data/plugin/callback_events/events?run=a")
+    assert response.status_code == 200 and len(strict_json(response.get_data())["events"]) == 7
+    assert client.get("/tb/data/plugin/callback_events/static/../plugin.py").status_code == 404
