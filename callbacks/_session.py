@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import threading
 import time
 import weakref
 from typing import Any
@@ -61,6 +62,28 @@ def _end_abandoned_fits() -> None:
     exc = getattr(sys, "last_value", None)
     for session in list(_running):
         session.end_training("interrupted", exc if isinstance(exc, BaseException) else None)
+
+
+_exit_hook_registered = False
+
+
+def _end_abandoned_fits_before_writers_close() -> None:
+    """Also runs the above from threading's exit hooks.
+
+    A writer to a remote store closes from those hooks (they run before
+    `atexit`, while the thread pools its uploads need still work), last
+    registered first. Registered once a run's first writer exists, ours runs
+    before it.
+    """
+    global _exit_hook_registered
+    register = getattr(threading, "_register_atexit", None)
+    if _exit_hook_registered or register is None:
+        return
+    try:
+        register(_end_abandoned_fits)
+    except RuntimeError:  # already shutting down
+        return
+    _exit_hook_registered = True
 
 
 def _class_name(obj: Any) -> str:
@@ -239,6 +262,7 @@ class FitSession:
             data=data,
             epoch=data["initial_epoch"],
         )
+        _end_abandoned_fits_before_writers_close()
 
     def epoch_begin(self, epoch: int) -> None:
         if self.epoch == epoch and self.epoch_begin_step is not None:

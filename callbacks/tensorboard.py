@@ -108,6 +108,7 @@ class TensorBoard(Callback):
         self._profiler = _profiler.Profiler(*_profiler.parse_profile_batch(profile_batch))
         self._writers: dict[str, EventWriter] = {}
         self._is_chief = True
+        self._op_graph_pending = False
         self._global_train_batch = 0
         self._batch_start_time = 0.0
         self._epoch_start_time = 0.0
@@ -208,12 +209,19 @@ class TensorBoard(Callback):
                 warnings.warn(f"Model failed to serialize as JSON. Ignoring... {exc}", stacklevel=3)
         if values:
             self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), 0)
-        if keras.backend.backend() == "tensorflow" and getattr(model, "built", False):
-            graph_def = _op_graph.forward_graph_def(model)
-            if graph_def is not None:
-                self._writer(_TRAIN).write_proto(
-                    event_pb2.Event(wall_time=time.time(), step=0, graph_def=graph_def)
-                )
+        self._op_graph_pending = keras.backend.backend() == "tensorflow"
+        self._write_op_graph(model)
+
+    def _write_op_graph(self, model: Any) -> None:
+        # A subclassed model is built by its first training step: until then
+        # its input shapes are unknown and the graph waits for an epoch end.
+        if not self._op_graph_pending or not getattr(model, "built", False):
+            return
+        self._op_graph_pending = False
+        graph_def = _op_graph.forward_graph_def(model)
+        if graph_def is not None:
+            event = event_pb2.Event(wall_time=time.time(), step=0, graph_def=graph_def)
+            self._writer(_TRAIN).write_proto(event)
 
     def _configure_embeddings(self, model: Any) -> None:
         from google.protobuf import text_format
@@ -270,6 +278,7 @@ class TensorBoard(Callback):
         if not self._is_chief:
             return
         model = self._model
+        self._write_op_graph(model)
         self._log_epoch_metrics(epoch, logs)
         if self.histogram_freq and epoch % self.histogram_freq == 0:
             self._log_weights(epoch)
@@ -289,7 +298,10 @@ class TensorBoard(Callback):
             if _summaries.is_scalar_value(value)
         ]
         if values:
-            self._writer(_VALIDATION).write_summary(_summaries.scalars(values), _model_state.read_step(model))
+            writer = self._writer(_VALIDATION)
+            writer.write_summary(_summaries.scalars(values), _model_state.read_step(model))
+            if not self._fit_session.running:
+                writer.flush()  # a standalone evaluate(): no train_end will close it
 
     def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:
         if not logs:

@@ -28,6 +28,7 @@ def seed(value: int = 0) -> None:
 
     import keras
 
+    keras.backend.clear_session()  # also restarts layer names: sequential, dense, ...
     if keras.backend.backend() == "tensorflow":
         keras.utils.set_random_seed(value)
     else:
