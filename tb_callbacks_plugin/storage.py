@@ -132,7 +132,10 @@ class Backend:
     def read_many(self, urls: list[str]) -> Iterator[tuple[str, bytes]]:
         """`(url, content)` for each of `urls` still there, in order."""
         for url in urls:
-            yield url, self.read(url)
+            try:
+                yield url, self.read(url)
+            except FileNotFoundError:
+                continue  # removed since it was listed
 
     def size(self, url: str) -> int:
         raise NotImplementedError
@@ -169,15 +172,21 @@ class FsspecBackend(Backend):
         return self.fs.cat_file(self._path(url))
 
     def read_many(self, urls: list[str]) -> Iterator[tuple[str, bytes]]:
-        # fs.cat on a list fetches concurrently on async file systems (s3fs,
-        # gcsfs); batches bound the memory held at once.
+        if not getattr(self.fs, "async_impl", False):
+            yield from super().read_many(urls)
+            return
+        from fsspec.asyn import sync
+
+        # Async file systems (s3fs, gcsfs) fetch a batch concurrently: one
+        # round trip per batch instead of per file. (Not fs.cat: it expands
+        # glob characters, which run names may contain.) Batches bound the
+        # memory held at once.
         for i in range(0, len(urls), _READ_BATCH):
             batch = urls[i : i + _READ_BATCH]
-            paths = [self._path(u) for u in batch]
-            contents = self.fs.cat(paths, on_error="return")
-            for url, path in zip(batch, paths, strict=True):
-                content = contents.get(path)
-                if isinstance(content, FileNotFoundError) or content is None:
+            coros = [self.fs._cat_file(self._path(u)) for u in batch]
+            contents = sync(self.fs.loop, _gather, coros)
+            for url, content in zip(batch, contents, strict=True):
+                if isinstance(content, FileNotFoundError):
                     continue  # removed since it was listed
                 if isinstance(content, BaseException):
                     raise content
@@ -199,6 +208,12 @@ class FsspecBackend(Backend):
     def prepare_dir(self, url: str) -> None:
         if self.scheme not in _BUCKET_SCHEMES:
             self.fs.makedirs(self._path(url), exist_ok=True)
+
+
+async def _gather(coros: list) -> list:
+    import asyncio
+
+    return await asyncio.gather(*coros, return_exceptions=True)
 
 
 class GfileBackend(Backend):
