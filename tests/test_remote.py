@@ -274,11 +274,6 @@ def test_buffered_events_are_uploaded_within_flush_secs(s3, bucket):
         assert [e.kind for e in read_events(f"s3://{bucket}/run")] == ["lr_change"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.py checks os.path.exists(logdir) and metrics.py open()s files: they need "
-    "storage.local_path / storage.file_size / storage.read_bytes (change proposed to the lead)",
-)
 @pytest.mark.timeout(60)
 def test_cli_lists_every_event_of_an_s3_logdir(s3, bucket):
     logdir = f"s3://{bucket}/logs"
