@@ -70,12 +70,6 @@ def _find_remote_runs(logdir: str, storage_options: dict[str, Any] | None) -> di
     return {run: sorted(runs[run]) for run in sorted(runs)}
 
 
-def _ours(buf: bytes, start: int, end: int) -> bool:
-    # Cheap pre-filter: most records (scalars, histograms) never mention our
-    # tag prefix, and are skipped without a protobuf parse or data CRC.
-    return buf.find(_MARKER, start, end) != -1
-
-
 class _RoleCache:
     """Plugin content -> role, parsed once per distinct content."""
 
@@ -98,7 +92,7 @@ def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> It
 def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
     tag_roles: dict[str, str] = {}
     bad = 0
-    for data in records.iter_records(buf, name=path, wanted=_ours):
+    for data in records.iter_records(buf, name=path, marker=_MARKER):
         try:
             event = event_pb2.Event.FromString(data)
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 try:
-    import google_crc32c
-
-    def _crc32c(data: bytes) -> int:
-        return google_crc32c.value(data)
-
+    from google_crc32c import value as _crc32c
 except ImportError:  # pragma: no cover - google-crc32c is a dependency
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _tb_crc
-
-    def _crc32c(data: bytes) -> int:
-        return _tb_crc(bytes(data))
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _crc32c
 
 
 _HEADER = struct.Struct("<QI")
@@ -51,14 +44,26 @@ def frame(data: bytes) -> bytes:
     return b"".join((length, _FOOTER.pack(masked_crc32c(length)), data, _FOOTER.pack(masked_crc32c(data))))
 
 
+# Masked CRCs of length fields seen so far. An event file's records come in a
+# handful of lengths (every epoch_loss scalar is the same size), so the
+# header check is mostly a dict lookup; it is still a full check, keyed by
+# the exact 8 bytes.
+_length_crcs: dict[bytes, int] = {}
+
+
 def _header_ok(buf: bytes, pos: int) -> int | None:
     """The record length at `pos` if its header checks out, else None."""
     if pos + HEADER_SIZE > len(buf):
         return None
+    length_bytes = buf[pos : pos + 8]
+    expected = _length_crcs.get(length_bytes)
+    if expected is None:
+        expected = masked_crc32c(length_bytes)
+        if len(_length_crcs) > 65536:
+            _length_crcs.clear()
+        _length_crcs[length_bytes] = expected
     length, length_crc = _HEADER.unpack_from(buf, pos)
-    if masked_crc32c(buf[pos : pos + 8]) != length_crc:
-        return None
-    if length > MAX_RECORD_BYTES:
+    if expected != length_crc or length > MAX_RECORD_BYTES:
         return None
     return length
 
@@ -79,17 +84,12 @@ def _resync(buf: bytes, pos: int) -> int:
     return len(buf)
 
 
-def iter_records(
-    buf: bytes,
-    *,
-    name: str = "<buffer>",
-    wanted: Callable[[bytes, int, int], bool] | None = None,
-) -> Iterator[bytes]:
+def iter_records(buf: bytes, *, name: str = "<buffer>", marker: bytes | None = None) -> Iterator[bytes]:
     """Yields the data of each valid record in `buf`.
 
-    `wanted(buf, start, end)` lets a caller skip records it does not care
-    about before their data is copied or checksummed; the framing (header CRC)
-    is still checked so that damage is always found.
+    With `marker`, only records whose data contain it are yielded; the others
+    are skipped before their data is copied or checksummed (the framing, the
+    header CRC, is still checked, so damage is always found).
 
     Damage in the middle is skipped with a `CorruptRecordWarning` and reading
     resumes at the next valid record; a torn final record (a writer killed
@@ -97,18 +97,28 @@ def iter_records(
     """
     pos = 0
     size = len(buf)
+    unpack_header = _HEADER.unpack_from
+    unpack_footer = _FOOTER.unpack_from
+    length_crcs = _length_crcs
+    find = buf.find
+    crc = _crc32c
     while pos < size:
-        length = _header_ok(buf, pos)
+        # The hot loop: most files hold a million scalar records, so the
+        # header check is inlined (the same check as `_header_ok`).
+        length = None
+        if pos + HEADER_SIZE <= size:
+            candidate, length_crc = unpack_header(buf, pos)
+            if length_crcs.get(buf[pos : pos + 8]) == length_crc or _header_ok(buf, pos) is not None:
+                length = candidate
         data_start = pos + HEADER_SIZE
         data_end = data_start + (length or 0)
         if length is not None and data_end + FOOTER_SIZE <= size:
-            if wanted is not None and not wanted(buf, data_start, data_end):
-                pos = data_end + FOOTER_SIZE
-                continue
-            (data_crc,) = _FOOTER.unpack_from(buf, data_end)
+            (data_crc,) = unpack_footer(buf, data_end)
             data = buf[data_start:data_end]
-            if masked_crc32c(data) == data_crc:
-                yield data
+            x = crc(data)
+            if ((((x >> 15) | (x << 17)) + 0xA282EAD8) & 0xFFFFFFFF) == data_crc:
+                if marker is None or find(marker, data_start, data_end) != -1:
+                    yield data
                 pos = data_end + FOOTER_SIZE
                 continue
         cut_short = pos + HEADER_SIZE > size or (length is not None and data_end + FOOTER_SIZE > size)
