@@ -7,6 +7,7 @@ buckets in this process, so they survive the restart).
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import math
@@ -502,15 +503,134 @@ def test_fit_logs_to_s3_through_a_store_outage(s3, bucket, caplog):
     assert {e.run for e in events} == {"run/train"}
 
 
+def scalar_tags(url):
+    """Tags of every summary value in the event files below `url`, per run."""
+    tags: dict[str, set[str]] = {}
+    for run, paths in find_runs(url).items():
+        for path in paths:
+            for data in records.iter_records(storage.read_bytes(path)):
+                event = event_pb2.Event.FromString(data)
+                tags.setdefault(run, set()).update(v.tag for v in event.summary.value)
+    return tags
+
+
 @pytest.mark.timeout(120)
-def test_fit_with_missing_bucket_fails_at_train_begin(s3):
+def test_callbacks_tensorboard_fit_to_s3_through_an_outage(s3, bucket, monkeypatch, caplog):
+    """`callbacks.TensorBoard(log_dir="s3://...")` with the store gone for epochs 2..5.
+
+    Every event the fit wrote (spied on `EventWriter.write`) comes back from
+    `read_events` and from the CLI, in the train run, with Keras's scalars in
+    both runs; training never waited on the dead store; no loss reported.
+    """
     import keras
 
+    import callbacks
+
+    written = []
+    real_write = EventWriter.write
+
+    def spy(self, kind, step, message="", **kwargs):
+        real_write(self, kind, step, message, **kwargs)
+        written.append((os.path.basename(self.run_dir), kind, step, message))
+
+    monkeypatch.setattr(EventWriter, "write", spy)
+    failed = threading.Event()
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            if "failed" in record.getMessage():
+                failed.set()
+
+    class Outage(callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.log_event("store.check", f"store up: {s3.running}", up=s3.running)
+            if epoch == 1:
+                s3.stop()
+                self.outage_epochs = []
+            elif epoch == 5:
+                assert failed.wait(30), "the writer never noticed the outage"
+                s3.restart()
+            if 2 <= epoch <= 4:
+                self.outage_epochs.append(time.monotonic() - self.started)
+
     x, y = digits()
-    model = small_model()
-    with pytest.raises(FileNotFoundError, match="bucket"):
-        model.fit(x, y, epochs=3, verbose=0, callbacks=[make_logging_callback("s3://missing-bucket/run")])
-    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0  # before the first step
+    logdir = f"s3://{bucket}/logs/run"
+    outage = Outage()
+    keras.utils.set_random_seed(0)
+    watch = Watch()
+    logging.getLogger("tb_callbacks_plugin").addHandler(watch)
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="tb_callbacks_plugin"),
+            warnings.catch_warnings(record=True) as caught,
+        ):
+            warnings.simplefilter("always")
+            history = small_model().fit(
+                x,
+                y,
+                batch_size=128,
+                epochs=8,
+                validation_split=0.2,
+                verbose=0,
+                callbacks=[
+                    # min_delta beyond reach: the LR drops after every epoch.
+                    callbacks.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=0, min_delta=10.0),
+                    outage,
+                    callbacks.TensorBoard(log_dir=logdir),
+                ],
+            )
+    finally:
+        logging.getLogger("tb_callbacks_plugin").removeHandler(watch)
+        if not s3.running:
+            s3.restart()
+    assert len(history.history["loss"]) == 8
+    assert max(outage.outage_epochs) < 10
+    assert not [w for w in caught if "events lost" in str(w.message)]
+    assert any("work again" in r.getMessage() for r in caplog.records)
+
+    events = read_events(logdir)
+    got = sorted((e.run, e.kind, e.step, e.message) for e in events)
+    assert got == sorted(written)
+    kinds = [e.kind for e in events]
+    assert kinds.count("store.check") == 8 and kinds.count("lr_change") >= 6
+    assert kinds[0] == "train_begin" and kinds[-1] == "train_end"
+    assert [e.data["up"] for e in events if e.kind == "store.check"] == [True, True] + [False] * 4 + [
+        True
+    ] * 2
+    tags = scalar_tags(logdir)
+    assert "epoch_loss" in tags["train"] and "epoch_loss" in tags["validation"]
+
+    cli = subprocess.run(
+        [EXE, "events", logdir, "--format", "jsonl"], capture_output=True, text=True, timeout=60
+    )
+    assert cli.returncode == 0, cli.stderr
+    rows = [json.loads(line) for line in cli.stdout.splitlines()]
+    assert [(r["run"], r["kind"], r["step"], r["message"]) for r in rows] == [
+        (e.run, e.kind, e.step, e.message) for e in events
+    ]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("write_graph", [True, False])
+def test_fit_with_missing_bucket_fails_before_the_first_step(s3, write_graph):
+    import keras
+
+    import callbacks
+
+    x, y = digits()
+    for callback in (
+        make_logging_callback("s3://missing-bucket/run"),
+        callbacks.TensorBoard(log_dir="s3://missing-bucket/logs", write_graph=write_graph),
+    ):
+        model = small_model()
+        with pytest.raises(FileNotFoundError, match=r"s3://missing-bucket/.*bucket exist"):
+            model.fit(x, y, epochs=3, verbose=0, callbacks=[callback])
+        assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == 0
+        del model
+        gc.collect()  # the fit's finalizers run here, not in some later test
 
 
 # ---------------------------------------------------------------- TensorFlow's file system
