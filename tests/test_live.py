@@ -1,0 +1,170 @@
+"""Real `tensorboard` processes (both loaders) serving while a real fit
+writes: polling `runs`, `tags`, `events` and `scalars` during training never
+fails (no 5xx, always strict JSON, what was served once is never taken back),
+and once the fit has ended the answers equal `read_events`."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+
+import pytest
+from tb_server import TensorBoardProcess
+from test_faults import child_command, child_env, comparable, read_quietly
+
+pytestmark = pytest.mark.timeout(240)
+EPOCHS = 10
+EPOCH_SLEEP = 1.2  # the fit lasts ~15 s after TensorFlow is imported
+RUN, VAL_RUN = "exp/train", "exp/validation"
+
+
+def strict_json(body: bytes):
+    def refuse(name):
+        raise ValueError(f"non-JSON constant {name}")
+
+    return json.loads(body, parse_constant=refuse)
+
+
+@dataclass
+class Poller:
+    """Polls one server's routes in a thread and records what went wrong."""
+
+    base: str
+    failures: list[str] = field(default_factory=list)
+    polls: int = 0
+    max_events: int = 0
+    max_points: int = 0
+    seen_ok: set[str] = field(default_factory=set)
+    counts_seen: set[int] = field(default_factory=set)
+
+    def get(self, route: str, **params) -> tuple[int, object]:
+        url = f"{self.base}/data/plugin/callback_events/{route}?{urllib.parse.urlencode(params)}"
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                status, body = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, body = e.code, e.read()
+        self.polls += 1
+        try:
+            parsed = strict_json(body)
+        except ValueError as e:
+            self.failures.append(f"{route}: {status} not JSON ({e}): {body[:200]!r}")
+            return status, None
+        if status >= 500:
+            self.failures.append(f"{route}: {status} {parsed}")
+        elif status != 200:
+            # Only "not there yet" is acceptable, and only before it was there.
+            if status != 404 or route in self.seen_ok:
+                self.failures.append(f"{route}: {status} {parsed} (after {route} answered 200)")
+        else:
+            self.seen_ok.add(route)
+        return status, parsed
+
+    def poll_once(self) -> None:
+        self.get("runs")
+        self.get("tags", run=RUN)
+        status, body = self.get("events", run=RUN)
+        if status == 200 and body is not None:
+            count = len(body["events"])
+            if count < self.max_events:
+                self.failures.append(f"events went from {self.max_events} to {count}")
+            self.max_events = max(self.max_events, count)
+            self.counts_seen.add(count)
+        status, body = self.get("scalars", run=VAL_RUN, tag="epoch_loss")
+        if status == 200 and body is not None:
+            if body["total"] < self.max_points:
+                self.failures.append(f"scalar points went from {self.max_points} to {body['total']}")
+            self.max_points = max(self.max_points, body["total"])
+
+    def run_until(self, done: threading.Event) -> None:
+        while not done.is_set():
+            try:
+                self.poll_once()
+            except OSError as e:  # connection refused or reset: the server failed
+                self.failures.append(f"connection: {e}")
+            time.sleep(0.05)
+
+
+def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_path):
+    log_dir = tmp_path / "logs" / "exp"
+    fit = subprocess.Popen(
+        child_command(log_dir=str(log_dir), lr_schedule=True, epochs=EPOCHS, epoch_sleep=EPOCH_SLEEP),
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    servers: list[TensorBoardProcess] = []
+    done = threading.Event()
+    threads = []
+    try:
+        # Started side by side (each takes seconds) while TensorFlow loads in the fit.
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            futures = [
+                pool.submit(TensorBoardProcess, str(tmp_path / "logs"), load_fast=load_fast)
+                for load_fast in (True, False)
+            ]
+            for future in futures:
+                # A server that failed to start is reported below; the other
+                # one must still be stopped.
+                with contextlib.suppress(Exception):
+                    servers.append(future.result())
+        assert len(servers) == 2, "a tensorboard did not start"
+        pollers = [Poller(server.base) for server in servers]
+        threads = [threading.Thread(target=p.run_until, args=(done,), daemon=True) for p in pollers]
+        for thread in threads:
+            thread.start()
+        output, _ = fit.communicate(timeout=180)
+        assert fit.returncode == 0, output[-3000:]
+        # The fit must have been watched while it ran, not only after.
+        for poller in pollers:
+            # Several states of the growing timeline were served.
+            assert len(poller.counts_seen - {0}) >= 3, poller.counts_seen
+        done.set()
+        for thread in threads:
+            thread.join(60)
+        for server, poller in zip(servers, pollers, strict=True):
+            assert poller.failures == [], (server.load_fast, poller.failures[:10])
+            assert poller.polls > 20, poller.polls
+
+        events, warned = read_quietly(tmp_path / "logs")
+        assert warned == []
+        expected = comparable(e for e in events if e.run == RUN)
+        assert [e["kind"] for e in expected] == ["train_begin"] + ["lr_change"] * EPOCHS + ["train_end"]
+        for server in servers:
+
+            def final(server=server):
+                served = server.plugin_json("events?" + urllib.parse.urlencode({"run": RUN}))["events"]
+                series = server.plugin_json(
+                    "scalars?" + urllib.parse.urlencode({"run": VAL_RUN, "tag": "epoch_loss"})
+                )
+                return served == expected and series["step"] == list(range(EPOCHS))
+
+            server.wait_for(final, timeout=60)
+            runs = server.plugin_json("runs")["runs"]
+            assert runs == [
+                {
+                    "run": RUN,
+                    "count": len(expected),
+                    "kinds": {"lr_change": EPOCHS, "train_begin": 1, "train_end": 1},
+                    "warnings": [],
+                }
+            ]
+    finally:
+        done.set()
+        if fit.poll() is None:
+            os.killpg(fit.pid, signal.SIGKILL)
+            fit.wait()
+        for server in servers:
+            server.stop()
