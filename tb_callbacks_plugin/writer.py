@@ -246,7 +246,11 @@ class EventWriter:
         self._enqueue_event(event)
 
     def flush(self) -> None:
-        """Returns once everything written so far is on disk."""
+        """Returns once everything written so far is on disk.
+
+        For a URL: once it is uploaded, or sooner when the store is failing
+        (the upload is then retried in the background; see `object_file`).
+        """
         with self._lock:
             if self._closed:
                 return
@@ -336,12 +340,17 @@ class EventWriter:
                 item = self._queue.get(timeout=max(0.0, wake - time.monotonic()))
             except queue.Empty:
                 item = _TICK
-            try:
-                if item is None:
+            if item is None:
+                try:
                     sink.close()
-                    for barrier in waiting:
-                        barrier.done.set()
-                    return
+                except OSError as e:
+                    warnings.warn(
+                        f"EventWriter: closing {self.path} failed: {e}", RuntimeWarning, stacklevel=1
+                    )
+                for barrier in waiting:
+                    barrier.done.set()
+                return
+            try:
                 if isinstance(item, bytes):
                     sink.append(item)
                 elif isinstance(item, _Barrier):
