@@ -39,7 +39,8 @@ def sampling_limit(sampling_hints: Any) -> int:
 
 
 def _json(request: wrappers.Request, body: str, code: int = 200) -> wrappers.Response:
-    return http_util.Respond(request, body, "application/json", code=code)
+    headers = [("Allow", "GET, HEAD")] if code == 405 else None
+    return http_util.Respond(request, body, "application/json", code=code, headers=headers)
 
 
 def _error(request: wrappers.Request, code: int, message: str) -> wrappers.Response:

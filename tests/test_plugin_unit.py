@@ -419,6 +419,7 @@ def test_bad_parameters_are_400_with_a_json_error(app, route, query):
 def test_other_methods_are_405(app):
     response = app.client.post(PREFIX + "events?run=a")
     assert response.status_code == 405 and "error" in strict_json(response.get_data())
+    assert response.headers["Allow"] == "GET, HEAD"
 
 
 def test_valid_raw_utf8_run_names_work(tmp_path):
