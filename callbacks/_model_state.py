@@ -84,15 +84,15 @@ def lr_identity(model: Any) -> tuple:
     return tuple(id(lr_holder(opt)) for _, opt in optimizers(model))
 
 
-def read_step(model: Any) -> int:
-    """Optimizer iterations (the global training step), 0 when not readable."""
+def read_step(model: Any, default: int | None = 0) -> int | None:
+    """Optimizer iterations (the global training step), `default` when not readable."""
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None:
-        return 0
+        return default
     try:
         return int(ops.convert_to_numpy(optimizer.iterations))
-    except Exception:  # noqa: BLE001 - an unbuilt optimizer has done no steps
-        return 0
+    except Exception:  # noqa: BLE001 - unbuilt, or (JAX, mid-epoch) its value lives in the trainer
+        return default
 
 
 def learning_rates(model: Any) -> dict[str, float]:

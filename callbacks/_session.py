@@ -103,6 +103,7 @@ class FitSession:
         self._undo: list[Any] = []
         self.epoch: int | None = None
         self.epoch_begin_step: int | None = None
+        self._last_step = 0
         self._batch: int | None = None
         self._batch_hook: str | None = None
         self._lr_exact = False  # assignments to every rate variable are seen
@@ -166,13 +167,29 @@ class FitSession:
     # ------------------------------------------------------------ recording
 
     def step(self, batch: int | None = None, after_batch: bool = True) -> int:
-        """The global step now. Inside a batch hook on JAX the model's variables
-        lag behind the trainer's state, so the step is counted from the epoch start."""
+        """The global step now.
+
+        On JAX the model's variables hold no value during an epoch (the
+        trainer keeps the state): inside a batch hook the step is counted from
+        the epoch start, elsewhere the trainer's state is synced back first,
+        as `keras.callbacks.Callback.model` does.
+        """
         if batch is None and self._batch is not None:
             batch, after_batch = self._batch, self._batch_hook in _END_HOOKS
-        if batch is not None and self.epoch_begin_step is not None and keras.backend.backend() == "jax":
-            return self.epoch_begin_step + int(batch) + (1 if after_batch else 0)
-        return _model_state.read_step(self.model)
+        if keras.backend.backend() == "jax":
+            if batch is not None and self.epoch_begin_step is not None:
+                return self.epoch_begin_step + int(batch) + (1 if after_batch else 0)
+            sync = getattr(self.model, "jax_state_sync", None)
+            if callable(sync):
+                try:
+                    sync()
+                except Exception:  # noqa: BLE001 - then the last known step will do
+                    logger.debug("jax_state_sync failed", exc_info=True)
+        step = _model_state.read_step(self.model, default=None)
+        if step is None:
+            return self._last_step
+        self._last_step = step
+        return step
 
     def current_epoch(self) -> int | None:
         if self.epoch is not None:
@@ -268,7 +285,7 @@ class FitSession:
         if self.epoch == epoch and self.epoch_begin_step is not None:
             return
         self.epoch = epoch
-        self.epoch_begin_step = _model_state.read_step(self.model)
+        self.epoch_begin_step = self.step()
         if self.running:
             # The test step function exists once the first validation ran.
             _observers.guard_step_function(self.model, "test_function", self, self._undo)

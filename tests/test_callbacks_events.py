@@ -363,6 +363,37 @@ def test_keyboard_interrupt_in_step_ends_run_at_once(tmp_path):
     assert type(train_function).__name__ != "_StepGuard"
 
 
+class UnreadableValidation(keras.utils.PyDataset):
+    def __len__(self):
+        return 2
+
+    def __getitem__(self, index):
+        raise ValueError("validation shard unreadable")
+
+
+@pytest.mark.timeout(120)
+def test_error_outside_hooks_and_steps_ends_run_when_fit_is_gone(tmp_path):
+    import gc
+
+    logdir = str(tmp_path)
+    x, y = kh.digits()
+    model = kh.classifier()
+    cbs = [callbacks.TensorBoard(logdir)]
+    with pytest.raises(ValueError, match="unreadable") as caught:
+        model.fit(
+            x, y, batch_size=64, epochs=2, verbose=0, validation_data=UnreadableValidation(), callbacks=cbs
+        )
+    # The traceback keeps fit's frame (and its CallbackList) alive; once the
+    # error is dropped, the list goes and the run gets its train_end.
+    assert kh.kinds(logdir) == ["train_begin"]
+    del caught
+    gc.collect()
+    got = kh.events(logdir)
+    assert [e.kind for e in got] == ["train_begin", "train_end"]
+    assert got[1].data["reason"] == "interrupted"
+    assert (got[1].step, got[1].epoch) == (6, 0)
+
+
 @pytest.mark.timeout(120)
 def test_observers_removed_after_fit(tmp_path):
     model = kh.classifier()
