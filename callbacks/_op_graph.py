@@ -8,12 +8,18 @@ importing TensorFlow is no cost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import weakref
 from typing import Any
 
 from keras import tree
 
 logger = logging.getLogger(__name__)
+
+# The forward graph of a built model does not change between fits (variables
+# enter it as reads, not values): a model fitted again is not traced again.
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _input_specs(model: Any, tf: Any) -> Any | None:
@@ -45,9 +51,19 @@ def forward_graph_def(model: Any) -> bytes | None:
     if specs is None:
         logger.info("op graph not written: the model's input shapes are unknown")
         return None
+    key = repr(specs)
+    try:
+        cached = _cache.get(model)
+    except TypeError:  # not weak-referenceable or hashable: no cache
+        cached = None
+    if cached is not None and cached[0] == key:
+        return cached[1]
     try:
         concrete = tf.function(lambda x: model(x, training=False)).get_concrete_function(specs)
-        return concrete.graph.as_graph_def().SerializeToString()
+        graph_def = concrete.graph.as_graph_def().SerializeToString()
     except Exception as e:  # noqa: BLE001 - an untraceable model must not stop training
         logger.warning("op graph not written: tracing the forward pass failed: %s", e)
         return None
+    with contextlib.suppress(TypeError):
+        _cache[model] = (key, graph_def)
+    return graph_def
