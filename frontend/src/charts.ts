@@ -40,9 +40,12 @@ function yRange(series: SeriesSpec[], [x0, x1]: readonly [number, number], log: 
   if (!Number.isFinite(min)) return log ? [0.1, 1] : [0, 1];
   if (log) {
     // Padding in log space, so the lowest line does not sit on the axis.
+    // uPlot's log ticks start at the scale's minimum, so the padded range is
+    // snapped to round values by its own rangeLog.
     const span = Math.log10(max / min) || 1;
     const pad = 10 ** (span * 0.06);
-    return [min / pad, max * pad];
+    const [lo, hi] = uPlot.rangeLog(min / pad, max * pad, 10, false);
+    return [lo ?? min / pad, hi ?? max * pad];
   }
   if (min === max) {
     const pad = Math.abs(min) * 0.1 || 1;
@@ -61,6 +64,7 @@ class ChartCard {
   private readonly logButton: HTMLButtonElement;
   private plot: uPlot | null = null;
   private signature = "";
+  private envSignature = "";
   private spec: ChartSpec;
   private env: PlotEnv | null = null;
   private markers: Markers | null = null;
@@ -106,18 +110,33 @@ class ChartCard {
   }
 
   update(spec: ChartSpec, env: PlotEnv, markers: Markers, width: number): void {
-    this.spec = spec;
+    const envSignature = [env.theme.dark, env.xAxis, env.gutter].join("|");
+    if (this.plot && spec === this.spec && markers === this.markers && envSignature === this.envSignature) {
+      if (this.plot.width !== width) this.plot.setSize({ width, height: CHART_HEIGHT });
+      this.setWindow(env.window());
+      return;
+    }
     this.env = env;
+    this.envSignature = envSignature;
     this.markers = markers;
+    const parts: string[] = [];
+    if (spec.loading) parts.push(`loading ${spec.loading} of ${spec.loading + spec.series.length} series…`);
+    const reduced = spec.series.some((s) => s.total > s.xs.length);
+    if (reduced) parts.push("downsampled, extremes kept");
+    this.statusEl.textContent = parts.join(" · ");
+    if (spec.loading) {
+      // Draw once everything is in: rebuilding a chart per arriving series
+      // would cost more than the loading itself. Until then the previous
+      // plot (after a reload or a new run) stays up.
+      if (this.plot) this.plot.redraw(false);
+      else this.plotEl.replaceChildren(h("div", { class: "chart-empty", text: "Loading…" }));
+      return;
+    }
+    this.spec = spec;
     if (this.log && spec.series.length && spec.series.every((s) => s.ys.every((y) => y == null || y <= 0))) {
       this.log = false;
     }
     this.logButton.setAttribute("aria-pressed", String(this.log));
-    const parts: string[] = [];
-    if (spec.loading) parts.push(`loading ${spec.loading}…`);
-    const reduced = spec.series.some((s) => s.total > s.xs.length);
-    if (reduced) parts.push("downsampled, extremes kept");
-    this.statusEl.textContent = parts.join(" · ");
     this.notesEl.replaceChildren(
       ...spec.errors.map((t) => h("p", { class: "note error", text: t })),
       ...spec.notes.map((t) => h("p", { class: "note", text: t })),
@@ -125,19 +144,12 @@ class ChartCard {
     if (!spec.series.length) {
       this.destroyPlot();
       this.signature = "";
-      this.plotEl.replaceChildren(
-        h("div", {
-          class: "chart-empty",
-          text: spec.loading ? "Loading…" : "Nothing to draw for the selected runs on this axis.",
-        }),
-      );
+      this.plotEl.replaceChildren(h("div", { class: "chart-empty", text: "Nothing to draw for the selected runs on this axis." }));
       this.legendEl.replaceChildren();
       return;
     }
     const signature = [
-      env.theme.dark,
-      env.xAxis,
-      env.gutter,
+      envSignature,
       this.log,
       ...spec.series.map((s) => `${s.run}:${s.color}:${s.dashed}:${s.xs.length <= 60}`),
     ].join("|");
@@ -153,12 +165,13 @@ class ChartCard {
       if (this.plot.width !== width) this.plot.setSize({ width, height: CHART_HEIGHT });
       this.plot.setData(data, false);
     }
-    this.setWindow(env.window());
+    this.setWindow(env.window(), true);
     this.showValues(null);
   }
 
-  setWindow([min, max]: readonly [number, number]): void {
-    this.plot?.setScale("x", { min, max });
+  setWindow([min, max]: readonly [number, number], force = false): void {
+    const sc = this.plot?.scales.x;
+    if (sc && (force || sc.min !== min || sc.max !== max)) this.plot?.setScale("x", { min, max });
   }
 
   setWidth(width: number): void {
@@ -189,6 +202,10 @@ class ChartCard {
 
   private options(env: PlotEnv, width: number): uPlot.Options {
     const log = this.log;
+    // Thicker strokes cost ~15x more to rasterize in software (no GPU), so
+    // dense charts get 1 px lines, which take the rasterizer's fast path.
+    const points = this.spec.series.reduce((n, s) => n + s.xs.length, 0);
+    const lineWidth = points > 20_000 ? 1 : 1.5;
     return plotOptions(env, {
       width,
       height: CHART_HEIGHT,
@@ -203,7 +220,7 @@ class ChartCard {
       series: this.spec.series.map((s) => ({
         label: s.run,
         stroke: s.color,
-        width: 1.6,
+        width: lineWidth,
         dash: s.dashed ? [6, 4] : undefined,
         facets: [
           { scale: "x", auto: false, sorted: 1 },

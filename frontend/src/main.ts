@@ -16,7 +16,22 @@ import { button, h } from "./dom";
 import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
 import { Markers } from "./markers";
-import { computeView, DataStore, type Ev, groupOf, type Placed, scalarKey, type View } from "./model";
+import {
+  type ChartView,
+  computeChartView,
+  computeEventView,
+  DataStore,
+  type Ev,
+  type EventView,
+  groupOf,
+  joinViews,
+  visibleRunsOf,
+  missingSeries,
+  planCharts,
+  type Placed,
+  scalarKey,
+  type View,
+} from "./model";
 import { type PlotEnv, readTheme, type Theme } from "./plotbase";
 import { glyph } from "./shapes";
 import { Sidebar } from "./sidebar";
@@ -64,7 +79,10 @@ class App {
   private readonly data = new DataStore();
   private theme: Theme;
   private view: View | null = null;
-  private viewKey = "";
+  private eventView: EventView | null = null;
+  private eventKey = "";
+  private chartView: ChartView | null = null;
+  private chartKey = "";
   private markers: Markers | null = null;
   private markersKey = "";
   private gutter = 96;
@@ -257,7 +275,7 @@ class App {
         if (reload) this.reloadError = `Reload failed: ${message(e)}`;
         else data.runsError = message(e);
         data.loadedOnce = true;
-        data.touch();
+        data.touchEvents();
         return;
       }
       data.runsError = null;
@@ -268,6 +286,24 @@ class App {
       data.setRuns(runs);
       this.scheduleRender();
       const tasks: Array<Promise<void>> = [];
+      // Tags first, run by run: they are small, and the metric series can be
+      // requested as soon as a run's tags are known.
+      for (const r of runs) {
+        tasks.push(
+          fetchTags(r.run).then(
+            (resp) => {
+              data.tags.set(r.run, resp.runs);
+              data.tagErrors.delete(r.run);
+              data.touchMetrics();
+              this.requestScalars();
+            },
+            (e) => {
+              data.tagErrors.set(r.run, message(e));
+              data.touchMetrics();
+            },
+          ),
+        );
+      }
       for (const r of runs) {
         if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
           tasks.push(
@@ -278,26 +314,11 @@ class App {
               },
               (e) => {
                 data.eventErrors.set(r.run, message(e));
-                data.touch();
+                data.touchEvents();
               },
             ),
           );
         }
-      }
-      for (const r of runs) {
-        tasks.push(
-          fetchTags(r.run).then(
-            (resp) => {
-              data.tags.set(r.run, resp.runs);
-              data.tagErrors.delete(r.run);
-              data.touch();
-            },
-            (e) => {
-              data.tagErrors.set(r.run, message(e));
-              data.touch();
-            },
-          ),
-        );
       }
       if (reload) {
         // Metric series have no cheap change marker: refetch the drawn ones.
@@ -315,7 +336,8 @@ class App {
       this.loading = false;
       this.generation += 1;
       this.lastLoaded = Date.now();
-      data.touch();
+      data.touchEvents();
+      data.touchMetrics();
       this.scheduleRender();
       if (this.reloadQueued) {
         this.reloadQueued = false;
@@ -340,15 +362,23 @@ class App {
       )
       .finally(() => {
         this.inflight.delete(key);
-        this.data.touch();
+        this.data.touchMetrics();
         this.scheduleRender();
       });
   }
 
-  private ensureScalars(missing: Array<[string, string]>): void {
-    for (const [run, tag] of missing) {
-      if (!this.inflight.has(scalarKey(run, tag))) void this.fetchSeries(run, tag);
-    }
+  private scalarsQueued = false;
+
+  /** Fetches the series the charts need, once per task however often asked. */
+  private requestScalars(): void {
+    if (this.scalarsQueued) return;
+    this.scalarsQueued = true;
+    queueMicrotask(() => {
+      this.scalarsQueued = false;
+      for (const [run, tag] of missingSeries(planCharts(this.store.state, this.data), this.data)) {
+        if (!this.inflight.has(scalarKey(run, tag))) void this.fetchSeries(run, tag);
+      }
+    });
   }
 
   // ------------------------------------------------------------ state
@@ -360,6 +390,11 @@ class App {
     if (onlyZoom) {
       this.applyWindow();
       return;
+    }
+    if (changed.has("selected") && this.markers) {
+      this.markers.selectedKey = state.selected;
+      this.timeline.redraw();
+      this.charts.redraw();
     }
     this.renderNow();
   }
@@ -434,7 +469,8 @@ class App {
   private setDark(dark: boolean): void {
     document.documentElement.classList.toggle("dark", dark);
     this.theme = readTheme(dark);
-    this.viewKey = "";
+    this.eventKey = "";
+    this.chartKey = "";
     this.markersKey = "";
     this.table.resetStyles();
     this.renderNow();
@@ -482,6 +518,7 @@ class App {
 
   private applyWindow(): void {
     const w = this.window();
+    this.exposeWindow();
     this.timeline.setWindow(w);
     this.charts.setWindow(w);
   }
@@ -505,21 +542,42 @@ class App {
     this.lastRender = performance.now();
     const state = this.store.state;
     const data = this.data;
-    const key = [
-      data.version,
+    // Until every shown run's events are in, show progress only: each full
+    // render goes over all events loaded so far and would slow the loading.
+    const visible = visibleRunsOf(state, data).runs;
+    const pending = visible.filter((r) => !data.events.has(r) && !data.eventErrors.has(r)).length;
+    if (pending && data.runs.length && !data.runsError) {
+      this.renderProgress(visible.length, pending);
+      return;
+    }
+    const selection = [state.runFilter, [...state.hiddenRuns].join("\u0001")].join("\u0000");
+    // Event positions depend on metrics only through epoch maps (events
+    // without an epoch, on the epoch axis).
+    const eventKey = [
+      data.eventsVersion,
+      state.xAxis === "epoch" ? data.metricsVersion : 0,
       state.xAxis,
-      state.runFilter,
-      [...state.hiddenRuns].join("\u0001"),
+      selection,
       [...state.hiddenKinds].join("\u0001"),
+    ].join("\u0000");
+    if (eventKey !== this.eventKey || !this.eventView) {
+      this.eventView = computeEventView(state, data);
+      this.eventKey = eventKey;
+    }
+    const chartKey = [
+      data.metricsVersion,
+      data.eventsVersion,
+      state.xAxis,
+      selection,
       state.tags?.join("\u0001") ?? "\u0002",
       this.theme.dark,
     ].join("\u0000");
-    if (key !== this.viewKey || !this.view) {
-      this.view = computeView(state, data, this.theme.dark);
-      this.viewKey = key;
+    if (chartKey !== this.chartKey || !this.chartView) {
+      this.chartView = computeChartView(state, data, this.theme.dark);
+      this.chartKey = chartKey;
     }
-    const view = this.view;
-    const markersKey = `${key}|${state.colorBy}`;
+    const view = (this.view = joinViews(this.eventView, this.chartView));
+    const markersKey = `${eventKey}|${state.colorBy}|${this.theme.dark}`;
     if (!this.markers || markersKey !== this.markersKey) {
       this.markers = new Markers(view.byLane, state.colorBy, this.theme.dark);
       this.markersKey = markersKey;
@@ -546,10 +604,28 @@ class App {
       this.details.show(null, null);
       this.root.classList.remove("with-details");
     }
-    this.ensureScalars(view.missingScalars);
+    this.requestScalars();
     this.renderStatus(view, settled);
     this.root.dataset.state = data.runsError ? "error" : !data.loadedOnce || !settled ? "loading" : hasRuns ? "ready" : "empty";
     this.root.dataset.generation = String(this.generation);
+    this.root.dataset.xAxis = state.xAxis;
+    this.exposeWindow();
+  }
+
+  /** The x range shown, as data attributes (for tests and automation). */
+  private exposeWindow(): void {
+    const zoom = this.store.state.zoom;
+    this.root.dataset.zoom = zoom ? zoom.map((v) => v.toPrecision(8)).join(",") : "";
+  }
+
+  private renderProgress(total: number, pending: number): void {
+    this.emptyEl.hidden = true;
+    this.timelineCard.hidden = false;
+    this.timelineMessage.textContent = `Loading events… ${total - pending} of ${total} runs`;
+    this.timelineMessage.hidden = false;
+    this.timeline.el.hidden = true;
+    this.statusEl.textContent = "loading…";
+    this.root.dataset.state = "loading";
   }
 
   private renderSidebar(view: View): void {

@@ -12,9 +12,12 @@ export class Markers {
   /** All placed events, ascending x. */
   readonly all: Placed[];
   readonly xs: Float64Array;
+  /** Per lane, the ascending x of its events (for skipping by pixel). */
+  readonly laneXs: Float64Array[];
   selectedKey: string | null = null;
   hoveredKey: string | null = null;
   private readonly styles = new Map<string, KindStyle>();
+  private keyIndex: Map<string, Placed> | null = null;
 
   constructor(
     readonly byLane: Placed[][],
@@ -23,6 +26,12 @@ export class Markers {
   ) {
     this.all = byLane.flat().sort((a, b) => a.x - b.x);
     this.xs = Float64Array.from(this.all, (p) => p.x);
+    this.laneXs = byLane.map((lane) => Float64Array.from(lane, (p) => p.x));
+  }
+
+  byKey(key: string): Placed | undefined {
+    if (!this.keyIndex) this.keyIndex = new Map(this.all.map((p) => [p.ev.key, p]));
+    return this.keyIndex.get(key);
   }
 
   style(kind: string): KindStyle {
@@ -68,14 +77,12 @@ export class Markers {
     const glyphs = new Map<string, Path2D>();
     const hollow = new Map<string, Path2D>();
     const r = 3.5 * pr;
-    let lastPx = -1;
-    let selected: Placed | null = null;
-    for (let i = i0; i < i1; i++) {
+    // One line per pixel column: after drawing at a column, jump past every
+    // event in it, so the cost follows the chart's width, not the event count.
+    let i = i0;
+    while (i < i1) {
       const p = this.all[i];
-      if (p.ev.key === this.selectedKey) selected = p;
       const px = Math.round(u.valToPos(p.x, "x", true));
-      if (px === lastPx) continue;
-      lastPx = px;
       const color = this.color(p);
       let path = lines.get(color);
       if (!path) lines.set(color, (path = new Path2D()));
@@ -86,7 +93,10 @@ export class Markers {
       let g = target.get(color);
       if (!g) target.set(color, (g = new Path2D()));
       tracePath(g, shape, px + 0.5, top + r + pr, r);
+      const next = lowerBound(this.xs, u.posToVal((px + 0.5 - left) / pr, "x"));
+      i = Math.max(i + 1, Math.min(next, i1));
     }
+    const selected = this.selectedKey ? this.byKey(this.selectedKey) ?? null : null;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left, top, width, height);
@@ -107,7 +117,7 @@ export class Markers {
       ctx.strokeStyle = color;
       ctx.stroke(path);
     }
-    if (selected) {
+    if (selected && selected.x >= sc.min && selected.x <= sc.max) {
       const px = Math.round(u.valToPos(selected.x, "x", true)) + 0.5;
       ctx.strokeStyle = selectedColor;
       ctx.lineWidth = 2 * pr;

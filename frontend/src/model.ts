@@ -25,8 +25,10 @@ export function scalarKey(run: string, tag: string): string {
 }
 
 export class DataStore {
-  /** Bumped on every change, so derived views know when to recompute. */
-  version = 0;
+  /** Bumped on changes to runs and events, and to tags and scalars, so that
+   * each half of the view is recomputed only when its inputs changed. */
+  eventsVersion = 0;
+  metricsVersion = 0;
   loadedOnce = false;
   runsError: string | null = null;
   runs: RunSummary[] = [];
@@ -42,15 +44,20 @@ export class DataStore {
   scalarErrors = new Map<string, string>();
   warnings = new Map<string, string[]>();
 
-  touch(): void {
-    this.version += 1;
+  touchEvents(): void {
+    this.eventsVersion += 1;
+  }
+
+  touchMetrics(): void {
+    this.metricsVersion += 1;
   }
 
   setRuns(runs: RunSummary[]): void {
     this.runs = runs;
     this.runIndex = new Map(runs.map((r, i) => [r.run, i]));
     for (const r of runs) if (r.warnings?.length) this.warnings.set(r.run, r.warnings);
-    this.touch();
+    this.touchEvents();
+    this.touchMetrics();
   }
 
   setEvents(run: string, events: CallbackEvent[], count: number): void {
@@ -64,7 +71,7 @@ export class DataStore {
     this.events.set(run, list);
     this.eventCounts.set(run, count);
     this.eventErrors.delete(run);
-    this.touch();
+    this.touchEvents();
   }
 }
 
@@ -95,7 +102,8 @@ export interface ChartSpec {
   loading: number;
 }
 
-export interface View {
+/** What the timeline and the table show. */
+export interface EventView {
   visibleRuns: string[];
   runFilterError: string | null;
   allKinds: string[];
@@ -105,15 +113,37 @@ export interface View {
   events: Ev[];
   byLane: Placed[][];
   placedCount: number;
-  domain: readonly [number, number] | null;
-  availableTags: string[];
-  charts: ChartSpec[];
-  missingScalars: Array<[string, string]>;
-  runsWithoutMetrics: string[];
+  eventRange: readonly [number, number] | null;
   loadingEvents: number;
   /** Start (first event's wall time) of each experiment, for relative time. */
   t0: Map<string, number>;
   placedByKey: Map<string, Placed>;
+}
+
+/** What the metric charts show. */
+export interface ChartView {
+  availableTags: string[];
+  charts: ChartSpec[];
+  missingScalars: Array<[string, string]>;
+  runsWithoutMetrics: string[];
+  seriesRange: readonly [number, number] | null;
+}
+
+export interface View extends EventView, ChartView {
+  /** The x range of everything drawn, padded: the unzoomed window. */
+  domain: readonly [number, number] | null;
+}
+
+export function joinViews(events: EventView, charts: ChartView): View {
+  const ranges = [events.eventRange, charts.seriesRange].filter((r): r is readonly [number, number] => r !== null);
+  let domain: readonly [number, number] | null = null;
+  if (ranges.length) {
+    const min = Math.min(...ranges.map((r) => r[0]));
+    const max = Math.max(...ranges.map((r) => r[1]));
+    const pad = max > min ? (max - min) * 0.02 : Math.max(1, Math.abs(min) * 0.05);
+    domain = [min - pad, max + pad];
+  }
+  return { ...events, ...charts, domain };
 }
 
 function compileFilter(text: string): { re: RegExp | null; error: string | null } {
@@ -152,7 +182,19 @@ interface GroupInfo {
   epochs: EpochMap | null;
 }
 
+const infoCache = new WeakMap<DataStore, { key: string; infos: Map<string, GroupInfo> }>();
+
+/** Per experiment: its start time and epoch ends (memoized per data version). */
 function groupInfos(data: DataStore): Map<string, GroupInfo> {
+  const key = `${data.eventsVersion}:${data.metricsVersion}`;
+  const cached = infoCache.get(data);
+  if (cached?.key === key) return cached.infos;
+  const infos = buildGroupInfos(data);
+  infoCache.set(data, { key, infos });
+  return infos;
+}
+
+function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
   const t0 = new Map<string, number>();
   const pairs = new Map<string, Map<number, number>>();
   const stepsPerEpoch = new Map<string, { steps: number; last: number }>();
@@ -231,12 +273,14 @@ function seriesXY(
 
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
 
-export function computeView(state: State, data: DataStore, dark: boolean): View {
+export function visibleRunsOf(state: State, data: DataStore): { runs: string[]; error: string | null } {
   const { re, error } = compileFilter(state.runFilter);
-  const visibleRuns = data.runs
-    .map((r) => r.run)
-    .filter((run) => !state.hiddenRuns.has(run) && (!re || re.test(run)));
-  const visibleSet = new Set(visibleRuns);
+  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && (!re || re.test(run)));
+  return { runs, error };
+}
+
+export function computeEventView(state: State, data: DataStore): EventView {
+  const { runs: visibleRuns, error } = visibleRunsOf(state, data);
 
   const allKindSet = new Set<string>();
   for (const r of data.runs) for (const k of Object.keys(r.kinds)) allKindSet.add(k);
@@ -282,6 +326,39 @@ export function computeView(state: State, data: DataStore, dark: boolean): View 
   }
   for (const lane of byLane) lane.sort((a, b) => a.x - b.x);
 
+  return {
+    visibleRuns,
+    runFilterError: error,
+    allKinds,
+    kindCounts,
+    lanes,
+    events,
+    byLane,
+    placedCount,
+    eventRange: Number.isFinite(min) ? [min, max] : null,
+    loadingEvents,
+    t0: new Map([...infos].map(([g, info]) => [g, info.t0])),
+    placedByKey,
+  };
+}
+
+interface PlannedSeries {
+  run: string;
+  /** The event run whose colour the series takes. */
+  owner: string;
+  isEventRun: boolean;
+}
+
+interface ChartPlan {
+  availableTags: string[];
+  runsWithoutMetrics: string[];
+  charts: Array<{ tag: string; series: PlannedSeries[] }>;
+}
+
+/** Which series each chart draws, from tags alone (no metric data needed). */
+export function planCharts(state: State, data: DataStore): ChartPlan {
+  const { runs: visibleRuns } = visibleRunsOf(state, data);
+  const visibleSet = new Set(visibleRuns);
   // Tags of the visible runs' experiments.
   const available = new Set<string>();
   const runsWithoutMetrics: string[] = [];
@@ -297,11 +374,8 @@ export function computeView(state: State, data: DataStore, dark: boolean): View 
   }
   const availableTags = [...available].sort();
   const chartTags = (state.tags ?? defaultTags(availableTags)).filter((t) => available.has(t));
-
-  const charts: ChartSpec[] = [];
-  const missingScalars: Array<[string, string]> = [];
-  for (const tag of chartTags) {
-    const chart: ChartSpec = { tag, series: [], notes: [], errors: [], loading: 0 };
+  const charts = chartTags.map((tag) => {
+    const series: PlannedSeries[] = [];
     const done = new Set<string>();
     for (const owner of visibleRuns) {
       const tags = data.tags.get(owner);
@@ -311,68 +385,76 @@ export function computeView(state: State, data: DataStore, dark: boolean): View 
         // An event run is drawn in its own colour, and only when it is shown.
         const isEventRun = data.runIndex.has(run);
         if (isEventRun && !visibleSet.has(run)) continue;
-        const colorOwner = isEventRun ? run : owner;
         done.add(run);
-        const key = scalarKey(run, tag);
-        const series = data.scalars.get(key);
-        const failure = data.scalarErrors.get(key);
-        if (failure) {
-          chart.errors.push(`${run}: ${failure}`);
-          continue;
-        }
-        if (!series) {
-          missingScalars.push([run, tag]);
-          chart.loading += 1;
-          continue;
-        }
-        const { xs, ys, unmapped } = seriesXY(series, state.xAxis, infos.get(groupOf(colorOwner)));
-        if (unmapped && !xs.length) {
-          chart.notes.push(
-            `${run}: ${tag} is recorded per ${series.x}, and no ${series.x}-to-${AXIS_NAMES[state.xAxis]} mapping is known`,
-          );
-          continue;
-        }
-        for (const x of [xs[0], xs[xs.length - 1]]) {
-          if (x === undefined) continue;
-          if (x < min) min = x;
-          if (x > max) max = x;
-        }
-        chart.series.push({
-          run,
-          owner: colorOwner,
-          color: runColor(data.runIndex.get(colorOwner) ?? 0, dark),
-          dashed: !isEventRun,
-          xs,
-          ys,
-          total: series.total,
-        });
+        series.push({ run, owner: isEventRun ? run : owner, isEventRun });
       }
+    }
+    return { tag, series };
+  });
+  return { availableTags, runsWithoutMetrics, charts };
+}
+
+/** Series the charts need that are neither loaded nor failed. */
+export function missingSeries(plan: ChartPlan, data: DataStore): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const chart of plan.charts) {
+    for (const s of chart.series) {
+      const key = scalarKey(s.run, chart.tag);
+      if (!data.scalars.has(key) && !data.scalarErrors.has(key)) out.push([s.run, chart.tag]);
+    }
+  }
+  return out;
+}
+
+export function computeChartView(state: State, data: DataStore, dark: boolean): ChartView {
+  const plan = planCharts(state, data);
+  const infos = groupInfos(data);
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  const charts: ChartSpec[] = [];
+  for (const { tag, series: planned } of plan.charts) {
+    const chart: ChartSpec = { tag, series: [], notes: [], errors: [], loading: 0 };
+    for (const { run, owner, isEventRun } of planned) {
+      const key = scalarKey(run, tag);
+      const series = data.scalars.get(key);
+      const failure = data.scalarErrors.get(key);
+      if (failure) {
+        chart.errors.push(`${run}: ${failure}`);
+        continue;
+      }
+      if (!series) {
+        chart.loading += 1;
+        continue;
+      }
+      const { xs, ys, unmapped } = seriesXY(series, state.xAxis, infos.get(groupOf(owner)));
+      if (unmapped && !xs.length) {
+        chart.notes.push(
+          `${run}: ${tag} is recorded per ${series.x}, and no ${series.x}-to-${AXIS_NAMES[state.xAxis]} mapping is known`,
+        );
+        continue;
+      }
+      for (const x of [xs[0], xs[xs.length - 1]]) {
+        if (x === undefined) continue;
+        if (x < min) min = x;
+        if (x > max) max = x;
+      }
+      chart.series.push({
+        run,
+        owner,
+        color: runColor(data.runIndex.get(owner) ?? 0, dark),
+        dashed: !isEventRun,
+        xs,
+        ys,
+        total: series.total,
+      });
     }
     charts.push(chart);
   }
-
-  let domain: readonly [number, number] | null = null;
-  if (Number.isFinite(min) && Number.isFinite(max)) {
-    const pad = max > min ? (max - min) * 0.02 : Math.max(1, Math.abs(min) * 0.05);
-    domain = [min - pad, max + pad];
-  }
-
   return {
-    visibleRuns,
-    runFilterError: error,
-    allKinds,
-    kindCounts,
-    lanes,
-    events,
-    byLane,
-    placedCount,
-    domain,
-    availableTags,
+    availableTags: plan.availableTags,
     charts,
-    missingScalars,
-    runsWithoutMetrics,
-    loadingEvents,
-    t0: new Map([...infos].map(([g, info]) => [g, info.t0])),
-    placedByKey,
+    missingScalars: missingSeries(plan, data),
+    runsWithoutMetrics: plan.runsWithoutMetrics,
+    seriesRange: Number.isFinite(min) ? [min, max] : null,
   };
 }

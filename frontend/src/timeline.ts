@@ -3,6 +3,7 @@
 
 import uPlot from "uplot";
 import { h } from "./dom";
+import { lowerBound } from "./axis";
 import { bisect, type Markers } from "./markers";
 import type { Placed } from "./model";
 import { type PlotEnv, plotOptions, pointerIn, X_AXIS_HEIGHT, yAxisOptions } from "./plotbase";
@@ -10,6 +11,7 @@ import { isHollow, tracePath } from "./shapes";
 
 export const LANE_HEIGHT = 26;
 const MARKER_RADIUS = 6;
+const MARKER_GAP = 3;
 
 export interface TimelineCallbacks {
   hover(events: Placed[], e: MouseEvent | null): void;
@@ -30,12 +32,15 @@ export class Timeline {
   }
 
   update(env: PlotEnv, lanes: string[], markers: Markers, width: number): void {
+    const signature = [env.theme.dark, env.xAxis, env.gutter, lanes.join("\u0001")].join("|");
+    const unchanged = this.plot && signature === this.signature && markers === this.markers;
     this.env = env;
     this.markers = markers;
     this.lanes = lanes;
-    const signature = [env.theme.dark, env.xAxis, env.gutter, lanes.length].join("|");
     const height = 8 + lanes.length * LANE_HEIGHT + X_AXIS_HEIGHT;
-    if (!this.plot || signature !== this.signature) {
+    if (unchanged && this.plot) {
+      if (this.plot.width !== width) this.plot.setSize({ width, height });
+    } else if (!this.plot || signature !== this.signature) {
       this.destroy();
       this.signature = signature;
       this.plot = new uPlot(this.options(env, width, height), [null, [[], []]] as unknown as uPlot.AlignedData, this.el);
@@ -48,7 +53,8 @@ export class Timeline {
   }
 
   setWindow([min, max]: readonly [number, number]): void {
-    this.plot?.setScale("x", { min, max });
+    const sc = this.plot?.scales.x;
+    if (sc && (sc.min !== min || sc.max !== max)) this.plot?.setScale("x", { min, max });
   }
 
   setWidth(width: number): void {
@@ -153,27 +159,27 @@ export class Timeline {
     ctx.beginPath();
     ctx.rect(left - r, top - 2, width + 2 * r, height + 4);
     ctx.clip();
-    let highlighted: Placed[] = [];
     this.lanes.forEach((kind, lane) => {
       const list = markers.byLane[lane];
       const shape = markers.style(kind).shape;
       const hollow = isHollow(shape);
       const yc = this.laneCenter(u, lane);
       const paths = new Map<string, Path2D>();
-      // One marker per pixel column and colour: at 100,000 events the rest
-      // would be hidden under it.
-      const last = new Map<string, number>();
+      const xs = markers.laneXs[lane];
+      // At most one marker per MARKER_GAP pixels of a lane: at 100,000
+      // events the rest would be hidden under it, and skipping them keeps a
+      // redraw's cost proportional to the width, not to the event count.
       const end = bisect(list, xmax + slack);
-      for (let i = bisect(list, xmin - slack); i < end; i++) {
+      let i = bisect(list, xmin - slack);
+      while (i < end) {
         const p = list[i];
         const px = Math.round(u.valToPos(p.x, "x", true));
-        if (p.ev.key === markers.selectedKey || p.ev.key === markers.hoveredKey) highlighted.push(p);
         const color = markers.color(p);
-        if (last.get(color) === px) continue;
-        last.set(color, px);
         let path = paths.get(color);
         if (!path) paths.set(color, (path = new Path2D()));
         tracePath(path, shape, px, yc, r);
+        const next = lowerBound(xs, u.posToVal((px - left) / pr + MARKER_GAP - 0.5 / pr, "x"));
+        i = Math.max(i + 1, Math.min(next, end));
       }
       for (const [color, path] of paths) {
         if (hollow) {
@@ -190,7 +196,9 @@ export class Timeline {
         }
       }
     });
-    highlighted = highlighted.filter((p, i, all) => all.findIndex((q) => q.ev.key === p.ev.key) === i);
+    const highlighted = [markers.selectedKey, markers.hoveredKey]
+      .map((key) => (key ? markers.byKey(key) : undefined))
+      .filter((p, i, all): p is Placed => p !== undefined && all.indexOf(p) === i && p.x >= xmin && p.x <= xmax);
     for (const p of highlighted) {
       const px = u.valToPos(p.x, "x", true);
       const yc = this.laneCenter(u, p.lane);
