@@ -1,15 +1,19 @@
 """tb-callbacks-plugin: Keras callback events on a TensorBoard timeline."""
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+PACKAGES = ["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plugin.*"]
 
 setup(
     name="tb-callbacks-plugin",
     version="0.1.0",
     description="Record what Keras callbacks did and see it in TensorBoard's Callback Events tab",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plugin.*"]),
+    packages=find_packages(include=PACKAGES),
     package_data={"tb_callbacks_plugin": ["static/*", "static/**/*"]},
     include_package_data=True,
     install_requires=[
