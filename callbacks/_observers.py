@@ -92,7 +92,7 @@ def _list_hook(func: Callable, hook: str, ref: Any, session: Any) -> Callable:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if hook == "on_train_begin":
-            session.begin_training()
+            session.begin_training(announce=False)
         elif hook == "on_epoch_begin" and args:
             session.epoch_begin(args[0])
         try:
@@ -102,6 +102,9 @@ def _list_hook(func: Callable, hook: str, ref: Any, session: Any) -> Callable:
             raise
         if hook == "on_train_end":
             session.end_training(logs=hook_logs(hook, args, kwargs))
+        elif hook == "on_train_begin":
+            session.announce_training()
+            session.check(None, hook, hook_logs(hook, args, kwargs))
         else:
             session.check(None, hook, hook_logs(hook, args, kwargs))
         return result

@@ -116,6 +116,8 @@ class FitSession:
         self._initial_epoch: Any = None
         self._checkpoint_before: dict[int, Any] = {}
         self._backup_before: dict[int, bool] = {}
+        self._announced = False
+        self._begin_wall_time: float | None = None
 
     # ------------------------------------------------------------ finding
 
@@ -230,7 +232,12 @@ class FitSession:
             self._stop_seen = bool(getattr(self.model, "stop_training", False))
             self._end_reason = "nan" if kind == "nan_terminated" else "early_stop"
         elif kind == "backup_restored":
+            # The restored learning rate is the backed-up run's, whose change
+            # was recorded then: it is the new baseline, not a change.
             self._initial_epoch = getattr(self.model, "_initial_epoch", None)
+            self._lr = _model_state.lr_state(self.model)
+            self._lr_ident = _model_state.lr_identity(self.model)
+            self._lr_dirty = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -238,7 +245,14 @@ class FitSession:
         restored = getattr(self.model, "_initial_epoch", None)
         return restored or self._fit_initial_epoch or 0
 
-    def begin_training(self) -> None:
+    def begin_training(self, *, announce: bool = True) -> None:
+        """Sets the baselines and starts watching; `announce` records train_begin now.
+
+        Watching the CallbackList, train_begin is announced after every
+        callback's `on_train_begin` (`announce_training`), so that it states
+        what BackupAndRestore restored: the step, epoch and learning rate the
+        fit really begins at.
+        """
         if self.running:
             return
         self.epoch = None
@@ -246,6 +260,8 @@ class FitSession:
         if not self.sinks:
             return  # nothing would record what the detector finds
         self.running = True
+        self._announced = False
+        self._begin_wall_time = time.time()
         _running.add(self)
         model = self.model
         self._stop_seen = bool(getattr(model, "stop_training", False))
@@ -261,6 +277,14 @@ class FitSession:
         for callback in self.siblings():
             if not any(callback is s for s in self.sinks):
                 _observers.wrap_sibling(callback, self, self._undo)
+        if announce:
+            self.announce_training()
+
+    def announce_training(self) -> None:
+        """Records `train_begin` (once per fit), at the time training began."""
+        if not self.running or self._announced:
+            return
+        self._announced = True
         params = self.params()
         data = {
             "epochs": params.get("epochs"),
@@ -268,7 +292,7 @@ class FitSession:
             "initial_epoch": self._start_epoch(),
             "backend": keras.backend.backend(),
         }
-        data.update(_model_state.learning_rates(model))
+        data.update(_model_state.learning_rates(self.model))
         names = [_class_name(c) for c in self.siblings()]
         if names:
             data["callbacks"] = names
@@ -278,6 +302,7 @@ class FitSession:
             source=None,
             data=data,
             epoch=data["initial_epoch"],
+            wall_time=self._begin_wall_time,
         )
         _end_abandoned_fits_before_writers_close()
 
@@ -296,6 +321,7 @@ class FitSession:
         """Records `train_end` (on disk when this returns) and lets the sinks close."""
         if not self.running:
             return
+        self.announce_training()  # a fit that failed in on_train_begin still began
         if reason is None:
             self.check(None, "on_train_end", logs)
         self.running = False

@@ -116,12 +116,6 @@ def test_resume_keeps_the_killed_attempt_and_adds_only_what_it_did(logdir):
     assert len({e.wall_time for e in redone}) == len(redone)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="callbacks: train_begin is recorded before BackupAndRestore.on_train_begin restores "
-    "the state (step 0, initial_epoch 0, the fresh model's learning rate), and the restored "
-    "learning rate is then reported as an lr_change by BackupAndRestore",
-)
 def test_resumed_fit_begins_where_the_backup_left_off(logdir):
     events, _ = read_quietly(logdir)
     _, resumed = fits_of(events, "backup/train")
