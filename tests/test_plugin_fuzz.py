@@ -309,9 +309,6 @@ def tb(request, logdir):
 
 
 def test_fuzzed_requests_to_a_real_tensorboard_never_fail(tb):
-    if not tb.load_fast:
-        pytest.skip("the short pass runs against the default loader")
-
     @settings(max_examples=60, deadline=None)
     @given(request=REQUESTS)
     def check(request):
