@@ -1,6 +1,6 @@
-"""What a restart keeps (docs/restart-rule.md): a second `fit` into the same
-log_dir and a BackupAndRestore resume keep every earlier event, store and
-serve each event once, and the plugin serves the same events as
+"""What a restart keeps (README, "Restarts, resumes and crashes"): a second
+`fit` into the same log_dir and a BackupAndRestore resume keep every earlier
+event, store and serve each event once, and the plugin serves the same events as
 `read_events` on both TensorBoard loaders. Metric curves are whatever
 TensorBoard kept, which differs per loader; the test pins that down too, so
 that the rule's description of it stays true.
