@@ -153,6 +153,13 @@ class EventStore:
         """Every run that holds callback event records, sorted by name."""
         listing = self._list(ctx, experiment_id, None)
         self._forget_missing(experiment_id, listing)
+        # One read for the changed tags of every run, epoch records included
+        # (the scalars route maps epochs with them): the Rust data server
+        # takes ~40 ms per answer however small, so per run it would add up.
+        readable = {
+            run: [tag for tag, (role, _) in tags.items() if role is not None] for run, tags in listing.items()
+        }
+        self._entries(ctx, experiment_id, listing, readable)
         return [self._run_events(ctx, experiment_id, run, tags) for run, tags in sorted(listing.items())]
 
     def run(self, ctx: Any, *, experiment_id: str, run: str) -> RunEvents | None:
@@ -314,7 +321,9 @@ class EventStore:
                     self._chars -= old.chars
                 self._tags[key] = entry
                 self._chars += entry.chars
-            while self._chars > self._max_chars and len(self._tags) > len(out):
+            # Oldest first, so what was just read goes last (a read of many
+            # runs at once may be larger than the bound by itself).
+            while self._chars > self._max_chars and len(self._tags) > 1:
                 (eid, run, _), evicted = self._tags.popitem(last=False)
                 self._chars -= evicted.chars
                 # The run's merged list holds the same events: drop it too,

@@ -23,6 +23,8 @@ from werkzeug import wrappers
 from tb_callbacks_plugin import event_format, metadata, scalar_series, static_files
 from tb_callbacks_plugin.event_store import KEEP_ALL, EventStore
 from tb_callbacks_plugin.http_params import RouteError, one, parse_query
+from tb_callbacks_plugin.run_names import RunNames
+from tb_callbacks_plugin.scalar_store import ScalarStore
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext, *, static_dir: str | None = None) -> None:
         self._provider = context.data_provider
         self._store = EventStore(self._provider, downsample=sampling_limit(context.sampling_hints))
+        self._scalars = ScalarStore(self._provider)
+        self._run_list = RunNames(self._provider)
         self._static = static_files.StaticFiles(static_dir or static_files.DEFAULT_STATIC_DIR)
 
     def get_plugin_apps(self) -> dict[str, Callable]:
@@ -170,24 +174,19 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         run = one(params, "run")
         tag = one(params, "tag")
         ctx, eid = _request_context(request)
-        data = self._provider.read_scalars(
-            ctx,
-            experiment_id=eid,
-            plugin_name=scalar_metadata.PLUGIN_NAME,
-            downsample=KEEP_ALL,
-            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
-        )
-        points = data.get(run, {}).get(tag)
-        if points is None:
-            self._check_run_exists(ctx, eid, run)
+        all_runs = self._check_run_exists(ctx, eid, run)
+        series = self._scalars.series(ctx, experiment_id=eid, run=run, tag=tag, all_runs=all_runs)
+        if series is None:
             raise RouteError(404, f"run {run!r} has no scalar tag {tag!r}")
         x = scalar_series.x_axis(tag)
         epoch_steps = None
         if x == "epoch":
-            group = scalar_series.sibling_runs(run, self._run_names(ctx, eid))
+            group = scalar_series.sibling_runs(run, all_runs)
             epoch_steps = self._store.epoch_steps(ctx, experiment_id=eid, runs=group)
-        series = scalar_series.reduced_series(points, epoch_steps=epoch_steps)
-        body = {"run": run, "tag": tag, "x": x, **series}
+        reduced = scalar_series.reduced_series(
+            series.steps, series.wall_times, series.values, epoch_steps=epoch_steps
+        )
+        body = {"run": run, "tag": tag, "x": x, **reduced}
         return _json(request, _ENCODER.encode(body))
 
     @wrappers.Request.application
@@ -208,12 +207,9 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
 
     # ------------------------------------------------------------ helpers
 
-    def _run_names(self, ctx: Any, eid: str) -> list[str]:
-        return [r.run_name for r in self._provider.list_runs(ctx, experiment_id=eid)]
-
     def _check_run_exists(self, ctx: Any, eid: str, run: str) -> list[str]:
-        """All run names; raises a 404 when `run` is not among them."""
-        names = self._run_names(ctx, eid)
+        """All run names, sorted; raises a 404 when `run` is not among them."""
+        names = self._run_list.names(ctx, experiment_id=eid, including=run)
         if run not in names:
             raise RouteError(404, f"unknown run {run!r}")
         return names

@@ -4,7 +4,7 @@ and a series reduced to a bounded number of points as JSON-ready lists."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,9 @@ def _nonfinite_name(value: float) -> str:
 
 
 def reduced_series(
-    points: Sequence[Any],
+    steps: np.ndarray,
+    wall_times: np.ndarray,
+    values: np.ndarray,
     *,
     max_points: int = downsample.DEFAULT_MAX_POINTS,
     epoch_steps: Mapping[int, int] | None = None,
@@ -66,8 +68,7 @@ def reduced_series(
     """The JSON fields of a reduced series (without run and tag).
 
     Args:
-      points: `ScalarDatum`s (`step`, `wall_time`, `value`) as the data
-        provider returns them.
+      steps, wall_times, values: the points, as parallel arrays.
       max_points: most points to return; bucket minima and maxima are kept.
       epoch_steps: epoch -> global step, to map an epoch-indexed series onto
         the step axis, or None.
@@ -78,10 +79,7 @@ def reduced_series(
       "Infinity", "-Infinity") at the same index of `nonfinite`, which is
       null when every value is finite.
     """
-    total = len(points)
-    steps = np.fromiter((p.step for p in points), dtype=np.int64, count=total)
-    wall_times = np.fromiter((p.wall_time for p in points), dtype=np.float64, count=total)
-    values = np.fromiter((p.value for p in points), dtype=np.float64, count=total)
+    total = len(steps)
     if total > 1 and np.any(np.diff(steps) < 0):
         order = np.argsort(steps, kind="stable")
         steps, wall_times, values = steps[order], wall_times[order], values[order]

@@ -1,0 +1,135 @@
+"""ScalarStore and RunNames over TensorBoard's Python loader: what they read,
+how few provider calls they make, and that they never serve stale data."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pytest
+from tensorboard import context
+from test_plugin_logdirs import write_scalars
+from test_plugin_unit import App, q
+
+from tb_callbacks_plugin import EventWriter
+from tb_callbacks_plugin.run_names import RunNames
+from tb_callbacks_plugin.scalar_store import ScalarStore
+
+CTX = context.RequestContext()
+
+
+class CountingProvider:
+    """Delegates to the real provider and counts the calls per method."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: collections.Counter[str] = collections.Counter()
+        self.read_runs: list[list[str]] = []
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def call(*args, **kwargs):
+            self.calls[name] += 1
+            if name == "read_scalars":
+                self.read_runs.append(sorted(kwargs["run_tag_filter"].runs or []))
+            return method(*args, **kwargs)
+
+        return call
+
+
+def _logdir(root, runs: int, points: int = 5):
+    for r in range(runs):
+        with EventWriter(root / f"exp{r:02d}" / "train") as w:
+            write_scalars(w, "epoch_loss", [1.0 / (i + 1 + r) for i in range(points)])
+            write_scalars(w, "epoch_accuracy", [0.5] * points)
+
+
+def test_one_read_serves_a_chunk_of_runs(tmp_path):
+    _logdir(tmp_path, 10)
+    app = App(tmp_path)
+    counting = CountingProvider(app.provider)
+    store = ScalarStore(counting, chunk_runs=4)
+    names = sorted(r.run_name for r in app.provider.list_runs(CTX, experiment_id=""))
+    for run in names:
+        series = store.series(CTX, experiment_id="", run=run, tag="epoch_loss", all_runs=names)
+        r = int(run[3:5])
+        assert series.steps.tolist() == [0, 1, 2, 3, 4]
+        np.testing.assert_allclose(series.values, [1.0 / (i + 1 + r) for i in range(5)], rtol=1e-6)
+    # 10 runs in chunks of 4: three reads, each of the chunk's runs in name order.
+    assert counting.read_runs == [names[0:4], names[4:8], names[8:10]]
+    # Asked again with nothing changed: only the cheap listings.
+    before = counting.calls["read_scalars"]
+    for run in names:
+        store.series(CTX, experiment_id="", run=run, tag="epoch_loss", all_runs=names)
+    assert counting.calls["read_scalars"] == before
+    assert store.series(CTX, experiment_id="", run=names[0], tag="nope", all_runs=names) is None
+
+
+def test_a_grown_series_is_read_again(tmp_path):
+    _logdir(tmp_path, 3)
+    app = App(tmp_path)
+    store = ScalarStore(app.provider)
+    names = sorted(r.run_name for r in app.provider.list_runs(CTX, experiment_id=""))
+    first = store.series(CTX, experiment_id="", run=names[1], tag="epoch_loss", all_runs=names)
+    assert len(first.steps) == 5
+    with EventWriter(tmp_path / "exp01" / "train") as w:
+        write_scalars(w, "epoch_loss", [0.01, 0.02], steps=[5, 6])
+    app.reload()
+    grown = store.series(CTX, experiment_id="", run=names[1], tag="epoch_loss", all_runs=names)
+    assert grown.steps.tolist() == [0, 1, 2, 3, 4, 5, 6]
+    # A restart at an earlier step (a second fit) changes max_wall_time only.
+    with EventWriter(tmp_path / "exp01" / "train") as w:
+        write_scalars(w, "epoch_loss", [9.0], steps=[0], t0=2e9)
+    app.reload()
+    restarted = store.series(CTX, experiment_id="", run=names[1], tag="epoch_loss", all_runs=names)
+    assert len(restarted.steps) == 8 and 9.0 in restarted.values.tolist()
+
+
+def test_kept_points_are_bounded(tmp_path):
+    _logdir(tmp_path, 6, points=10)
+    app = App(tmp_path)
+    store = ScalarStore(app.provider, chunk_runs=2, max_points=25)
+    names = sorted(r.run_name for r in app.provider.list_runs(CTX, experiment_id=""))
+    for run in names:
+        series = store.series(CTX, experiment_id="", run=run, tag="epoch_loss", all_runs=names)
+        assert len(series.steps) == 10  # served whole even when it is not kept
+    assert store._points <= 25
+
+
+def test_run_names_listed_once_per_burst_and_a_new_run_is_never_unknown(tmp_path):
+    _logdir(tmp_path, 2)
+    app = App(tmp_path)
+    counting = CountingProvider(app.provider)
+    clock = [100.0]
+    names = RunNames(counting, max_age=1.0)
+    names._now = lambda: clock[0]
+    for _ in range(20):
+        assert names.names(CTX, experiment_id="", including="exp00/train") == ["exp00/train", "exp01/train"]
+    assert counting.calls["list_runs"] == 1
+    # A run the kept list lacks is listed again at once.
+    with EventWriter(tmp_path / "exp02" / "train") as w:
+        write_scalars(w, "epoch_loss", [1.0])
+    app.reload()
+    assert "exp02/train" in names.names(CTX, experiment_id="", including="exp02/train")
+    assert counting.calls["list_runs"] == 2
+    # Without `including`, a listing older than max_age is not used.
+    clock[0] += 1.5
+    names.names(CTX, experiment_id="")
+    assert counting.calls["list_runs"] == 3
+
+
+@pytest.mark.parametrize("tag", ["epoch_loss", "batch_loss"])
+def test_scalars_route_answers_the_same_through_the_stores(tmp_path, tag):
+    with EventWriter(tmp_path / "exp" / "train") as w:
+        w.write_epoch(0, 10)
+        w.write_epoch(1, 20)
+        write_scalars(w, tag, [1.0, 0.5])
+    app = App(tmp_path)
+    body = app.json("scalars?" + q(run="exp/train", tag=tag))
+    assert body["step"] == [0, 1] and body["value"] == [1.0, 0.5] and body["total"] == 2
+    assert body["global_step"] == ([10, 20] if tag.startswith("epoch_") else None)
+    with EventWriter(tmp_path / "exp" / "train") as w:
+        write_scalars(w, tag, [0.25], steps=[2])
+    app.reload()
+    assert app.json("scalars?" + q(run="exp/train", tag=tag))["value"] == [1.0, 0.5, 0.25]
