@@ -1,11 +1,14 @@
 // Number, time and data formatting for labels, tooltips and the table.
 
+// One formatter for all: `toLocaleString` builds a new one per call.
+const INTEGER = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+
 export function fmtNumber(value: unknown): string {
   if (value === null || value === undefined) return "—";
   if (typeof value === "string") return value; // "NaN", "Infinity" from the routes
   if (typeof value !== "number") return String(value);
   if (!Number.isFinite(value)) return String(value);
-  if (Number.isInteger(value) && Math.abs(value) < 1e15) return value.toLocaleString("en-US");
+  if (Number.isInteger(value) && Math.abs(value) < 1e15) return INTEGER.format(value);
   const abs = Math.abs(value);
   if (abs !== 0 && (abs >= 1e6 || abs < 1e-3)) return trimExp(value.toExponential(3));
   return String(Number.parseFloat(value.toPrecision(5)));

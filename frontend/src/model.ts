@@ -62,12 +62,16 @@ export class DataStore {
 
   setEvents(run: string, events: CallbackEvent[], count: number): void {
     const seen = new Map<string, number>();
-    const list: Ev[] = events.map((e) => {
+    // The parsed answer is ours alone: its objects become the events in
+    // place (a copy of 100,000 events costs more than parsing them).
+    const list = events as Ev[];
+    for (const e of list) {
       const base = `${run}\u0000${e.step}\u0000${e.wall_time}\u0000${e.kind}`;
       const n = seen.get(base) ?? 0;
       seen.set(base, n + 1);
-      return { ...e, run, key: n ? `${base}\u0000${n}` : base };
-    });
+      e.run = run;
+      e.key = n ? `${base}\u0000${n}` : base;
+    }
     this.events.set(run, list);
     this.eventCounts.set(run, count);
     this.eventErrors.delete(run);
@@ -182,21 +186,21 @@ interface GroupInfo {
   epochs: EpochMap | null;
 }
 
-const infoCache = new WeakMap<DataStore, { key: string; infos: Map<string, GroupInfo> }>();
-
-/** Per experiment: its start time and epoch ends (memoized per data version). */
-function groupInfos(data: DataStore): Map<string, GroupInfo> {
-  const key = `${data.eventsVersion}:${data.metricsVersion}`;
-  const cached = infoCache.get(data);
-  if (cached?.key === key) return cached.infos;
-  const infos = buildGroupInfos(data);
-  infoCache.set(data, { key, infos });
-  return infos;
+interface EventFacts {
+  /** Per experiment, the wall time of its first event. */
+  t0: Map<string, number>;
+  /** Per experiment, steps per epoch from `train_begin` (the fallback epoch map). */
+  stepsPerEpoch: Map<string, { steps: number; last: number }>;
 }
 
-function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
+const factsCache = new WeakMap<DataStore, { version: number; facts: EventFacts }>();
+
+/** What the events tell of each experiment: one pass over every event, so
+ * it is kept until the events change (not redone per arriving series). */
+function eventFacts(data: DataStore): EventFacts {
+  const cached = factsCache.get(data);
+  if (cached?.version === data.eventsVersion) return cached.facts;
   const t0 = new Map<string, number>();
-  const pairs = new Map<string, Map<number, number>>();
   const stepsPerEpoch = new Map<string, { steps: number; last: number }>();
   for (const [run, events] of data.events) {
     const g = groupOf(run);
@@ -211,25 +215,67 @@ function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
     }
     t0.set(g, min);
   }
+  const facts = { t0, stepsPerEpoch };
+  factsCache.set(data, { version: data.eventsVersion, facts });
+  return facts;
+}
+
+const infoCache = new WeakMap<DataStore, { key: string; infos: Map<string, GroupInfo> }>();
+// Per experiment, its epoch map and the objects it was built from: building
+// one sorts every epoch, so it is rebuilt only when those objects change.
+const epochMapCache = new WeakMap<DataStore, Map<string, { inputs: object[]; map: EpochMap | null }>>();
+
+/** Per experiment: its start time and epoch ends (memoized per data version). */
+function groupInfos(data: DataStore): Map<string, GroupInfo> {
+  const key = `${data.eventsVersion}:${data.metricsVersion}`;
+  const cached = infoCache.get(data);
+  if (cached?.key === key) return cached.infos;
+  const infos = buildGroupInfos(data);
+  infoCache.set(data, { key, infos });
+  return infos;
+}
+
+function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
+  const facts = eventFacts(data);
+  const t0 = new Map(facts.t0);
+  const epochSeries = new Map<string, ScalarSeries[]>();
   for (const series of data.scalars.values()) {
     const g = groupOf(series.run);
-    if (!t0.has(g) && series.wall_time.length) t0.set(g, Math.min(...series.wall_time.slice(0, 1)));
+    if (!t0.has(g) && series.wall_time.length) t0.set(g, series.wall_time[0]);
     if (series.x !== "epoch" || !series.global_step) continue;
-    let map = pairs.get(g);
-    if (!map) pairs.set(g, (map = new Map()));
-    series.step.forEach((epoch, i) => {
-      const end = series.global_step?.[i];
-      if (end != null) map?.set(epoch, end);
-    });
+    const list = epochSeries.get(g);
+    if (list) list.push(series);
+    else epochSeries.set(g, [series]);
   }
+  let maps = epochMapCache.get(data);
+  if (!maps) epochMapCache.set(data, (maps = new Map()));
   const out = new Map<string, GroupInfo>();
-  for (const g of new Set([...t0.keys(), ...pairs.keys()])) {
-    const p = pairs.get(g);
-    const spe = stepsPerEpoch.get(g);
-    const epochs = p?.size ? new EpochMap(p) : spe ? EpochMap.fromStepsPerEpoch(spe.steps, spe.last) : null;
-    out.set(g, { t0: t0.get(g) ?? 0, epochs });
+  for (const g of new Set([...t0.keys(), ...epochSeries.keys()])) {
+    const spe = facts.stepsPerEpoch.get(g);
+    const inputs: object[] = epochSeries.get(g) ?? (spe ? [spe] : []);
+    let kept = maps.get(g);
+    if (!kept || kept.inputs.length !== inputs.length || kept.inputs.some((x, i) => x !== inputs[i])) {
+      kept = { inputs, map: buildEpochMap(epochSeries.get(g), spe) };
+      maps.set(g, kept);
+    }
+    out.set(g, { t0: t0.get(g) ?? 0, epochs: kept.map });
   }
   return out;
+}
+
+function buildEpochMap(
+  series: ScalarSeries[] | undefined,
+  spe: { steps: number; last: number } | undefined,
+): EpochMap | null {
+  const pairs = new Map<number, number>();
+  for (const s of series ?? []) {
+    s.step.forEach((epoch, i) => {
+      const end = s.global_step?.[i];
+      if (end != null) pairs.set(epoch, end);
+    });
+  }
+  if (pairs.size) return new EpochMap(pairs);
+  return spe ? EpochMap.fromStepsPerEpoch(spe.steps, spe.last) : null;
 }
 
 function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
