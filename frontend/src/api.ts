@@ -52,26 +52,30 @@ export class ApiError extends Error {
 }
 
 // Browsers open about six connections per host; more parallel requests only
-// queue in the browser while starving TensorBoard's own.
+// queue in the browser while starving TensorBoard's own. Ours queue here,
+// where the ones a first render waits on longest can go first: tags and
+// metric series are a chain (tags, then series), events are not.
 const MAX_PARALLEL = 6;
 let active = 0;
-const waiting: Array<() => void> = [];
+const waiting: Array<Array<() => void>> = [[], []];
 
-async function limited<T>(fn: () => Promise<T>): Promise<T> {
-  if (active >= MAX_PARALLEL) await new Promise<void>((resolve) => waiting.push(resolve));
+export type Priority = 0 | 1;
+
+async function limited<T>(priority: Priority, fn: () => Promise<T>): Promise<T> {
+  if (active >= MAX_PARALLEL) await new Promise<void>((resolve) => waiting[priority].push(resolve));
   active += 1;
   try {
     return await fn();
   } finally {
     active -= 1;
-    waiting.shift()?.();
+    (waiting[0].shift() ?? waiting[1].shift())?.();
   }
 }
 
-async function getJson<T>(route: string, params: Array<[string, string]> = []): Promise<T> {
+async function getJson<T>(route: string, params: Array<[string, string]> = [], priority: Priority = 0): Promise<T> {
   const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
   const url = query ? `${route}?${query}` : route;
-  return limited(async () => {
+  return limited(priority, async () => {
     let response: Response;
     try {
       response = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
@@ -101,7 +105,7 @@ export function fetchRuns(): Promise<{ runs: RunSummary[] }> {
 }
 
 export function fetchEvents(run: string): Promise<EventsResponse> {
-  return getJson("events", [["run", run]]);
+  return getJson("events", [["run", run]], 1);
 }
 
 export function fetchTags(run: string): Promise<TagsResponse> {
