@@ -351,7 +351,14 @@ class FitSession:
     def _callback_list_gone(self) -> None:
         # The fit's frame is gone without on_train_end: an exception left fit
         # somewhere no hook or step function saw (e.g. the data pipeline).
-        self.end_training("interrupted")
+        # A finalizer has no caller to tell: a run whose writer could not
+        # even be opened (the error fit raised) must not raise here again.
+        try:
+            self.end_training("interrupted")
+        except Exception as e:  # noqa: BLE001
+            self.running = False
+            _running.discard(self)
+            logger.warning("callbacks: could not record the end of an abandoned fit: %s", e)
 
     # ------------------------------------------------------------ hooks
 
