@@ -5,6 +5,9 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 PACKAGES = ["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plugin.*"]
+# The built frontend: a data-only package (no __init__.py), listed so that
+# setuptools ships it without warning that it would be ignored.
+STATIC = "tb_callbacks_plugin.static"
 
 setup(
     name="tb-callbacks-plugin",
@@ -13,8 +16,8 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=PACKAGES),
-    package_data={"tb_callbacks_plugin": ["static/*", "static/**/*"]},
+    packages=[*find_packages(include=PACKAGES), STATIC],
+    package_data={STATIC: ["*.js", "*.css"]},
     include_package_data=True,
     install_requires=[
         "tensorflow>=2.16",

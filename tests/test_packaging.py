@@ -1,0 +1,55 @@
+"""The distribution `pip install` builds: the frontend bundle, both entry
+points and no Node needed (the wheel is built here from a clean copy)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> zipfile.ZipFile:
+    src = tmp_path_factory.mktemp("src")
+    # Only what git tracks (no node_modules, no .venv): as from a fresh clone.
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True
+    ).stdout.split(b"\0")
+    for name in filter(None, tracked):
+        path = Path(name.decode())
+        (src / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / path, src / path)
+    out = tmp_path_factory.mktemp("wheel")
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": "/usr/bin:/bin", "PIP_DISABLE_PIP_VERSION_CHECK": "1"},  # no node on PATH
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "would be ignored" not in result.stderr
+    (path,) = out.glob("*.whl")
+    return zipfile.ZipFile(path)
+
+
+def test_wheel_ships_the_built_frontend(wheel):
+    names = set(wheel.namelist())
+    for asset in ("index.js", "index.css"):
+        name = f"tb_callbacks_plugin/static/{asset}"
+        assert name in names
+        assert wheel.read(name) == (ROOT / name).read_bytes()
+    assert not any(n.startswith(("frontend/", "tests/", "node_modules/")) for n in names)
+
+
+def test_wheel_declares_the_plugin_and_the_cli(wheel):
+    (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
+    text = wheel.read(entry_points).decode()
+    assert "[tensorboard_plugins]\ncallback_events = tb_callbacks_plugin.loader:CallbackEventsLoader" in text
+    assert "tb-callbacks = tb_callbacks_plugin.cli:main" in text
