@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from collections.abc import Iterator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
@@ -141,17 +142,17 @@ def bench_loader(logdir: str, args: argparse.Namespace, load_fast: bool) -> dict
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def add_logdir_arguments(parser: argparse.ArgumentParser) -> None:
+    """The logdir's size and the loaders to bench (shared with plugin_load.py)."""
     parser.add_argument("--runs", type=int, default=100)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--points", type=int, default=1000)
-    parser.add_argument("--passes", type=int, default=5, help="warm passes over all runs")
     parser.add_argument("--load-fast", default="true,false", help="loaders to bench: true, false or both")
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench_plugin_routes_") as logdir:
+
+
+def each_loader(args: argparse.Namespace, prefix: str) -> Iterator[tuple[str, bool]]:
+    """(logdir, load_fast) for each loader asked for, over one logdir built once."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as logdir:
         start = time.monotonic()
         build_logdir(logdir, args.runs, args.events, args.points)
         print(
@@ -161,11 +162,22 @@ def main() -> None:
         for value in args.load_fast.split(","):
             load_fast = value.strip() == "true"
             print(f"\n--load_fast={'true' if load_fast else 'false'}")
-            result = bench_loader(logdir, args, load_fast)
-            reference = result["TB scalars (warm)"]
-            print(f"  {'route':28} {'median ms':>10} {'/ TB scalars':>13}")
-            for name, seconds in result.items():
-                print(f"  {name:28} {seconds * 1000:10.2f} {seconds / reference:12.2f}x")
+            yield logdir, load_fast
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_logdir_arguments(parser)
+    parser.add_argument("--passes", type=int, default=5, help="warm passes over all runs")
+    args = parser.parse_args()
+    for logdir, load_fast in each_loader(args, "bench_plugin_routes_"):
+        result = bench_loader(logdir, args, load_fast)
+        reference = result["TB scalars (warm)"]
+        print(f"  {'route':28} {'median ms':>10} {'/ TB scalars':>13}")
+        for name, seconds in result.items():
+            print(f"  {name:28} {seconds * 1000:10.2f} {seconds / reference:12.2f}x")
 
 
 if __name__ == "__main__":
