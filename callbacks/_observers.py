@@ -102,10 +102,9 @@ def _list_hook(func: Callable, hook: str, ref: Any, session: Any) -> Callable:
             raise
         if hook == "on_train_end":
             session.end_training(logs=hook_logs(hook, args, kwargs))
-        elif hook == "on_train_begin":
-            session.announce_training()
-            session.check(None, hook, hook_logs(hook, args, kwargs))
         else:
+            if hook == "on_train_begin":
+                session.announce_training()  # now that every callback's on_train_begin ran
             session.check(None, hook, hook_logs(hook, args, kwargs))
         return result
 

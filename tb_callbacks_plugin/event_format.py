@@ -256,8 +256,16 @@ def decode_elements(run: str, step: int, elements: Iterable[bytes]) -> tuple[lis
         if item is None:
             bad += 1
             continue
-        events.append(event_from_dict(run, step, item))
+        events.append(event_from_dict(run, step, item, within_caps=_within_data_caps(raw)))
     return events, bad
+
+
+def _within_data_caps(raw: bytes) -> bool:
+    """True when the element is too small to hold data over the caps: each
+    byte re-encodes to at most 6 characters (a `\\uXXXX` escape), and each
+    level of nesting needs a bracket. Checking bytes is far cheaper than
+    walking and re-encoding the data of every event read."""
+    return len(raw) * 6 <= MAX_DATA_BYTES and raw.count(b"{") + raw.count(b"[") <= MAX_DATA_DEPTH
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -273,12 +281,17 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def event_from_dict(run: str, step: int, item: dict[str, Any]) -> Event:
-    """An `Event` from a decoded element, with hostile sizes capped again."""
+def event_from_dict(run: str, step: int, item: dict[str, Any], *, within_caps: bool = False) -> Event:
+    """An `Event` from a decoded element, with hostile sizes capped again
+    (unless the caller knows the element is `within_caps`)."""
     data = item.get("data")
     if not isinstance(data, dict):
         data = {}
-    elif data and (_deeper_than(data, MAX_DATA_DEPTH) or len(dumps(data)) > MAX_DATA_BYTES):
+    elif (
+        data
+        and not within_caps
+        and (_deeper_than(data, MAX_DATA_DEPTH) or len(dumps(data)) > MAX_DATA_BYTES)
+    ):
         # Only a hand-made or damaged file gets here: our writer caps both.
         data = normalize_data(data)
     epoch = item.get("epoch")
