@@ -10,7 +10,9 @@ Playwright. Measured in the same run, on the same scalars:
   `#timeseries` (all runs selected, every scalar card drawn);
 - zoom frames: the frame intervals (requestAnimationFrame) while a
   drag-to-zoom is performed on a metric chart and the charts redraw; for our
-  tab also the script time of one zoom step (all plots redrawn).
+  tab also the script time of one zoom step (all plots redrawn);
+- table scroll (ours only): the event table of all 100,000 events scrolled
+  1,500 px a frame for 120 frames: the time from a scroll to the next frame.
 
 Prints medians over the repeats and the ratio ours / TensorBoard's (for the
 first render, the median of per-repetition ratios). Goal:
@@ -136,6 +138,28 @@ ZOOM_STEP = """async (key) => {
 }"""
 
 
+# Scrolls the event table by `step` px every animation frame for `frames`
+# frames and returns the frame intervals and how long each frame's scroll
+# handling took (the table renders only the rows in view).
+TABLE_SCROLL = """async ([frames, step]) => {
+  const vp = document.querySelector('.table-viewport');
+  const intervals = [];
+  const work = [];
+  let last = performance.now();
+  for (let i = 0; i < frames; i++) {
+    await new Promise((r) => requestAnimationFrame(r));
+    const t = performance.now();
+    intervals.push(t - last);
+    vp.scrollTop += step;
+    vp.dispatchEvent(new Event('scroll'));
+    await new Promise((r) => requestAnimationFrame(r));
+    last = performance.now();
+    work.push(last - t);
+  }
+  return {intervals, work, rows: Number(document.querySelector('.grid').getAttribute('aria-rowcount')) - 1};
+}"""
+
+
 def drag(page, box: dict) -> None:
     y = box["y"] + box["height"] * 0.5
     page.mouse.move(box["x"] + box["width"] * 0.3, y)
@@ -164,8 +188,16 @@ def measure_ours(browser, base: str) -> dict:
     zoom_ms = [frame.evaluate(ZOOM_STEP, key) for key in "+-+-+-"]
     box = page.frame_locator("iframe").locator(".chart-plot .u-over").first.bounding_box()
     frames = record_drag(page, frame, box)
+    scroll = frame.evaluate(TABLE_SCROLL, [120, 1500])
     context.close()
-    return {"first_render": first_render, "drawn_events": drawn, "zoom_script_ms": zoom_ms, "frames": frames}
+    return {
+        "first_render": first_render,
+        "drawn_events": drawn,
+        "zoom_script_ms": zoom_ms,
+        "frames": frames,
+        "table_rows": scroll["rows"],
+        "scroll_frames": scroll["work"],
+    }
 
 
 def measure_timeseries(browser, base: str) -> dict:
@@ -243,6 +275,8 @@ def report(args: argparse.Namespace, ours: list[dict], theirs: list[dict]) -> No
     # ratios is steadier on a noisy machine than a ratio of medians.
     first_ratio = med(o["first_render"] / t["first_render"] for o, t in zip(ours, theirs, strict=True))
     zoom_script = med(ms for o in ours for ms in o["zoom_script_ms"])
+    scroll_median = med(med(o["scroll_frames"]) for o in ours)
+    scroll_worst = med(max(o["scroll_frames"]) for o in ours)
     frame_ours = med(worst_frame(o["frames"]) for o in ours)
     frame_theirs = med(worst_frame(t["frames"]) for t in theirs)
     median_frame_ours = med(med(o["frames"]) for o in ours)
@@ -256,10 +290,16 @@ def report(args: argparse.Namespace, ours: list[dict], theirs: list[dict]) -> No
         ("zoom: worst frame", f"{frame_ours:.0f} ms", f"{frame_theirs:.0f} ms", frame_ours / frame_theirs),
         ("zoom: median frame", f"{median_frame_ours:.0f} ms", f"{median_frame_theirs:.0f} ms", None),
         ("zoom step, script (all plots)", f"{zoom_script:.0f} ms", "-", None),
+        (f"table scroll frame ({ours[0]['table_rows']:,} rows)", f"{scroll_median:.0f} ms", "-", None),
+        ("table scroll: worst frame", f"{scroll_worst:.0f} ms", "-", None),
     ]
-    print(f"{'':32}{'Callback Events':>17}{'Time Series':>14}{'ratio':>8}")
+    pairs = ", ".join(
+        f"{o['first_render']:.2f}/{t['first_render']:.2f}" for o, t in zip(ours, theirs, strict=True)
+    )
+    print(f"first render per repetition (ours/Time Series, s): {pairs}")
+    print(f"{'':36}{'Callback Events':>17}{'Time Series':>14}{'ratio':>8}")
     for name, a, b, ratio in rows:
-        print(f"{name:32}{a:>17}{b:>14}{'' if ratio is None else f'{ratio:.2f}x':>8}")
+        print(f"{name:36}{a:>17}{b:>14}{'' if ratio is None else f'{ratio:.2f}x':>8}")
     print(
         "\nTime Series draws in a worker (OffscreenCanvas): its frames are the page's main thread only,"
         " and its render is counted done when the data is in and the spinner gone."

@@ -288,9 +288,7 @@ def event_from_dict(run: str, step: int, item: dict[str, Any], *, within_caps: b
     if not isinstance(data, dict):
         data = {}
     elif (
-        data
-        and not within_caps
-        and (_deeper_than(data, MAX_DATA_DEPTH) or len(dumps(data)) > MAX_DATA_BYTES)
+        data and not within_caps and (_deeper_than(data, MAX_DATA_DEPTH) or len(dumps(data)) > MAX_DATA_BYTES)
     ):
         # Only a hand-made or damaged file gets here: our writer caps both.
         data = normalize_data(data)

@@ -124,11 +124,23 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
     @_route
     def _runs_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
         ctx, eid = _request_context(request)
-        entries = []
-        for run in self._store.runs(ctx, experiment_id=eid):
-            entries.append(
-                {"run": run.run, "count": len(run.events), "kinds": run.kinds, "warnings": run.warnings}
-            )
+        runs = self._store.runs(ctx, experiment_id=eid)
+        # Each run's `tags` answer too (`scalar_tags`): the tab needs them for
+        # every run before it can ask for a series, and one listing here
+        # saves it a request per run.
+        all_runs = self._run_list.names(ctx, experiment_id=eid)
+        groups = scalar_series.sibling_groups([r.run for r in runs], all_runs)
+        listing = self._scalar_listing(ctx, eid, None)
+        entries = [
+            {
+                "run": run.run,
+                "count": len(run.events),
+                "kinds": run.kinds,
+                "warnings": run.warnings,
+                "scalar_tags": _group_tags(run.run, groups[run.run], listing),
+            }
+            for run in runs
+        ]
         return _json(request, _ENCODER.encode({"runs": entries}))
 
     @_route
@@ -160,13 +172,7 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         ctx, eid = _request_context(request)
         all_runs = self._check_run_exists(ctx, eid, run)
         group = scalar_series.sibling_runs(run, all_runs)
-        listing = self._provider.list_scalars(
-            ctx,
-            experiment_id=eid,
-            plugin_name=scalar_metadata.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=group),
-        )
-        runs = {name: sorted(listing.get(name, {})) for name in group if name == run or listing.get(name)}
+        runs = _group_tags(run, group, self._scalar_listing(ctx, eid, group))
         return _json(request, _ENCODER.encode({"run": run, "runs": runs}))
 
     @_route
@@ -207,12 +213,25 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
 
     # ------------------------------------------------------------ helpers
 
+    def _scalar_listing(self, ctx: Any, eid: str, runs: list[str] | None) -> Mapping[str, Mapping[str, Any]]:
+        return self._provider.list_scalars(
+            ctx,
+            experiment_id=eid,
+            plugin_name=scalar_metadata.PLUGIN_NAME,
+            run_tag_filter=provider.RunTagFilter(runs=runs) if runs is not None else None,
+        )
+
     def _check_run_exists(self, ctx: Any, eid: str, run: str) -> list[str]:
         """All run names, sorted; raises a 404 when `run` is not among them."""
         names = self._run_list.names(ctx, experiment_id=eid, including=run)
         if run not in names:
             raise RouteError(404, f"unknown run {run!r}")
         return names
+
+
+def _group_tags(run: str, group: list[str], listing: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The scalar tags of `run` (always, maybe []) and of its siblings that have any."""
+    return {name: sorted(listing.get(name, {})) for name in group if name == run or listing.get(name)}
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

@@ -3,6 +3,7 @@ and a series reduced to a bounded number of points as JSON-ready lists."""
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,14 +37,27 @@ def sibling_runs(run: str, all_runs: Iterable[str]) -> list[str]:
     # ["a/train", "a/validation"]
     ```
     """
-    home = parent(run)
-    below = run + "/"
-    top_level = "/" not in run
-    out = {run}
-    for other in all_runs:
-        if parent(other) == home or (top_level and other.startswith(below)):
-            out.add(other)
-    return sorted(out)
+    return sibling_groups([run], all_runs)[run]
+
+
+def sibling_groups(runs: Iterable[str], all_runs: Iterable[str]) -> dict[str, list[str]]:
+    """`sibling_runs` of each of `runs`, with `all_runs` indexed once (a
+    logdir of thousands of runs would make one scan per run quadratic)."""
+    names = sorted(set(all_runs))
+    by_parent: dict[str, list[str]] = {}
+    for name in names:
+        by_parent.setdefault(parent(name), []).append(name)
+    out = {}
+    for run in runs:
+        group = {run, *by_parent.get(parent(run), ())}
+        if "/" not in run:
+            below = run + "/"
+            # Names below `run` sort together, right after `below`.
+            start = bisect.bisect_left(names, below)
+            end = bisect.bisect_left(names, run + "0")  # "0" is the character after "/"
+            group.update(names[start:end])
+        out[run] = sorted(group)
+    return out
 
 
 def x_axis(tag: str) -> str:

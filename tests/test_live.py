@@ -153,12 +153,15 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
 
             server.wait_for(final, timeout=60)
             runs = server.plugin_json("runs")["runs"]
+            tags = server.plugin_json("tags?" + urllib.parse.urlencode({"run": RUN}))["runs"]
+            assert "epoch_loss" in tags[VAL_RUN]
             assert runs == [
                 {
                     "run": RUN,
                     "count": len(expected),
                     "kinds": {"lr_change": EPOCHS, "train_begin": 1, "train_end": 1},
                     "warnings": [],
+                    "scalar_tags": tags,
                 }
             ]
     finally:

@@ -85,6 +85,8 @@ def test_sibling_runs():
     assert sibling_runs("a", runs) == [".", "a", "a/train", "a/train/deeper", "a/validation", "top"]
     assert sibling_runs(".", runs) == [".", "a", "top"]
     assert sibling_runs("zzz/q", runs) == ["zzz/q"]
+    # A run named like a prefix of another is not its parent.
+    assert sibling_runs("a", ["a", "a/x", "ab/y", "a0", "a.b"]) == ["a", "a.b", "a/x", "a0"]
 
 
 def test_x_axis_follows_keras_tag_names():

@@ -329,6 +329,19 @@ def test_tags_of_a_top_level_run_include_runs_below_it(tmp_path):
     assert set(runs) == {"exp", "exp/train", "exp/validation"}
 
 
+def test_runs_carry_each_runs_tags_answer(app, tmp_path):
+    runs = app.json("runs")["runs"]
+    assert runs and all("scalar_tags" in r for r in runs)
+    for r in runs:
+        assert r["scalar_tags"] == app.json("tags?" + q(run=r["run"]))["runs"], r["run"]
+    # A top-level run with runs below it, as in the tags route.
+    with EventWriter(tmp_path / "exp") as w:
+        w.write("train_begin", 0)
+    write_keras_like(str(tmp_path / "exp"), epochs=2, steps_per_epoch=3)
+    top = {r["run"]: r for r in App(tmp_path).json("runs")["runs"]}["exp"]
+    assert set(top["scalar_tags"]) == {"exp", "exp/train", "exp/validation"}
+
+
 def test_epoch_series_maps_to_global_steps_from_epoch_records(app):
     body = app.json("scalars?" + q(run="exp/validation", tag="epoch_loss"))
     assert body["run"] == "exp/validation" and body["tag"] == "epoch_loss"

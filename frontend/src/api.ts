@@ -7,6 +7,8 @@ export interface RunSummary {
   count: number;
   kinds: Record<string, number>;
   warnings?: string[];
+  /** The run's `tags` answer, when the server sends it along. */
+  scalar_tags?: Record<string, string[]>;
 }
 
 export interface CallbackEvent {

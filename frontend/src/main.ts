@@ -286,9 +286,15 @@ class App {
       data.setRuns(runs);
       this.scheduleRender();
       const tasks: Array<Promise<void>> = [];
-      // Tags first, run by run: they are small, and the metric series can be
-      // requested as soon as a run's tags are known.
+      // Tags first: the metric series can be requested once a run's tags
+      // are known. `runs` carries them; a server that does not is asked run
+      // by run.
       for (const r of runs) {
+        if (r.scalar_tags) {
+          data.tags.set(r.run, r.scalar_tags);
+          data.tagErrors.delete(r.run);
+          continue;
+        }
         tasks.push(
           fetchTags(r.run).then(
             (resp) => {
@@ -304,6 +310,8 @@ class App {
           ),
         );
       }
+      data.touchMetrics();
+      this.requestScalars();
       for (const r of runs) {
         if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
           tasks.push(
