@@ -30,13 +30,10 @@ from tensorboard.data import provider
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.provider_reads import KEEP_ALL, answer_too_large
 
 logger = logging.getLogger(__name__)
 
-# `read_tensors` needs a sample count; 0 would return nothing. This is
-# "everything the loader kept" (both loaders accept any count above the
-# number of records).
-KEEP_ALL = 1_000_000_000
 DEFAULT_CACHE_CHARS = 256 * 1024 * 1024
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
@@ -282,9 +279,7 @@ class EventStore:
                 ),
             )
         except Exception as e:
-            code = getattr(e, "code", None)
-            too_big = callable(code) and getattr(code(), "name", "") == "RESOURCE_EXHAUSTED"
-            if not too_big or len(keys) < 2:
+            if not answer_too_large(e) or len(keys) < 2:
                 raise
         half = len(keys) // 2
         data = self._read_tensors(ctx, experiment_id, keys[:half])

@@ -27,7 +27,7 @@ import numpy as np
 from tensorboard.data import provider
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-from tb_callbacks_plugin.event_store import KEEP_ALL
+from tb_callbacks_plugin.provider_reads import KEEP_ALL, answer_too_large
 
 DEFAULT_CHUNK_RUNS = 64
 DEFAULT_MAX_POINTS = 4_000_000
@@ -151,8 +151,7 @@ class ScalarStore:
         except Exception as e:
             # An answer too large for the data server's gRPC channel: the
             # caller falls back to the one run it needs.
-            code = getattr(e, "code", None)
-            if len(runs) > 1 and callable(code) and getattr(code(), "name", "") == "RESOURCE_EXHAUSTED":
+            if len(runs) > 1 and answer_too_large(e):
                 return {}
             raise
         return {r: Series.from_data(tags[tag]) for r, tags in data.items() if tag in tags}

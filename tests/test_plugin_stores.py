@@ -133,3 +133,34 @@ def test_scalars_route_answers_the_same_through_the_stores(tmp_path, tag):
         write_scalars(w, tag, [0.25], steps=[2])
     app.reload()
     assert app.json("scalars?" + q(run="exp/train", tag=tag))["value"] == [1.0, 0.5, 0.25]
+
+
+def test_a_chunk_too_large_for_grpc_falls_back_to_the_one_run(tmp_path):
+    from test_plugin_unit import TooLarge
+
+    _logdir(tmp_path, 5)
+    app = App(tmp_path)
+
+    class OneRunAtATime(CountingProvider):
+        """Answers like a data server whose gRPC limit fits one run's series."""
+
+        def __getattr__(self, name):
+            method = super().__getattr__(name)
+            if name != "read_scalars":
+                return method
+
+            def read(*args, **kwargs):
+                self.attempts.append(sorted(kwargs["run_tag_filter"].runs))
+                if len(kwargs["run_tag_filter"].runs) > 1:
+                    raise TooLarge()
+                return method(*args, **kwargs)
+
+            return read
+
+    limited = OneRunAtATime(app.provider)
+    limited.attempts = []
+    store = ScalarStore(limited)
+    names = sorted(r.run_name for r in app.provider.list_runs(CTX, experiment_id=""))
+    series = store.series(CTX, experiment_id="", run=names[2], tag="epoch_loss", all_runs=names)
+    assert series.steps.tolist() == [0, 1, 2, 3, 4]
+    assert limited.attempts == [names, [names[2]]]
