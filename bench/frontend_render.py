@@ -139,24 +139,20 @@ ZOOM_STEP = """async (key) => {
 
 
 # Scrolls the event table by `step` px every animation frame for `frames`
-# frames and returns the frame intervals and how long each frame's scroll
-# handling took (the table renders only the rows in view).
+# frames and returns, per scroll, the time until the next frame (the table
+# renders only the rows in view, in that frame).
 TABLE_SCROLL = """async ([frames, step]) => {
   const vp = document.querySelector('.table-viewport');
-  const intervals = [];
   const work = [];
-  let last = performance.now();
   for (let i = 0; i < frames; i++) {
     await new Promise((r) => requestAnimationFrame(r));
     const t = performance.now();
-    intervals.push(t - last);
     vp.scrollTop += step;
     vp.dispatchEvent(new Event('scroll'));
     await new Promise((r) => requestAnimationFrame(r));
-    last = performance.now();
-    work.push(last - t);
+    work.push(performance.now() - t);
   }
-  return {intervals, work, rows: Number(document.querySelector('.grid').getAttribute('aria-rowcount')) - 1};
+  return {work, rows: Number(document.querySelector('.grid').getAttribute('aria-rowcount')) - 1};
 }"""
 
 
@@ -177,12 +173,17 @@ def record_drag(page, target, box: dict) -> list[float]:
     return target.evaluate("() => { window.__stop = true; return window.__frames.slice(1); }")
 
 
-def measure_ours(browser, base: str) -> dict:
+def open_tab(browser, base: str, hash_: str, done: str):
+    """(context, page, seconds from navigation until `done` held) for a fresh page."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
-    page.goto(base + "/#callback_events")
-    page.wait_for_function(OURS_DONE, polling="raf", timeout=300_000)
-    first_render = page.evaluate("performance.now()") / 1000
+    page.goto(base + "/" + hash_)
+    page.wait_for_function(done, polling="raf", timeout=300_000)
+    return context, page, page.evaluate("performance.now()") / 1000
+
+
+def measure_ours(browser, base: str) -> dict:
+    context, page, first_render = open_tab(browser, base, "#callback_events", OURS_DONE)
     frame = page.main_frame.child_frames[0]
     drawn = frame.evaluate("Number(document.querySelector('.timeline-plot').dataset.drawn)")
     zoom_ms = [frame.evaluate(ZOOM_STEP, key) for key in "+-+-+-"]
@@ -201,11 +202,7 @@ def measure_ours(browser, base: str) -> dict:
 
 
 def measure_timeseries(browser, base: str) -> dict:
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    page.goto(base + "/#timeseries")
-    page.wait_for_function(TIMESERIES_DONE, polling="raf", timeout=300_000)
-    first_render = page.evaluate("performance.now()") / 1000
+    context, page, first_render = open_tab(browser, base, "#timeseries", TIMESERIES_DONE)
     box = page.locator("scalar-card line-chart").first.bounding_box()
     frames = record_drag(page, page, box)
     context.close()
