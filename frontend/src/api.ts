@@ -7,8 +7,8 @@ export interface RunSummary {
   count: number;
   kinds: Record<string, number>;
   warnings?: string[];
-  /** The run's `tags` answer, when the server sends it along. */
-  scalar_tags?: Record<string, string[]>;
+  /** The run's `tags` answer: the scalar tags of it and its siblings. */
+  scalar_tags: Record<string, string[]>;
 }
 
 export interface CallbackEvent {
@@ -25,11 +25,6 @@ export interface EventsResponse {
   run: string;
   events: CallbackEvent[];
   warnings?: string[];
-}
-
-export interface TagsResponse {
-  run: string;
-  runs: Record<string, string[]>;
 }
 
 export interface ScalarSeries {
@@ -55,8 +50,8 @@ export class ApiError extends Error {
 
 // Browsers open about six connections per host; more parallel requests only
 // queue in the browser while starving TensorBoard's own. Ours queue here,
-// where the ones a first render waits on longest can go first: tags and
-// metric series are a chain (tags, then series), events are not.
+// where metric series, asked for after every run's events, need not wait
+// behind all of them.
 const MAX_PARALLEL = 6;
 let active = 0;
 const waiting: Array<Array<() => void>> = [[], []];
@@ -108,10 +103,6 @@ export function fetchRuns(): Promise<{ runs: RunSummary[] }> {
 
 export function fetchEvents(run: string): Promise<EventsResponse> {
   return getJson("events", [["run", run]], 1);
-}
-
-export function fetchTags(run: string): Promise<TagsResponse> {
-  return getJson("tags", [["run", run]]);
 }
 
 export function fetchScalars(run: string, tag: string): Promise<ScalarSeries> {

@@ -6,7 +6,6 @@ import {
   fetchEvents,
   fetchRuns,
   fetchScalars,
-  fetchTags,
 } from "./api";
 import { X_AXES, type XAxis } from "./axis";
 import { Charts } from "./charts";
@@ -286,30 +285,9 @@ class App {
       data.setRuns(runs);
       this.scheduleRender();
       const tasks: Array<Promise<void>> = [];
-      // Tags first: the metric series can be requested once a run's tags
-      // are known. `runs` carries them; a server that does not is asked run
-      // by run.
-      for (const r of runs) {
-        if (r.scalar_tags) {
-          data.tags.set(r.run, r.scalar_tags);
-          data.tagErrors.delete(r.run);
-          continue;
-        }
-        tasks.push(
-          fetchTags(r.run).then(
-            (resp) => {
-              data.tags.set(r.run, resp.runs);
-              data.tagErrors.delete(r.run);
-              data.touchMetrics();
-              this.requestScalars();
-            },
-            (e) => {
-              data.tagErrors.set(r.run, message(e));
-              data.touchMetrics();
-            },
-          ),
-        );
-      }
+      // `runs` carries each run's tags (its `tags` answer), so the metric
+      // series can be requested at once.
+      for (const r of runs) data.tags.set(r.run, r.scalar_tags);
       data.touchMetrics();
       this.requestScalars();
       for (const r of runs) {
@@ -699,8 +677,6 @@ class App {
     for (const run of view.visibleRuns) {
       const err = data.eventErrors.get(run);
       if (err) items.push(h("p", { class: "banner error", attrs: { role: "alert" }, text: `Events of ${run} could not be loaded: ${err}` }));
-      const tagErr = data.tagErrors.get(run);
-      if (tagErr) items.push(h("p", { class: "banner error", text: `Metrics of ${run} could not be listed: ${tagErr}` }));
       for (const w of data.warnings.get(run) ?? []) items.push(h("p", { class: "banner warning", text: `${run}: ${w}` }));
     }
     this.bannersEl.replaceChildren(...items);
@@ -763,7 +739,7 @@ class App {
     const notes: string[] = [];
     for (const run of view.runsWithoutMetrics) notes.push(`${run} has no scalar metrics.`);
     if (view.visibleRuns.length && !view.charts.length) {
-      const listed = view.visibleRuns.every((r) => this.data.tags.has(r) || this.data.tagErrors.has(r));
+      const listed = view.visibleRuns.every((r) => this.data.tags.has(r));
       if (!listed) notes.push("Loading metrics…");
       else if (view.availableTags.length) notes.push("No metric charted. Choose metrics on the left.");
       else notes.push("The selected runs have no scalar metrics to draw beside the events.");

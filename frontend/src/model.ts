@@ -39,7 +39,6 @@ export class DataStore {
   eventErrors = new Map<string, string>();
   /** Per event run: the scalar tags of it and its sibling runs. */
   tags = new Map<string, Record<string, string[]>>();
-  tagErrors = new Map<string, string>();
   scalars = new Map<string, ScalarSeries>();
   scalarErrors = new Map<string, string>();
   warnings = new Map<string, string[]>();
