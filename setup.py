@@ -7,7 +7,7 @@ from setuptools import find_packages, setup
 PACKAGES = ["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plugin.*"]
 # The built frontend: a data-only package (no __init__.py), listed so that
 # setuptools ships it without warning that it would be ignored.
-STATIC = "tb_callbacks_plugin.static"
+STATIC = "tb_callbacks_plugin.server.static"
 
 setup(
     name="tb-callbacks-plugin",
@@ -53,8 +53,8 @@ setup(
     },
     entry_points={
         "tensorboard_plugins": [
-            "callback_events = tb_callbacks_plugin.loader:CallbackEventsLoader",
+            "callback_events = tb_callbacks_plugin.server.loader:CallbackEventsLoader",
         ],
-        "console_scripts": ["tb-callbacks = tb_callbacks_plugin.cli:main"],
+        "console_scripts": ["tb-callbacks = tb_callbacks_plugin.cli.main:main"],
     },
 )

@@ -32,7 +32,7 @@ from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, 
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_callbacks_plugin import EventWriter, event_format, read_events
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 
 TAGS = ("batch_loss", "batch_accuracy", "batch_learning_rate", "batch_grad_norm")
 KINDS = ("checkpoint_saved", "lr_change", "my_metric.alert", "early_stop")

@@ -41,8 +41,9 @@ import urllib.request
 
 from tensorboard.compat.proto import summary_pb2
 
-from tb_callbacks_plugin import EventWriter, object_file, read_events, storage
-from tb_callbacks_plugin.reader import find_runs, iter_file_events, sort_events
+from tb_callbacks_plugin import EventWriter, read_events
+from tb_callbacks_plugin.eventfiles import object_file, storage
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs, iter_file_events, sort_events
 
 STRATEGIES = {
     "parts (default)": (object_file.PART_BYTES, object_file.PART_UPLOADS),

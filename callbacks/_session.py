@@ -42,7 +42,7 @@ from callbacks import _checkpoints, _describe, _model_state, _observers
 # Imported for its side effect on exit order: atexit runs handlers last-in
 # first-out, so ours (registered below, after the writer module registered
 # its own) records `train_end` for abandoned fits before writers are closed.
-from tb_callbacks_plugin import writer as _writer  # noqa: F401
+from tb_callbacks_plugin.eventfiles import writer as _writer  # noqa: F401
 
 logger = logging.getLogger(__name__)
 

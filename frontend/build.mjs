@@ -1,7 +1,7 @@
-// Builds the Callback Events tab into tb_callbacks_plugin/static/ (committed,
+// Builds the Callback Events tab into tb_callbacks_plugin/server/static/ (committed,
 // so that `pip install` needs no Node).
 //
-//   node build.mjs                 # writes ../tb_callbacks_plugin/static
+//   node build.mjs                 # writes ../tb_callbacks_plugin/server/static
 //   node build.mjs --outdir DIR    # writes DIR instead (the staleness test)
 //
 // The output must depend on nothing but the sources and the locked package

@@ -1,10 +1,10 @@
 """TensorBoard side of tb-callbacks-plugin: event format, writer, reader, plugin."""
 
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
+from tb_callbacks_plugin.eventfiles.event_reader import events_dataframe, read_events
+from tb_callbacks_plugin.eventfiles.records import CorruptRecordWarning
+from tb_callbacks_plugin.eventfiles.writer import EventWriter
 from tb_callbacks_plugin.metadata import PLUGIN_NAME, TAB_NAME, UnsupportedVersionError
-from tb_callbacks_plugin.reader import events_dataframe, read_events
-from tb_callbacks_plugin.records import CorruptRecordWarning
-from tb_callbacks_plugin.writer import EventWriter
 
 __all__ = [
     "BUILTIN_KINDS",

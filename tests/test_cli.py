@@ -21,9 +21,10 @@ import pytest
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-from tb_callbacks_plugin import EventWriter, cli, read_events
-from tb_callbacks_plugin.metrics import read_run_metrics
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin import EventWriter, read_events
+from tb_callbacks_plugin.cli import main as cli
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
@@ -492,7 +493,7 @@ def test_plot_figure_content(logdir, tmp_path, monkeypatch):
     """Inspect the Figure itself: lines per run, a vertical line per event, a legend of kinds."""
     import matplotlib.figure
 
-    from tb_callbacks_plugin import plotting
+    from tb_callbacks_plugin.cli import plotting
 
     saved = {}
     original = matplotlib.figure.Figure.savefig

@@ -11,8 +11,8 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tb_callbacks_plugin import formatting
-from tb_callbacks_plugin.formatting import Column
+from tb_callbacks_plugin.cli import formatting
+from tb_callbacks_plugin.cli.formatting import Column
 
 # Any text an event file can hold, lone surrogates included (the writer
 # encodes with surrogatepass and the reader gives them back).

@@ -13,9 +13,10 @@ import sys
 
 import pytest
 
-from tb_callbacks_plugin import BUILTIN_KINDS, cli, read_events
-from tb_callbacks_plugin.metrics import read_run_metrics
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin import BUILTIN_KINDS, read_events
+from tb_callbacks_plugin.cli import main as cli
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNS = ("baseline", "lr_schedule", "diverging", "resumed", "custom")

@@ -28,9 +28,9 @@ from tb_callbacks_plugin import (
     events_dataframe,
     metadata,
     read_events,
-    records,
 )
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -28,10 +28,11 @@ import warnings
 import pytest
 from tb_server import tensorboard
 
-from tb_callbacks_plugin import CorruptRecordWarning, event_format, read_events, records
-from tb_callbacks_plugin.event_store import event_json
-from tb_callbacks_plugin.metrics import read_run_metrics
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin import CorruptRecordWarning, event_format, read_events
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
+from tb_callbacks_plugin.server.event_store import event_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)

@@ -1,4 +1,4 @@
-"""The committed bundle in tb_callbacks_plugin/static is what frontend/ builds.
+"""The committed bundle in tb_callbacks_plugin/server/static is what frontend/ builds.
 
 `pip install` ships the committed files and never runs Node, so a source
 change without a rebuild would ship the old tab. The build is deterministic

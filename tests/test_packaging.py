@@ -41,7 +41,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
 def test_wheel_ships_the_built_frontend(wheel):
     names = set(wheel.namelist())
     for asset in ("index.js", "index.css"):
-        name = f"tb_callbacks_plugin/static/{asset}"
+        name = f"tb_callbacks_plugin/server/static/{asset}"
         assert name in names
         assert wheel.read(name) == (ROOT / name).read_bytes()
     assert not any(n.startswith(("frontend/", "tests/", "node_modules/")) for n in names)
@@ -50,5 +50,6 @@ def test_wheel_ships_the_built_frontend(wheel):
 def test_wheel_declares_the_plugin_and_the_cli(wheel):
     (entry_points,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()
-    assert "[tensorboard_plugins]\ncallback_events = tb_callbacks_plugin.loader:CallbackEventsLoader" in text
-    assert "tb-callbacks = tb_callbacks_plugin.cli:main" in text
+    loader = "callback_events = tb_callbacks_plugin.server.loader:CallbackEventsLoader"
+    assert f"[tensorboard_plugins]\n{loader}" in text
+    assert "tb-callbacks = tb_callbacks_plugin.cli.main:main" in text

@@ -38,7 +38,9 @@ from tensorboard.compat.proto import event_pb2
 from test_plugin_unit import PREFIX, App, strict_json
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from tb_callbacks_plugin import EventWriter, event_format, records, static_files
+from tb_callbacks_plugin import EventWriter, event_format
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.server import static_files
 
 pytestmark = pytest.mark.timeout(300)
 N_EVENTS = 30

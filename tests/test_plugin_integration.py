@@ -15,7 +15,8 @@ import pytest
 from tb_server import tensorboard
 from test_plugin_logdirs import T0, newer_version_content, raw_bundle, write_keras_like
 
-from tb_callbacks_plugin import EventWriter, event_format, static_files
+from tb_callbacks_plugin import EventWriter, event_format
+from tb_callbacks_plugin.server import static_files
 
 BIG = 5000
 SAME_STEP = 2000

@@ -12,8 +12,8 @@ from test_plugin_logdirs import write_scalars
 from test_plugin_unit import App, q
 
 from tb_callbacks_plugin import EventWriter
-from tb_callbacks_plugin.run_names import RunNames
-from tb_callbacks_plugin.scalar_store import ScalarStore
+from tb_callbacks_plugin.server.run_names import RunNames
+from tb_callbacks_plugin.server.scalar_store import ScalarStore
 
 CTX = context.RequestContext()
 

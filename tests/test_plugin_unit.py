@@ -22,9 +22,9 @@ from test_plugin_logdirs import T0, newer_version_content, raw_bundle, write_ker
 from werkzeug.test import Client, EnvironBuilder, run_wsgi_app
 
 from tb_callbacks_plugin import EventWriter, event_format, metadata
-from tb_callbacks_plugin.event_store import EventStore
-from tb_callbacks_plugin.loader import CallbackEventsLoader
-from tb_callbacks_plugin.plugin import CallbackEventsPlugin, sampling_limit
+from tb_callbacks_plugin.server.event_store import EventStore
+from tb_callbacks_plugin.server.loader import CallbackEventsLoader
+from tb_callbacks_plugin.server.plugin import CallbackEventsPlugin, sampling_limit
 
 PREFIX = "/data/plugin/callback_events/"
 

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from tensorboard.compat.proto import event_pb2
 
-from tb_callbacks_plugin import PLUGIN_NAME, EventWriter, event_format, read_events, records
+from tb_callbacks_plugin import PLUGIN_NAME, EventWriter, event_format, read_events
+from tb_callbacks_plugin.eventfiles import records
 
 N_EVENTS = 40
 

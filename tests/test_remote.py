@@ -29,12 +29,10 @@ from tb_callbacks_plugin import (
     PLUGIN_NAME,
     EventWriter,
     events_dataframe,
-    object_file,
     read_events,
-    records,
-    storage,
 )
-from tb_callbacks_plugin.reader import find_runs
+from tb_callbacks_plugin.eventfiles import object_file, records, storage
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 
 pytest.importorskip("s3fs")
 moto_server = pytest.importorskip("moto.server")
@@ -640,7 +638,7 @@ def test_fit_with_missing_bucket_fails_before_the_first_step(s3, write_graph):
 def test_tf_gfile_serves_only_when_tensorflow_is_the_keras_backend(tmp_path):
     code = f"""
         import sys
-        from tb_callbacks_plugin import storage
+        from tb_callbacks_plugin.eventfiles import storage
         try:
             storage.backend_for("gs://bucket/run")
             print("fsspec" if "gcsfs" in sys.modules else "unexpected")

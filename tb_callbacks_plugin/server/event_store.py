@@ -30,7 +30,7 @@ from tensorboard.data import provider
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.provider_reads import KEEP_ALL, answer_too_large
+from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 logger = logging.getLogger(__name__)
 

@@ -21,12 +21,13 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from werkzeug import wrappers
 
-from tb_callbacks_plugin import event_format, metadata, scalar_series, static_files
-from tb_callbacks_plugin.event_store import EventStore
-from tb_callbacks_plugin.http_params import RouteError, one, parse_query
-from tb_callbacks_plugin.provider_reads import KEEP_ALL
-from tb_callbacks_plugin.run_names import RunNames
-from tb_callbacks_plugin.scalar_store import ScalarStore
+from tb_callbacks_plugin import event_format, metadata
+from tb_callbacks_plugin.server import scalar_series, static_files
+from tb_callbacks_plugin.server.event_store import EventStore
+from tb_callbacks_plugin.server.http_params import RouteError, one, parse_query
+from tb_callbacks_plugin.server.provider_reads import KEEP_ALL
+from tb_callbacks_plugin.server.run_names import RunNames
+from tb_callbacks_plugin.server.scalar_store import ScalarStore
 
 logger = logging.getLogger(__name__)
 

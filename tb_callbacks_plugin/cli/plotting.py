@@ -15,9 +15,9 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
+from tb_callbacks_plugin.cli.experiments import experiment_of
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
-from tb_callbacks_plugin.metrics import RunMetrics
-from tb_callbacks_plugin.summary import experiment_of
+from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
 MAX_ROWS = 24
 _LINE_STYLES = {"train": "-", "validation": "--"}
@@ -152,8 +152,8 @@ def plot(
 
     ```python
     from tb_callbacks_plugin import read_events
-    from tb_callbacks_plugin.metrics import read_run_metrics
-    from tb_callbacks_plugin.reader import find_runs
+    from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
+    from tb_callbacks_plugin.eventfiles.event_reader import find_runs
     runs = find_runs("logs")
     metrics = {run: read_run_metrics(run, paths) for run, paths in runs.items()}
     plot(list(runs), read_events("logs"), metrics, "report.png")

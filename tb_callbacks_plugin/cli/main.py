@@ -23,9 +23,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from tb_callbacks_plugin import event_format, formatting, reader, storage
+from tb_callbacks_plugin import event_format
+from tb_callbacks_plugin.cli import formatting
+from tb_callbacks_plugin.cli.formatting import Column
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.formatting import Column
+from tb_callbacks_plugin.eventfiles import event_reader as reader
+from tb_callbacks_plugin.eventfiles import storage
 from tb_callbacks_plugin.metadata import UnsupportedVersionError
 
 PROG = "tb-callbacks"
@@ -146,7 +149,7 @@ def _load(
 
     passes: list[Callable[[str, str], None]] = [read_events]
     if scalars:
-        from tb_callbacks_plugin.metrics import RunMetrics, add_file
+        from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_file
 
         def read_metrics(run: str, path: str) -> None:
             add_file(metrics.setdefault(run, RunMetrics(run=run)), path)
@@ -259,7 +262,7 @@ SUMMARY_TABLE_COLUMNS = (
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from tb_callbacks_plugin.summary import summarize
+    from tb_callbacks_plugin.cli.experiments import summarize
 
     runs, events, metrics = _load(args.logdir, args.run, progress=args.progress, scalars=True)
     lines = summarize(list(runs), events, metrics, metric=args.metric)
@@ -299,7 +302,7 @@ def _check_output(path: str) -> None:
 
 def _cmd_plot(args: argparse.Namespace) -> int:
     try:
-        from tb_callbacks_plugin import plotting
+        from tb_callbacks_plugin.cli import plotting
     except ImportError as e:  # pragma: no cover - matplotlib is the `plot` extra
         raise CliError(str(e)) from e
     try:

@@ -28,7 +28,8 @@ from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_callbacks_plugin import event_format, object_file, records, storage
+from tb_callbacks_plugin import event_format
+from tb_callbacks_plugin.eventfiles import object_file, records, storage
 
 _FILE_VERSION = "brain.Event:2"
 _open_writers: weakref.WeakSet[EventWriter] = weakref.WeakSet()

@@ -16,8 +16,9 @@ from typing import Any
 
 from tensorboard.compat.proto import event_pb2
 
-from tb_callbacks_plugin import event_format, metadata, records, storage
+from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.eventfiles import records, storage
 
 COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data")
 _MARKER = event_format.TAG_PREFIX.encode()

@@ -28,7 +28,7 @@ class CallbackEventsLoader(base_plugin.TBLoader):
     ```python
     # setup.py
     entry_points={"tensorboard_plugins": [
-        "callback_events = tb_callbacks_plugin.loader:CallbackEventsLoader",
+        "callback_events = tb_callbacks_plugin.server.loader:CallbackEventsLoader",
     ]}
     ```
     """
@@ -53,6 +53,6 @@ class CallbackEventsLoader(base_plugin.TBLoader):
         flags.samples_per_plugin = samples
 
     def load(self, context: base_plugin.TBContext) -> Any:
-        from tb_callbacks_plugin.plugin import CallbackEventsPlugin
+        from tb_callbacks_plugin.server.plugin import CallbackEventsPlugin
 
         return CallbackEventsPlugin(context)

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from tensorboard.compat.proto import event_pb2, types_pb2
 
-from tb_callbacks_plugin import metadata, records, storage
+from tb_callbacks_plugin import metadata
+from tb_callbacks_plugin.eventfiles import records, storage
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
 EPOCH_TAG_PREFIX = "epoch_"
@@ -145,7 +146,7 @@ def read_run_metrics(run: str, paths: Iterable[str | os.PathLike]) -> RunMetrics
     Example:
 
     ```python
-    from tb_callbacks_plugin.reader import find_runs
+    from tb_callbacks_plugin.eventfiles.event_reader import find_runs
     runs = find_runs("logs")
     metrics = read_run_metrics("baseline/train", runs["baseline/train"])
     loss = metrics.scalars["epoch_loss"]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.metrics import RunMetrics, Series
+from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
 
 KERAS_RUN_NAMES = ("train", "validation")
 MAIN_METRIC = "epoch_loss"
@@ -223,8 +223,8 @@ def summarize(
 
     ```python
     from tb_callbacks_plugin import read_events
-    from tb_callbacks_plugin.metrics import read_run_metrics
-    from tb_callbacks_plugin.reader import find_runs
+    from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
+    from tb_callbacks_plugin.eventfiles.event_reader import find_runs
     runs = find_runs("logs")
     metrics = {run: read_run_metrics(run, paths) for run, paths in runs.items()}
     for line in summarize(runs, read_events("logs"), metrics):

@@ -27,7 +27,7 @@ import numpy as np
 from tensorboard.data import provider
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-from tb_callbacks_plugin.provider_reads import KEEP_ALL, answer_too_large
+from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 DEFAULT_CHUNK_RUNS = 64
 DEFAULT_MAX_POINTS = 4_000_000

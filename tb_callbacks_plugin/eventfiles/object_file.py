@@ -75,7 +75,8 @@ from collections.abc import Callable
 
 from tensorboard.compat.proto import event_pb2
 
-from tb_callbacks_plugin import metadata, records, storage
+from tb_callbacks_plugin import metadata
+from tb_callbacks_plugin.eventfiles import records, storage
 
 PART_BYTES = 1 << 20
 PART_UPLOADS = 32

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from tb_callbacks_plugin import downsample
+from tb_callbacks_plugin.server import downsample
 
 # Keras's TensorBoard callback writes `epoch_*` tags at step = epoch and
 # `batch_*` / `evaluation_*_vs_iterations` at the optimizer step.

@@ -1,0 +1,1 @@
+"""The `tb-callbacks` command: event tables, the experiment summary, plots and output formats."""
