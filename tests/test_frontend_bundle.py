@@ -15,7 +15,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "frontend"
-STATIC = ROOT / "tb_callbacks_plugin" / "static"
+STATIC = ROOT / "tb_callbacks_plugin" / "server" / "static"
 
 
 def _require_toolchain() -> None:
