@@ -170,17 +170,27 @@ class TensorBoard(Callback):
         for writer in writers.values():
             writer.close()
 
-    def _write_event(
-        self, kind: str, step: int, message: str, *, epoch: Any, source: Any, wall_time: float, data: dict
+    # The two methods of `_session.EventSink`, called by the fit's session.
+
+    def write_event(
+        self,
+        kind: str,
+        step: int,
+        message: str,
+        *,
+        epoch: int | None,
+        source: str | None,
+        wall_time: float,
+        data: dict[str, Any],
     ) -> None:
-        """Called by the fit's session for every event (see `_session`)."""
+        """Writes one callback event of the fit into the train run."""
         if self._is_chief:
             self._writer(_TRAIN).write(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
             )
 
-    def _fit_ended(self) -> None:
-        """Called by the session once `train_end` is written."""
+    def fit_ended(self) -> None:
+        """Closes the run's files once `train_end` is written."""
         self._profiler.finish()
         self._close_writers()
 
@@ -262,7 +272,7 @@ class TensorBoard(Callback):
         if not session.observing:
             session.end_training(logs=logs)
         elif not session.running:
-            self._fit_ended()
+            self.fit_ended()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         session = self._fit_session
