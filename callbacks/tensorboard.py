@@ -14,12 +14,12 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
 from callbacks.callback import Callback
-from tb_callbacks_plugin import EventWriter
+from tb_callbacks_plugin import EventWriter, conventions
 
 logger = logging.getLogger(__name__)
 
-_TRAIN = "train"
-_VALIDATION = "validation"
+_TRAIN = conventions.TRAIN_RUN
+_VALIDATION = conventions.VALIDATION_RUN
 
 
 class TensorBoard(Callback):
@@ -316,15 +316,18 @@ class TensorBoard(Callback):
     def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:
         if not logs:
             return
-        train = [(k, v) for k, v in logs.items() if not k.startswith("val_")]
-        val = [(k[4:], v) for k, v in logs.items() if k.startswith("val_")]
+        by_run: dict[str, list[tuple[str, Any]]] = {_TRAIN: [], _VALIDATION: []}
+        for key, value in logs.items():
+            run, metric = conventions.split_logs_key(key)
+            by_run[run].append((metric, value))
+        train = by_run[_TRAIN]
         train.extend(_model_state.learning_rates(self._model).items())
         if self.write_steps_per_second:
             elapsed = time.time() - self._epoch_start_time
             steps = _model_state.read_step(self._model) - self._epoch_start_step
             train.append(("steps_per_second", steps / elapsed if elapsed > 0 else 0.0))
-        for run, items in ((_TRAIN, train), (_VALIDATION, val)):
-            values = [(f"epoch_{k}", float(v)) for k, v in items if _summaries.is_scalar_value(v)]
+        for run, items in by_run.items():
+            values = [(conventions.epoch_tag(k), float(v)) for k, v in items if _summaries.is_scalar_value(v)]
             if values:
                 self._writer(run).write_summary(_summaries.scalars(values), epoch)
 
