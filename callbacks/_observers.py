@@ -30,19 +30,8 @@ from typing import Any
 from keras.callbacks import CallbackList
 
 from callbacks import _model_state
+from callbacks._hooks import BATCH_HOOKS, LIST_HOOKS, SIBLING_HOOKS, hook_logs
 
-_LIST_HOOKS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
-_SIBLING_HOOKS = (
-    "on_train_begin",
-    "on_train_end",
-    "on_epoch_begin",
-    "on_epoch_end",
-    "on_train_batch_begin",
-    "on_train_batch_end",
-    "on_batch_begin",
-    "on_batch_end",
-)
-_BATCH_HOOKS = frozenset(_SIBLING_HOOKS[4:])
 # Raised inside a step function when the data runs out; Keras catches them.
 _END_OF_DATA = ("OutOfRangeError",)
 _MAX_FRAMES = 12
@@ -50,13 +39,6 @@ _MAX_FRAMES = 12
 
 def _is_default(method: Any) -> bool:
     return getattr(method, "_is_default", False)
-
-
-def hook_logs(hook: str, args: tuple, kwargs: dict) -> Any:
-    if "logs" in kwargs:
-        return kwargs["logs"]
-    index = 0 if hook in ("on_train_begin", "on_train_end") else 1
-    return args[index] if len(args) > index else None
 
 
 def find_callback_list(callback: Any) -> tuple[Any, int | None] | None:
@@ -83,7 +65,7 @@ def wrap_callback_list(callback_list: Any, session: Any) -> None:
     """Wraps the list's train/epoch hooks; they stay for the list's lifetime."""
     ref = weakref.ref(callback_list)  # no cycle: the list must die with fit's frame
     cls = type(callback_list)
-    for hook in _LIST_HOOKS:
+    for hook in LIST_HOOKS:
         if hook not in callback_list.__dict__:
             callback_list.__dict__[hook] = _list_hook(getattr(cls, hook), hook, ref, session)
 
@@ -133,15 +115,15 @@ def wrap_sibling(callback: Any, session: Any, undo: list) -> None:
     if not hasattr(callback, "__dict__"):
         return
     async_safe = bool(getattr(callback, "async_safe", False))
-    for hook in _SIBLING_HOOKS:
+    for hook in SIBLING_HOOKS:
         method = getattr(callback, hook, None)
-        if method is None or _is_default(method) or (async_safe and hook in _BATCH_HOOKS):
+        if method is None or _is_default(method) or (async_safe and hook in BATCH_HOOKS):
             continue
         _set_instance_attr(callback, hook, _sibling_hook(callback, hook, method, session), undo)
 
 
 def _sibling_hook(callback: Any, hook: str, method: Callable, session: Any) -> Callable:
-    is_batch = hook in _BATCH_HOOKS
+    is_batch = hook in BATCH_HOOKS
 
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -165,8 +147,8 @@ def _sibling_hook(callback: Any, hook: str, method: Callable, session: Any) -> C
     return wrapper
 
 
-def watch_learning_rates(model: Any, session: Any, undo: list) -> bool:
-    """Flags `session._lr_dirty` on any assignment to a learning-rate variable.
+def watch_learning_rates(model: Any, on_assign: Callable[[], None], undo: list) -> bool:
+    """Calls `on_assign` on any assignment to a learning-rate variable.
 
     Returns True when every optimizer's rate is covered (a variable whose
     assignments are seen, or a schedule), so that batch-level checks may rely
@@ -184,14 +166,14 @@ def watch_learning_rates(model: Any, session: Any, undo: list) -> bool:
         for name in ("assign", "assign_add", "assign_sub"):
             original = getattr(variable, name, None)
             if original is not None:
-                _set_instance_attr(variable, name, _flagging(original, session), undo)
+                _set_instance_attr(variable, name, _flagging(original, on_assign), undo)
     return exact
 
 
-def _flagging(original: Callable, session: Any) -> Callable:
+def _flagging(original: Callable, on_assign: Callable[[], None]) -> Callable:
     @functools.wraps(original)
     def assign(*args: Any, **kwargs: Any) -> Any:
-        session._lr_dirty = True
+        on_assign()
         return original(*args, **kwargs)
 
     return assign

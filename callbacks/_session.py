@@ -2,16 +2,10 @@
 
 One session per `CallbackList` (that is, per `fit`/`evaluate`/`predict`
 call), found by every callback of this package in its `set_model`. It routes
-events to the `callbacks.TensorBoard` instances of the fit (its *sinks*) and
-detects what other callbacks did by comparing the training state with a
-baseline:
-
-- the learning rate (a rate whose variable was assigned, or a schedule that
-  was replaced; a schedule's own decay is not a change),
-- `model.stop_training` (early stop, or NaN stop when the loss is not finite),
-- `model._initial_epoch` (BackupAndRestore resuming),
-- and, for stock callbacks seen in the fit, checkpoint files and restored
-  best weights.
+events to the `callbacks.TensorBoard` instances of the fit (its *sinks*,
+seen through the `EventSink` protocol) and
+detects what other callbacks did with the detectors of `_detectors`
+(learning rate, stop, initial epoch, checkpoint, restored weights).
 
 Checks run after every hook of every sibling callback (so the callback that
 acted is known), after each hook of the whole `CallbackList`, and in the
@@ -19,10 +13,8 @@ TensorBoard callback's own hooks (the fallback when the `CallbackList` could
 not be found).
 
 No double events: an event recorded through the session *explains* the state
-it is about. Recording `lr_change` re-reads the baseline learning rate,
-`early_stop`/`nan_terminated` mark the stop as reported, `backup_restored`
-re-reads the initial epoch. A drop-in reports its own action before any check
-runs after its hook, so the detector then sees nothing new.
+it is about (each detector's `explain`). A drop-in reports its own action
+before any check runs after its hook, so the detector then sees nothing new.
 """
 
 from __future__ import annotations
@@ -33,29 +25,41 @@ import sys
 import threading
 import time
 import weakref
-from typing import Any
+from typing import Any, Protocol
 
 import keras
 
-from callbacks import _checkpoints, _describe, _model_state, _observers
-
-# Imported for its side effect on exit order: atexit runs handlers last-in
-# first-out, so ours (registered below, after the writer module registered
-# its own) records `train_end` for abandoned fits before writers are closed.
-from tb_callbacks_plugin.eventfiles import writer as _writer  # noqa: F401
+from callbacks import _describe, _detectors, _model_state, _observers
+from callbacks._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
 
 logger = logging.getLogger(__name__)
 
 SESSION_ATTR = "_tb_callbacks_session"
-EPOCH_HOOKS = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end")
-BATCH_HOOKS = ("on_train_batch_begin", "on_train_batch_end", "on_batch_begin", "on_batch_end")
-_END_HOOKS = ("on_train_batch_end", "on_batch_end")
 
 _running: set[FitSession] = set()
 _sessions_by_model: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-@atexit.register
+class EventSink(Protocol):
+    """Where a session's events go (`callbacks.TensorBoard`)."""
+
+    def write_event(
+        self,
+        kind: str,
+        step: int,
+        message: str,
+        *,
+        epoch: int | None,
+        source: str | None,
+        wall_time: float,
+        data: dict[str, Any],
+    ) -> None:
+        """Writes one event of the fit."""
+
+    def fit_ended(self) -> None:
+        """Called once `train_end` is written: the sink may close its files."""
+
+
 def _end_abandoned_fits() -> None:
     # A fit whose exception ended the program (or that is still running when
     # the interpreter exits) gets its train_end here.
@@ -64,26 +68,34 @@ def _end_abandoned_fits() -> None:
         session.end_training("interrupted", exc if isinstance(exc, BaseException) else None)
 
 
-_exit_hook_registered = False
+_exit_hooks_lock = threading.Lock()
+_exit_hooks_registered = False
 
 
-def _end_abandoned_fits_before_writers_close() -> None:
-    """Also runs the above from threading's exit hooks.
+def _register_exit_hooks() -> None:
+    """Registers `_end_abandoned_fits` at exit, once, after a fit's first writer exists.
 
-    A writer to a remote store closes from those hooks (they run before
-    `atexit`, while the thread pools its uploads need still work), last
-    registered first. Registered once a run's first writer exists, ours runs
-    before it.
+    The order at exit, for the whole package: threading's exit hooks run
+    first (before `atexit`, while the thread pools uploads need still work),
+    then `atexit` handlers; both run last-registered first. The writer module
+    registers its closing of open writers with `atexit` when imported, and
+    with threading's hooks when its first remote writer is made. Registered
+    after those (here, once a fit's first event is written), ours runs first
+    in both: abandoned fits get their `train_end` before writers close.
     """
-    global _exit_hook_registered
-    register = getattr(threading, "_register_atexit", None)
-    if _exit_hook_registered or register is None:
-        return
-    try:
-        register(_end_abandoned_fits)
-    except RuntimeError:  # already shutting down
-        return
-    _exit_hook_registered = True
+    global _exit_hooks_registered
+    with _exit_hooks_lock:
+        if _exit_hooks_registered:
+            return
+        _exit_hooks_registered = True
+        atexit.register(_end_abandoned_fits)
+        register = getattr(threading, "_register_atexit", None)
+        if register is None:
+            return
+        try:
+            register(_end_abandoned_fits)
+        except RuntimeError:  # already shutting down
+            return
 
 
 def _class_name(obj: Any) -> str:
@@ -97,7 +109,7 @@ class FitSession:
         self.model = model
         self._list_ref = weakref.ref(callback_list) if callback_list is not None else None
         self._fit_initial_epoch = fit_initial_epoch
-        self.sinks: list[Any] = []
+        self.sinks: list[EventSink] = []
         self.observing = False  # hooks of the CallbackList are wrapped
         self.running = False
         self._undo: list[Any] = []
@@ -106,18 +118,14 @@ class FitSession:
         self._last_step = 0
         self._batch: int | None = None
         self._batch_hook: str | None = None
-        self._lr_exact = False  # assignments to every rate variable are seen
-        self._lr_dirty = True
-        self._lr_ident: tuple = ()
-        self._lr: list = []
-        self._stop_seen = False
-        self._stop_reported = False
-        self._end_reason: str | None = None
-        self._initial_epoch: Any = None
-        self._checkpoint_before: dict[int, Any] = {}
-        self._backup_before: dict[int, bool] = {}
         self._announced = False
         self._begin_wall_time: float | None = None
+        self.learning_rate = _detectors.LearningRate(self)
+        self.stop = _detectors.Stop(self)
+        self.initial_epoch = _detectors.InitialEpoch(self)
+        self.checkpoint = _detectors.Checkpoint(self)
+        self.restore = _detectors.Restore(self)
+        self._detectors = (self.learning_rate, self.stop, self.initial_epoch, self.checkpoint, self.restore)
 
     # ------------------------------------------------------------ finding
 
@@ -132,11 +140,10 @@ class FitSession:
                 session = cls(model)
                 _sessions_by_model[model] = session
             return session
-        callback_list, fit_locals = found
+        callback_list, initial_epoch = found
         session = callback_list.__dict__.get(SESSION_ATTR)
         if session is None or session.model is not model:
-            initial_epoch = fit_locals.get("initial_epoch") if fit_locals else None
-            session = cls(model, callback_list, initial_epoch if isinstance(initial_epoch, int) else None)
+            session = cls(model, callback_list, initial_epoch)
             callback_list.__dict__[SESSION_ATTR] = session
             weakref.finalize(callback_list, session._callback_list_gone).atexit = False
             _observers.wrap_callback_list(callback_list, session)
@@ -161,8 +168,8 @@ class FitSession:
                     break
         return params or {}
 
-    def add_sink(self, sink: Any) -> None:
-        """Registers a `callbacks.TensorBoard` that writes this fit's events."""
+    def add_sink(self, sink: EventSink) -> None:
+        """Registers a sink (a `callbacks.TensorBoard`) that writes this fit's events."""
         if not any(s is sink for s in self.sinks):
             self.sinks.append(sink)
 
@@ -177,7 +184,7 @@ class FitSession:
         as `keras.callbacks.Callback.model` does.
         """
         if batch is None and self._batch is not None:
-            batch, after_batch = self._batch, self._batch_hook in _END_HOOKS
+            batch, after_batch = self._batch, self._batch_hook in BATCH_END_HOOKS
         if keras.backend.backend() == "jax":
             if batch is not None and self.epoch_begin_step is not None:
                 return self.epoch_begin_step + int(batch) + (1 if after_batch else 0)
@@ -216,28 +223,12 @@ class FitSession:
         epoch = self.current_epoch() if epoch is None else epoch
         wall_time = time.time() if wall_time is None else wall_time
         for sink in self.sinks:
-            sink._write_event(
+            sink.write_event(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, data=data or {}
             )
-        self._explain(kind)
+        for detector in self._detectors:
+            detector.explain(kind)
         return True
-
-    def _explain(self, kind: str) -> None:
-        if kind == "lr_change":
-            self._lr = _model_state.lr_state(self.model)
-            self._lr_ident = _model_state.lr_identity(self.model)
-            self._lr_dirty = False
-        elif kind in ("early_stop", "nan_terminated"):
-            self._stop_reported = True
-            self._stop_seen = bool(getattr(self.model, "stop_training", False))
-            self._end_reason = "nan" if kind == "nan_terminated" else "early_stop"
-        elif kind == "backup_restored":
-            # The restored learning rate is the backed-up run's, whose change
-            # was recorded then: it is the new baseline, not a change.
-            self._initial_epoch = getattr(self.model, "_initial_epoch", None)
-            self._lr = _model_state.lr_state(self.model)
-            self._lr_ident = _model_state.lr_identity(self.model)
-            self._lr_dirty = False
 
     # ------------------------------------------------------------ lifecycle
 
@@ -263,17 +254,10 @@ class FitSession:
         self._announced = False
         self._begin_wall_time = time.time()
         _running.add(self)
-        model = self.model
-        self._stop_seen = bool(getattr(model, "stop_training", False))
-        self._stop_reported = False
-        self._end_reason = None
-        self._initial_epoch = getattr(model, "_initial_epoch", None)
-        self._lr = _model_state.lr_state(model)
-        self._lr_ident = _model_state.lr_identity(model)
-        self._lr_dirty = False
         self._undo = []
-        self._lr_exact = _observers.watch_learning_rates(model, self, self._undo)
-        _observers.guard_step_function(model, "train_function", self, self._undo)
+        for detector in self._detectors:
+            detector.begin(self._undo)
+        _observers.guard_step_function(self.model, "train_function", self, self._undo)
         for callback in self.siblings():
             if not any(callback is s for s in self.sinks):
                 _observers.wrap_sibling(callback, self, self._undo)
@@ -304,7 +288,7 @@ class FitSession:
             epoch=data["initial_epoch"],
             wall_time=self._begin_wall_time,
         )
-        _end_abandoned_fits_before_writers_close()
+        _register_exit_hooks()
 
     def epoch_begin(self, epoch: int) -> None:
         if self.epoch == epoch and self.epoch_begin_step is not None:
@@ -316,7 +300,7 @@ class FitSession:
             _observers.guard_step_function(self.model, "test_function", self, self._undo)
 
     def end_training(
-        self, reason: str | None = None, exception: BaseException | None = None, logs=None
+        self, reason: str | None = None, exception: BaseException | None = None, logs: Any = None
     ) -> None:
         """Records `train_end` (on disk when this returns) and lets the sinks close."""
         if not self.running:
@@ -333,7 +317,7 @@ class FitSession:
                 logger.debug("restoring a wrapped hook failed", exc_info=True)
         self._undo = []
         if reason is None:
-            reason = self._end_reason or "completed"
+            reason = self.stop.end_reason or "completed"
         params = self.params()
         data = {
             "reason": reason,
@@ -346,7 +330,7 @@ class FitSession:
             data["error"] = _describe.truncate(str(exception), 500)
         self.record("train_end", _describe.train_end(reason, self.epoch, exception), source=None, data=data)
         for sink in self.sinks:
-            sink._fit_ended()
+            sink.fit_ended()
 
     def _callback_list_gone(self) -> None:
         # The fit's frame is gone without on_train_end: an exception left fit
@@ -373,44 +357,27 @@ class FitSession:
     def before_sibling_hook(self, callback: Any, hook: str, args: tuple, kwargs: dict) -> None:
         if not self.running:
             return
-        if hook in ("on_epoch_end", "on_train_batch_end") and _is_stock(
-            callback, keras.callbacks.ModelCheckpoint
-        ):
-            path = self._checkpoint_path(callback, hook, args, kwargs)
-            self._checkpoint_before[id(callback)] = (path, _checkpoints.file_state(path))
-        elif hook == "on_train_begin" and _is_stock(callback, keras.callbacks.BackupAndRestore):
-            weights = getattr(callback, "_weights_path", None)
-            self._backup_before[id(callback)] = bool(weights) and _checkpoints.file_state(weights) is not None
+        self.checkpoint.before_hook(callback, hook, args, kwargs)
+        self.initial_epoch.before_hook(callback, hook)
 
     def after_sibling_hook(self, callback: Any, hook: str, args: tuple, kwargs: dict) -> None:
         if not self.running:
             return
-        logs = _observers.hook_logs(hook, args, kwargs)
+        logs = hook_logs(hook, args, kwargs)
         batch = args[0] if hook in BATCH_HOOKS and args else None
-        if hook == "on_train_begin" and self._backup_before.pop(id(callback), False):
-            self._report_backup(callback)
+        self.initial_epoch.after_hook(callback, hook)
         self.check(callback, hook, logs, batch)
-        if id(callback) in self._checkpoint_before:
-            self._check_checkpoint(callback, hook, args, kwargs, logs)
-        if hook == "on_train_end" and _is_stock(callback, keras.callbacks.EarlyStopping):
-            self._check_restored(callback)
+        self.checkpoint.after_hook(callback, hook, args, logs)
+        self.restore.after_hook(callback, hook)
 
-    def hook_failed(self, callback: Any, hook: str, exception: BaseException, logs=None, batch=None) -> None:
+    def hook_failed(
+        self, callback: Any, hook: str, exception: BaseException, logs: Any = None, batch: Any = None
+    ) -> None:
         """A hook raised: training is over (train_end with reason nan or interrupted)."""
         if not self.running:
             return
-        logs = logs if isinstance(logs, dict) else {}
-        nan = isinstance(exception, RuntimeError) and _describe.is_bad_loss(logs.get("loss"))
-        if nan and not self._stop_reported:
-            loss = logs.get("loss")
-            self.record(
-                "nan_terminated",
-                _describe.nan_terminated(loss, self.current_epoch(), batch, raised=True),
-                source=_class_name(callback) if callback is not None else "detected",
-                data={"batch": batch, "loss": _describe.plain(loss), "raise_error": True, "detected": True},
-                step=self.step(batch) if batch is not None else None,
-            )
-        self.end_training("nan" if nan or self._end_reason == "nan" else "interrupted", exception)
+        reason = self.stop.hook_failed(callback, exception, logs if isinstance(logs, dict) else {}, batch)
+        self.end_training(reason, exception)
 
     def step_failed(self, exception: BaseException) -> None:
         self.end_training("interrupted", exception)
@@ -418,182 +385,11 @@ class FitSession:
     # ------------------------------------------------------------ detection
 
     def check(self, callback: Any, hook: str, logs: Any = None, batch: Any = None) -> None:
-        """Compares the training state with the baseline; records what changed."""
+        """Compares the training state with the baselines; records what changed."""
         if not self.running:
             return
         at_batch = hook in BATCH_HOOKS
-        self._check_lr(callback, hook, at_batch)
-        self._check_stop(callback, hook, logs if isinstance(logs, dict) else {}, batch)
+        self.learning_rate.check(callback, hook, at_batch)
+        self.stop.check(callback, hook, logs if isinstance(logs, dict) else {}, batch)
         if not at_batch:
-            self._check_initial_epoch(callback, hook)
-
-    def _source(self, callback: Any) -> str:
-        return _class_name(callback) if callback is not None else "detected"
-
-    def _check_lr(self, callback: Any, hook: str, at_batch: bool) -> None:
-        if at_batch:
-            # Per batch only the assignment flag is looked at; a replaced
-            # schedule shows at the next epoch-level check.
-            if not (self._lr_exact and self._lr_dirty):
-                return
-            ident = _model_state.lr_identity(self.model)
-        else:
-            ident = _model_state.lr_identity(self.model)
-            if self._lr_exact and not self._lr_dirty and ident == self._lr_ident:
-                return
-        self._lr_ident = ident
-        self._lr_dirty = False
-        new_state = _model_state.lr_state(self.model)
-        old_state, self._lr = self._lr, new_state
-        for (name, old_key, old), (new_name, new_key, new) in zip(old_state, new_state, strict=False):
-            if name != new_name or (old_key == new_key and old == new):
-                continue
-            facts = _describe.monitor_facts(callback) if callback is not None else {}
-            why = (
-                _describe.plateau_reason(facts)
-                if isinstance(callback, keras.callbacks.ReduceLROnPlateau)
-                else ""
-            )
-            data = {"old": old, "new": new, "detected": True, "hook": hook}
-            if name is not None:
-                data["optimizer"] = name
-            if new_key != old_key:
-                data["schedule_replaced"] = True
-            data.update({k: v for k, v in facts.items() if k in ("monitor", "best", "patience")})
-            self.record(
-                "lr_change",
-                _describe.lr_change(old, new, why, name),
-                source=self._source(callback),
-                data=data,
-            )
-
-    def _check_stop(self, callback: Any, hook: str, logs: dict, batch: Any) -> None:
-        stop = bool(getattr(self.model, "stop_training", False))
-        if stop == self._stop_seen:
-            return
-        self._stop_seen = stop
-        if not stop:  # someone cleared it: a later stop is a new one
-            self._stop_reported = False
-            self._end_reason = None
-            return
-        if self._stop_reported:
-            return
-        at_batch = hook in BATCH_HOOKS
-        epoch = self.current_epoch()
-        step = self.step(batch) if at_batch and isinstance(batch, int) else self.step()
-        loss = logs.get("loss")
-        if _describe.is_bad_loss(loss):
-            if not at_batch and self.epoch_begin_step is not None:
-                batch = max(step - self.epoch_begin_step - 1, 0)
-            self.record(
-                "nan_terminated",
-                _describe.nan_terminated(loss, epoch, batch if isinstance(batch, int) else None),
-                source=self._source(callback),
-                data={"batch": batch, "loss": _describe.plain(loss), "detected": True, "hook": hook},
-                step=step,
-            )
-            return
-        epochs = self.params().get("epochs")
-        if (
-            hook in ("on_epoch_end", "on_train_end")
-            and epochs is not None
-            and epoch is not None
-            and epoch >= epochs - 1
-        ):
-            # Set at the end of the last epoch: training was not cut short.
-            self._stop_reported = True
-            return
-        facts = _describe.monitor_facts(callback) if callback is not None else {}
-        data = {**facts, "detected": True, "hook": hook}
-        if at_batch:
-            data["batch"] = batch
-        self.record(
-            "early_stop",
-            _describe.early_stop(facts, epoch, batch if at_batch else None),
-            source=self._source(callback),
-            data=data,
-            step=step,
-        )
-
-    def _check_initial_epoch(self, callback: Any, hook: str) -> None:
-        value = getattr(self.model, "_initial_epoch", None)
-        if value == self._initial_epoch:
-            return
-        self._initial_epoch = value
-        if value is None:
-            return
-        backup_dir = getattr(callback, "backup_dir", None)
-        self.record(
-            "backup_restored",
-            _describe.backup_restored(int(value), backup_dir),
-            source=self._source(callback),
-            data={"initial_epoch": int(value), "backup_dir": backup_dir, "detected": True},
-            epoch=int(value),
-        )
-
-    def _report_backup(self, callback: Any) -> None:
-        value = getattr(self.model, "_initial_epoch", None) or 0
-        self.record(
-            "backup_restored",
-            _describe.backup_restored(int(value), callback.backup_dir),
-            source=self._source(callback),
-            data={"initial_epoch": int(value), "backup_dir": str(callback.backup_dir), "detected": True},
-            epoch=int(value),
-        )
-
-    def _checkpoint_path(self, callback: Any, hook: str, args: tuple, kwargs: dict) -> str | None:
-        logs = _observers.hook_logs(hook, args, kwargs)
-        if hook == "on_epoch_end":
-            if getattr(callback, "save_freq", "epoch") != "epoch":
-                return None
-            return _checkpoints.checkpoint_path(
-                callback, args[0] if args else self.current_epoch(), None, logs
-            )
-        if getattr(callback, "save_freq", "epoch") == "epoch":
-            return None
-        batch = args[0] if args else None
-        return _checkpoints.checkpoint_path(callback, self.current_epoch() or 0, batch, logs)
-
-    def _check_checkpoint(self, callback: Any, hook: str, args: tuple, kwargs: dict, logs: Any) -> None:
-        path, before = self._checkpoint_before.pop(id(callback))
-        if path is None:
-            return
-        after = _checkpoints.file_state(path)
-        if after is None or after == before:
-            return
-        message, data = _checkpoints.saved_event(callback, path, logs)
-        data["detected"] = True
-        batch = args[0] if hook == "on_train_batch_end" and args else None
-        self.record(
-            "checkpoint_saved",
-            message,
-            source=self._source(callback),
-            data=data,
-            step=self.step(batch) if batch is not None else None,
-        )
-
-    def _check_restored(self, callback: Any) -> None:
-        if (
-            not getattr(callback, "restore_best_weights", False)
-            or getattr(callback, "best_weights", None) is None
-        ):
-            return
-        facts = _describe.monitor_facts(callback)
-        self.record(
-            "weights_restored",
-            _describe.weights_restored(facts.get("best_epoch"), facts.get("monitor"), facts.get("best")),
-            source=self._source(callback),
-            data={
-                "best_epoch": facts.get("best_epoch"),
-                "monitor": facts.get("monitor"),
-                "best": facts.get("best"),
-                "detected": True,
-            },
-        )
-
-
-def _is_stock(callback: Any, cls: type) -> bool:
-    # Our drop-ins report their own actions; only others are watched.
-    from callbacks.callback import Callback
-
-    return isinstance(callback, cls) and not isinstance(callback, Callback)
+            self.initial_epoch.check(callback)

@@ -39,6 +39,10 @@ class Callback(keras.callbacks.Callback):
     ```
     """
 
+    # Read by the session's detectors (see `_detectors.REPORTS_OWN_EVENTS`):
+    # the drop-ins report their own actions, so no detector watches them.
+    _reports_own_events = True
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.events: list[Event] = []

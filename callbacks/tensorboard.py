@@ -14,12 +14,12 @@ from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
 from callbacks.callback import Callback
-from tb_callbacks_plugin import EventWriter
+from tb_callbacks_plugin import EventWriter, conventions
 
 logger = logging.getLogger(__name__)
 
-_TRAIN = "train"
-_VALIDATION = "validation"
+_TRAIN = conventions.TRAIN_RUN
+_VALIDATION = conventions.VALIDATION_RUN
 
 
 class TensorBoard(Callback):
@@ -170,17 +170,27 @@ class TensorBoard(Callback):
         for writer in writers.values():
             writer.close()
 
-    def _write_event(
-        self, kind: str, step: int, message: str, *, epoch: Any, source: Any, wall_time: float, data: dict
+    # The two methods of `_session.EventSink`, called by the fit's session.
+
+    def write_event(
+        self,
+        kind: str,
+        step: int,
+        message: str,
+        *,
+        epoch: int | None,
+        source: str | None,
+        wall_time: float,
+        data: dict[str, Any],
     ) -> None:
-        """Called by the fit's session for every event (see `_session`)."""
+        """Writes one callback event of the fit into the train run."""
         if self._is_chief:
             self._writer(_TRAIN).write(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
             )
 
-    def _fit_ended(self) -> None:
-        """Called by the session once `train_end` is written."""
+    def fit_ended(self) -> None:
+        """Closes the run's files once `train_end` is written."""
         self._profiler.finish()
         self._close_writers()
 
@@ -262,7 +272,7 @@ class TensorBoard(Callback):
         if not session.observing:
             session.end_training(logs=logs)
         elif not session.running:
-            self._fit_ended()
+            self.fit_ended()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         session = self._fit_session
@@ -306,15 +316,18 @@ class TensorBoard(Callback):
     def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:
         if not logs:
             return
-        train = [(k, v) for k, v in logs.items() if not k.startswith("val_")]
-        val = [(k[4:], v) for k, v in logs.items() if k.startswith("val_")]
+        by_run: dict[str, list[tuple[str, Any]]] = {_TRAIN: [], _VALIDATION: []}
+        for key, value in logs.items():
+            run, metric = conventions.split_logs_key(key)
+            by_run[run].append((metric, value))
+        train = by_run[_TRAIN]
         train.extend(_model_state.learning_rates(self._model).items())
         if self.write_steps_per_second:
             elapsed = time.time() - self._epoch_start_time
             steps = _model_state.read_step(self._model) - self._epoch_start_step
             train.append(("steps_per_second", steps / elapsed if elapsed > 0 else 0.0))
-        for run, items in ((_TRAIN, train), (_VALIDATION, val)):
-            values = [(f"epoch_{k}", float(v)) for k, v in items if _summaries.is_scalar_value(v)]
+        for run, items in by_run.items():
+            values = [(conventions.epoch_tag(k), float(v)) for k, v in items if _summaries.is_scalar_value(v)]
             if values:
                 self._writer(run).write_summary(_summaries.scalars(values), epoch)
 

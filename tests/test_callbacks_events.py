@@ -259,6 +259,17 @@ def test_stop_after_last_epoch_is_not_early(tmp_path):
     assert kh.events(logdir, "train_end")[0].data["reason"] == "completed"
 
 
+def test_fit_initial_epoch_is_where_the_timeline_begins(tmp_path):
+    # fit(initial_epoch=N) without any BackupAndRestore: the session reads N
+    # from fit's frame (it once took it for a dict and the fit crashed).
+    logdir = str(tmp_path)
+    kh.fit(kh.classifier(), [callbacks.TensorBoard(logdir)], epochs=4, initial_epoch=2)
+    begin, end = kh.events(logdir, "train_begin") + kh.events(logdir, "train_end")
+    assert (begin.epoch, begin.data["initial_epoch"]) == (2, 2)
+    assert (end.data["reason"], end.data["last_epoch"]) == ("completed", 3)
+    assert kh.kinds(logdir) == ["train_begin", "train_end"]
+
+
 # ---------------------------------------------------------------- NaN
 
 

@@ -158,6 +158,7 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
             assert runs == [
                 {
                     "run": RUN,
+                    "experiment": "exp",
                     "count": len(expected),
                     "kinds": {"lr_change": EPOCHS, "train_begin": 1, "train_end": 1},
                     "warnings": [],

@@ -79,14 +79,30 @@ def test_max_points_below_four_is_refused():
         minmax_indices(np.arange(10.0), 3)
 
 
-def test_sibling_runs():
-    runs = ["a/train", "a/validation", "b/train", "a", "a/train/deeper", ".", "top"]
-    assert sibling_runs("a/train", runs) == ["a/train", "a/validation"]
-    assert sibling_runs("a", runs) == [".", "a", "a/train", "a/train/deeper", "a/validation", "top"]
-    assert sibling_runs(".", runs) == [".", "a", "top"]
+def test_sibling_runs_are_the_runs_of_one_experiment():
+    runs = [
+        "a/train",
+        "a/validation",
+        "a/eval",
+        "b/train",
+        "a",
+        "a/train/deeper",
+        "a/custom",
+        ".",
+        "train",
+        "top",
+    ]
+    group = ["a", "a/eval", "a/train", "a/validation"]
+    assert sibling_runs("a/train", runs) == group
+    assert sibling_runs("a", runs) == group
+    assert sibling_runs("a/eval", runs) == group
+    assert sibling_runs("a/custom", runs) == ["a/custom"]
+    assert sibling_runs("a/train/deeper", runs) == ["a/train/deeper"]
+    assert sibling_runs(".", runs) == [".", "train"]
+    assert sibling_runs("top", runs) == ["top"]
     assert sibling_runs("zzz/q", runs) == ["zzz/q"]
-    # A run named like a prefix of another is not its parent.
-    assert sibling_runs("a", ["a", "a/x", "ab/y", "a0", "a.b"]) == ["a", "a.b", "a/x", "a0"]
+    # A run named like a prefix of another is not its experiment.
+    assert sibling_runs("a", ["a", "a/x", "ab/train", "a0", "a.b"]) == ["a"]
 
 
 def test_x_axis_follows_keras_tag_names():

@@ -13,7 +13,7 @@ import urllib.parse
 
 import pytest
 from tb_server import tensorboard
-from test_plugin_logdirs import T0, newer_version_content, raw_bundle, write_keras_like
+from test_plugin_logdirs import T0, newer_version_content, raw_bundle, scalar_summary, write_keras_like
 
 from tb_callbacks_plugin import EventWriter, event_format
 from tb_callbacks_plugin.server import static_files
@@ -47,6 +47,14 @@ def logdir(tmp_path_factory):
             w.write("tick", 42, f"tick {i}", wall_time=T0 + i)
     for i in range(4):
         write_keras_like(str(root / "sweep" / f"lr_{i}"), epochs=5, steps_per_epoch=10)
+    # An evaluation run beside lr_1's train/validation (of its experiment),
+    # and a run of another name there (an experiment of its own).
+    with EventWriter(root / "sweep" / "lr_1" / "eval") as w:
+        w.write("eval_done", 50, "evaluated", wall_time=T0 + 60)
+        w.write_summary(scalar_summary("evaluation_loss_vs_iterations", 0.3), 50, wall_time=T0 + 60)
+    with EventWriter(root / "sweep" / "lr_1" / "probe") as w:
+        w.write("probe", 50, "probed", wall_time=T0 + 60)
+        w.write_summary(scalar_summary("probe_value", 1.0), 50, wall_time=T0 + 60)
     # A second fit into the same directory, starting again at step 0.
     for fit in range(2):
         with EventWriter(root / "restart") as w:
@@ -126,6 +134,23 @@ def test_several_runs_and_kind_filters(tb):
     assert {e["kind"] for e in both} == {"lr_change", "my_metric.spike"}
 
 
+def test_runs_name_their_experiment(tb):
+    runs = {r["run"]: r for r in tb.plugin_json("runs")["runs"]}
+    experiments = {name: r["experiment"] for name, r in runs.items() if name.startswith("sweep/lr_1/")}
+    assert experiments == {
+        "sweep/lr_1/eval": "sweep/lr_1",
+        "sweep/lr_1/probe": "sweep/lr_1/probe",
+        "sweep/lr_1/train": "sweep/lr_1",
+    }
+    assert runs["big"]["experiment"] == "big"
+    # The eval run's tags come with those of its experiment's other runs.
+    assert set(runs["sweep/lr_1/eval"]["scalar_tags"]) == {
+        "sweep/lr_1/eval",
+        "sweep/lr_1/train",
+        "sweep/lr_1/validation",
+    }
+
+
 def test_second_fit_into_the_same_dir_keeps_both_fits(tb):
     events = tb.plugin_json("events?run=restart")["events"]
     messages = [e["message"] for e in events]
@@ -151,8 +176,16 @@ def test_newer_format_is_reported_for_that_run(tb):
 def test_tags_and_scalars_of_keras_like_runs(tb):
     tags = tb.plugin_json("tags?" + q(run="sweep/lr_1/train"))
     assert tags["runs"] == {
+        "sweep/lr_1/eval": ["evaluation_loss_vs_iterations"],
         "sweep/lr_1/train": ["epoch_loss"],
         "sweep/lr_1/validation": ["epoch_accuracy", "epoch_loss"],
+    }
+    assert tb.plugin_json("tags?" + q(run="sweep/lr_0/train"))["runs"] == {
+        "sweep/lr_0/train": ["epoch_loss"],
+        "sweep/lr_0/validation": ["epoch_accuracy", "epoch_loss"],
+    }
+    assert tb.plugin_json("tags?" + q(run="sweep/lr_1/probe"))["runs"] == {
+        "sweep/lr_1/probe": ["probe_value"]
     }
     series = tb.plugin_json("scalars?" + q(run="sweep/lr_1/validation", tag="epoch_loss"))
     assert series["x"] == "epoch" and series["total"] == 5

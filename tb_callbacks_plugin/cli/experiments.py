@@ -1,8 +1,9 @@
 """One line per experiment: how long it trained, how good it got, how it ended.
 
-An experiment is what one `callbacks.TensorBoard(log_dir=...)` wrote: Keras
-puts its runs in `<log_dir>/train` and `<log_dir>/validation`, so those two
-are grouped under `<log_dir>`; any other run is its own experiment.
+An experiment is what one `callbacks.TensorBoard(log_dir=...)` wrote, as
+`conventions.experiment_of` decides for the plugin and the tab alike: Keras
+puts its runs in `<log_dir>/train` and `<log_dir>/validation`, so those (and
+an `eval` run beside them) are grouped under `<log_dir>`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
 
-KERAS_RUN_NAMES = ("train", "validation")
-MAIN_METRIC = "epoch_loss"
+MAIN_METRIC = conventions.epoch_tag("loss")
 # Metric names for which larger is better, when no callback said its mode.
 _HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "score")
 
@@ -39,22 +40,6 @@ class ExperimentSummary:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def experiment_of(run: str) -> str:
-    """The experiment a run belongs to: Keras's train/validation share their parent."""
-    parent, name = posixpath.split(run)
-    if name in KERAS_RUN_NAMES:
-        return parent or "."
-    return run
-
-
-def _run_label(experiment: str, run: str) -> str:
-    if run == experiment:
-        return ""
-    if experiment == ".":
-        return run
-    return run[len(experiment) + 1 :] if run.startswith(experiment + "/") else run
 
 
 def _mode_for(tag: str, hinted: str | None) -> str:
@@ -80,8 +65,7 @@ def _candidates(experiment: str, runs: list[str], tag: str) -> list[tuple[str, s
     """(run, tag) pairs to try for `tag`, validation first (that is what callbacks monitor)."""
 
     def order(run: str) -> int:
-        name = posixpath.basename(run)
-        return {"validation": 0, "train": 1}.get(name, 2)
+        return {conventions.VALIDATION_RUN: 0, conventions.TRAIN_RUN: 1}.get(posixpath.basename(run), 2)
 
     return [(run, tag) for run in sorted(runs, key=order)]
 
@@ -101,18 +85,20 @@ def _choose_metric(
         mode = None
     else:
         if monitor:
-            # Keras logs "val_x" as tag "epoch_x" of the validation run, "x" as
-            # "epoch_x" of the train run.
-            if monitor.startswith("val_"):
-                choices += [
-                    (r, "epoch_" + monitor[4:]) for r in runs if posixpath.basename(r) == "validation"
-                ]
-            choices += [(r, "epoch_" + monitor) for r in runs if posixpath.basename(r) != "validation"]
+            run_name, name = conventions.split_logs_key(monitor)
+            if run_name == conventions.VALIDATION_RUN:
+                tag = conventions.epoch_tag(name)
+                choices += [(r, tag) for r in runs if posixpath.basename(r) == run_name]
+            choices += [
+                (r, conventions.epoch_tag(monitor))
+                for r in runs
+                if posixpath.basename(r) != conventions.VALIDATION_RUN
+            ]
         choices += _candidates(experiment, runs, MAIN_METRIC)
     for run, tag in choices:
         series = metrics.get(run) and metrics[run].scalars.get(tag)
         if series and series.values:
-            label = _run_label(experiment, run)
+            label = conventions.run_label(run)
             return (f"{label}/{tag}" if label else tag), series, _mode_for(tag, mode)
     return None, None, None
 
@@ -141,7 +127,7 @@ def _epochs_trained(runs: list[str], metrics: Mapping[str, RunMetrics], events: 
     if ends:
         counts.append(len(ends))
     else:
-        for run in sorted(runs, key=lambda r: posixpath.basename(r) != "train"):
+        for run in sorted(runs, key=lambda r: posixpath.basename(r) != conventions.TRAIN_RUN):
             series = metrics.get(run) and metrics[run].scalars.get(MAIN_METRIC)
             if series:
                 counts.append(len(series.steps))
@@ -233,11 +219,11 @@ def summarize(
     """
     groups: dict[str, list[str]] = {}
     for run in runs:
-        groups.setdefault(experiment_of(run), []).append(run)
+        groups.setdefault(conventions.experiment_of(run), []).append(run)
     by_experiment: dict[str, list[Event]] = {}
     for event in events:
-        by_experiment.setdefault(experiment_of(event.run), []).append(event)
-        groups.setdefault(experiment_of(event.run), [])
+        by_experiment.setdefault(conventions.experiment_of(event.run), []).append(event)
+        groups.setdefault(conventions.experiment_of(event.run), [])
     out = []
     for experiment in sorted(groups):
         members = groups[experiment]
@@ -247,7 +233,7 @@ def summarize(
         if series is not None:
             best, best_at = _best(series, mode)
             final = series.values[-1]
-            if not label.rsplit("/", 1)[-1].startswith("epoch_"):
+            if not conventions.is_epoch_tag(label.rsplit("/", 1)[-1]):
                 best_at = None  # a step, not an epoch: not worth a column of its own
         count, lr = _lr_story(exp_events)
         out.append(

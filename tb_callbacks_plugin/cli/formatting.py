@@ -4,8 +4,8 @@ Text in event files is arbitrary: messages may hold newlines, tabs, terminal
 escape sequences, wide (CJK, emoji) characters. The table escapes control
 characters (so a message can neither break a row nor drive the terminal) and
 pads by display width. Machine formats keep the text exact: CSV quotes as
-RFC 4180 says, JSON is strict (non-finite floats become the strings "NaN",
-"Infinity" and "-Infinity", as in the plugin's HTTP routes).
+RFC 4180 says, JSON is strict (non-finite floats become their names, from
+`conventions.nonfinite_name`, as in the plugin's HTTP routes).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
+
+from tb_callbacks_plugin import conventions
 
 try:
     from rich.cells import cell_len as _cell_len  # rich comes with keras
@@ -37,25 +39,10 @@ _BIDI = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-def json_safe(value: Any) -> Any:
-    """`value` with every non-finite float replaced by "NaN", "Infinity" or "-Infinity"."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "NaN"
-        if math.isinf(value):
-            return "Infinity" if value > 0 else "-Infinity"
-        return value
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def strict_dumps(value: Any, *, compact: bool = True) -> str:
     """Strict JSON (RFC 8259): non-finite floats as strings, unicode kept as is."""
     return json.dumps(
-        json_safe(value),
+        conventions.name_nonfinite(value),
         ensure_ascii=False,
         allow_nan=False,
         separators=(",", ":") if compact else None,
@@ -156,7 +143,7 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, (dict, list, tuple)):
         return strict_dumps(value)
     if isinstance(value, float):
-        return json_safe(value) if not math.isfinite(value) else repr(value)
+        return conventions.nonfinite_name(value) if not math.isfinite(value) else repr(value)
     return value
 
 

@@ -23,7 +23,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from tb_callbacks_plugin import event_format
+from tb_callbacks_plugin import conventions, event_format
 from tb_callbacks_plugin.cli import formatting
 from tb_callbacks_plugin.cli.formatting import Column
 from tb_callbacks_plugin.event_format import Event
@@ -38,7 +38,7 @@ PROGRESS_DELAY_ENV = "TB_CALLBACKS_PROGRESS_DELAY"
 
 _NONFINITE_NOTE = (
     "JSON, JSON Lines and the CSV data column are strict JSON: NaN and infinities in "
-    'event data are written as the strings "NaN", "Infinity" and "-Infinity".'
+    'event data are written as the strings "{}", "{}" and "{}".'.format(*conventions.NONFINITE_NAMES)
 )
 
 

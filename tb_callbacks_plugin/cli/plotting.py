@@ -1,6 +1,6 @@
 """A matplotlib figure of metric curves with callback events marked on them.
 
-One row per experiment (see `summary.experiment_of`), one column per metric.
+One row per experiment (see `conventions.experiment_of`), one column per metric.
 Each panel draws the metric of every run of the experiment (train and
 validation) and a vertical line at every event, coloured by kind, with one
 legend of kinds for the whole figure. The x axis is the training step when
@@ -15,12 +15,12 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 
-from tb_callbacks_plugin.cli.experiments import experiment_of
+from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
 MAX_ROWS = 24
-_LINE_STYLES = {"train": "-", "validation": "--"}
+_LINE_STYLES = {conventions.TRAIN_RUN: "-", conventions.VALIDATION_RUN: "--"}
 
 
 def _import_pyplot():
@@ -37,7 +37,7 @@ def _import_pyplot():
 def default_metrics(metrics: Mapping[str, RunMetrics]) -> list[str]:
     """epoch_loss and the learning rate when logged, else the first two tags."""
     tags = sorted({tag for m in metrics.values() for tag in m.scalars})
-    chosen = [tag for tag in ("epoch_loss", "epoch_learning_rate") if tag in tags]
+    chosen = [tag for tag in map(conventions.epoch_tag, ("loss", "learning_rate")) if tag in tags]
     return chosen or tags[:2]
 
 
@@ -50,7 +50,7 @@ def kind_colors(kinds: Sequence[str]) -> dict[str, tuple]:
 
 
 def _x_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int], by_step: bool) -> list[float]:
-    if tag.startswith("epoch_") and by_step:
+    if conventions.is_epoch_tag(tag) and by_step:
         return [float(epoch_steps.get(s, math.nan)) for s in steps]
     return [float(s) for s in steps]
 
@@ -63,7 +63,7 @@ def _use_log(values: list[float], tag: str) -> bool:
     return "learning_rate" in tag or tag == "lr" or max(finite) / min(finite) > 1e3
 
 
-def _draw_metric(ax, experiment, members, metrics, tag, epoch_steps, by_step) -> None:
+def _draw_metric(ax, members, metrics, tag, epoch_steps, by_step) -> None:
     blended = ax.get_xaxis_transform()
     all_values: list[float] = []
     for run in members:
@@ -73,7 +73,7 @@ def _draw_metric(ax, experiment, members, metrics, tag, epoch_steps, by_step) ->
         xs = _x_of_points(tag, series.steps, epoch_steps, by_step)
         ys = [v if math.isfinite(v) else math.nan for v in series.values]
         all_values += ys
-        name = run[len(experiment) + 1 :] if run.startswith(experiment + "/") else run
+        name = conventions.run_label(run) or run
         # A learning rate holds for the whole epoch it is logged at the end of.
         drawstyle = "steps-pre" if "learning_rate" in tag else "default"
         (line,) = ax.plot(
@@ -163,11 +163,11 @@ def plot(
     tags = list(tags) if tags else default_metrics(metrics)
     groups: dict[str, list[str]] = {}
     for run in runs:
-        groups.setdefault(experiment_of(run), []).append(run)
+        groups.setdefault(conventions.experiment_of(run), []).append(run)
     events_by_exp: dict[str, list[Event]] = {}
     for event in events:
-        events_by_exp.setdefault(experiment_of(event.run), []).append(event)
-        groups.setdefault(experiment_of(event.run), [])
+        events_by_exp.setdefault(conventions.experiment_of(event.run), []).append(event)
+        groups.setdefault(conventions.experiment_of(event.run), [])
     experiments = sorted(groups)[:MAX_ROWS]
     columns = max(1, len(tags))
     colors = kind_colors(sorted({e.kind for e in events}))
@@ -187,7 +187,7 @@ def plot(
         for run in members:
             if run in metrics:
                 epoch_steps.update(metrics[run].epoch_steps)
-        by_step = bool(epoch_steps) or not any(t.startswith("epoch_") for t in present)
+        by_step = bool(epoch_steps) or not any(conventions.is_epoch_tag(t) for t in present)
         for col, tag in enumerate(tags or [""]):
             ax = axes[row][col]
             if tag not in present and (present or col > 0):
@@ -204,7 +204,7 @@ def plot(
                 )
                 continue
             if tag in present:
-                _draw_metric(ax, experiment, members, metrics, tag, epoch_steps, by_step)
+                _draw_metric(ax, members, metrics, tag, epoch_steps, by_step)
                 ax.set_title(f"{experiment} · {tag}", fontsize=9)
             else:  # no metric at all: the events alone, on their steps
                 ax.set_yticks([])

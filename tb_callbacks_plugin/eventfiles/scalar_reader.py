@@ -5,10 +5,11 @@ with the `scalars` plugin's metadata: a 0-d float tensor in `tensor_content`.
 Older writers (tf.compat.v1, tensorboardX, PyTorch) use `simple_value`. Both
 are read here without TensorFlow and without TensorBoard's sampling.
 
-Keras writes `epoch_*` tags at step = epoch; `callbacks.TensorBoard` also
-writes `callback_events/epochs/*` records (the global step at which each epoch
-ended), which `RunMetrics.epoch_steps` returns so that epoch-indexed metrics
-can be drawn on the same step axis as the events.
+Keras writes `epoch_*` tags at step = epoch (`conventions.is_epoch_tag`);
+`callbacks.TensorBoard` also writes `callback_events/epochs/*` records (the
+global step at which each epoch ended), which `RunMetrics.epoch_steps`
+returns so that epoch-indexed metrics can be drawn on the same step axis as
+the events.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from tb_callbacks_plugin import metadata
 from tb_callbacks_plugin.eventfiles import records, storage
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
-EPOCH_TAG_PREFIX = "epoch_"
 
 _NUMPY_DTYPES = {
     types_pb2.DT_FLOAT: np.float32,
@@ -60,13 +60,6 @@ class RunMetrics:
     run: str
     scalars: dict[str, Series] = field(default_factory=dict)
     epoch_steps: dict[int, int] = field(default_factory=dict)
-
-    @staticmethod
-    def is_epoch_indexed(tag: str) -> bool:
-        # Keras names its per-epoch scalars epoch_<metric> and writes them at
-        # step = epoch; everything else (batch_*, evaluation_*_vs_iterations,
-        # users' own) is written at a training step.
-        return tag.startswith(EPOCH_TAG_PREFIX)
 
 
 def scalar_value(value) -> float | None:

@@ -52,14 +52,14 @@ def minmax_indices(values: np.ndarray, max_points: int = DEFAULT_MAX_POINTS) -> 
     size = int(np.max(np.diff(starts)))
     # Pad every bucket to the same size so one vectorized argmin/argmax over a
     # 2-D view handles them all (a Python loop over 1e6 points would not).
-    nan = np.isnan(inner)
-    for_max = np.where(nan, np.inf, inner)
-    for_min = np.where(nan, np.inf, inner)
+    # NaN ranks as +inf for both: the bucket's maximum, and its minimum
+    # when nothing else is in it.
+    ranked = np.where(np.isnan(inner), np.inf, inner)
     grid = starts[:-1, None] + np.arange(size)[None, :]
     valid = grid < starts[1:, None]
     grid = np.minimum(grid, len(inner) - 1)
-    hi = np.where(valid, for_max[grid], -np.inf)
-    lo = np.where(valid, for_min[grid], np.inf)
+    hi = np.where(valid, ranked[grid], -np.inf)
+    lo = np.where(valid, ranked[grid], np.inf)
     rows = np.arange(buckets)
     keep_hi = grid[rows, np.argmax(hi, axis=1)]
     keep_lo = grid[rows, np.argmin(lo, axis=1)]

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from tensorboard.data import provider
 
-from tb_callbacks_plugin import event_format, metadata
+from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
@@ -37,21 +37,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_CACHE_CHARS = 256 * 1024 * 1024
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
-_NONFINITE = {math.inf: "Infinity", -math.inf: "-Infinity"}
-
-
-def finite_json(value: Any) -> Any:
-    """`value` with NaN and infinities replaced by the strings
-    "NaN", "Infinity" and "-Infinity", so that it is valid JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else _NONFINITE[value]
-    if isinstance(value, dict):
-        return {k: finite_json(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [finite_json(v) for v in value]
-    return value
-
-
 def event_json(event: Event) -> str:
     """One event as the JSON object the `events` route serves."""
     wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
@@ -67,7 +52,7 @@ def event_json(event: Event) -> str:
     try:
         return _ENCODER.encode(obj)
     except ValueError:  # NaN or Infinity somewhere in data: rare, so only then walk it
-        obj["data"] = finite_json(event.data)
+        obj["data"] = conventions.name_nonfinite(event.data)
         return _ENCODER.encode(obj)
 
 

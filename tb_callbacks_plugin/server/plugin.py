@@ -21,7 +21,7 @@ from tensorboard.plugins import base_plugin
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 from werkzeug import wrappers
 
-from tb_callbacks_plugin import event_format, metadata
+from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.server import scalar_series, static_files
 from tb_callbacks_plugin.server.event_store import EventStore
 from tb_callbacks_plugin.server.http_params import RouteError, one, parse_query
@@ -140,6 +140,7 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         entries = [
             {
                 "run": run.run,
+                "experiment": conventions.experiment_of(run.run),
                 "count": len(run.events),
                 "kinds": run.kinds,
                 "warnings": run.warnings,

@@ -3,72 +3,43 @@ and a series reduced to a bounded number of points as JSON-ready lists."""
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
+from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.server import downsample
-
-# Keras's TensorBoard callback writes `epoch_*` tags at step = epoch and
-# `batch_*` / `evaluation_*_vs_iterations` at the optimizer step.
-EPOCH_TAG_PREFIX = "epoch_"
-
-
-def parent(run: str) -> str:
-    """The directory holding `run`, "" for a top-level run (and for ".")."""
-    return run.rsplit("/", 1)[0] if "/" in run else ""
 
 
 def sibling_runs(run: str, all_runs: Iterable[str]) -> list[str]:
-    """`run` and the runs that belong to the same experiment, sorted.
-
-    Siblings share `run`'s parent directory (`exp1/train` and
-    `exp1/validation`). A top-level run also takes the runs below it, so
-    `exp1` (events written to the experiment directory itself) groups with
-    `exp1/train` and `exp1/validation`.
+    """`run` and the runs of the same experiment (`conventions.experiment_of`), sorted.
 
     Example:
 
     ```python
-    sibling_runs("a/train", ["a/train", "a/validation", "b/train"])
-    # ["a/train", "a/validation"]
+    sibling_runs("a/train", ["a", "a/train", "a/validation", "b/train"])
+    # ["a", "a/train", "a/validation"]
     ```
     """
     return sibling_groups([run], all_runs)[run]
 
 
 def sibling_groups(runs: Iterable[str], all_runs: Iterable[str]) -> dict[str, list[str]]:
-    """`sibling_runs` of each of `runs`, with `all_runs` indexed once (a
+    """`sibling_runs` of each of `runs`, with `all_runs` grouped once (a
     logdir of thousands of runs would make one scan per run quadratic)."""
-    names = sorted(set(all_runs))
-    by_parent: dict[str, list[str]] = {}
-    for name in names:
-        by_parent.setdefault(parent(name), []).append(name)
+    groups = conventions.experiment_groups(set(all_runs))
     out = {}
     for run in runs:
-        group = {run, *by_parent.get(parent(run), ())}
-        if "/" not in run:
-            below = run + "/"
-            # Names below `run` sort together, right after `below`.
-            start = bisect.bisect_left(names, below)
-            end = bisect.bisect_left(names, run + "0")  # "0" is the character after "/"
-            group.update(names[start:end])
-        out[run] = sorted(group)
+        group = groups.get(conventions.experiment_of(run), [])
+        out[run] = group if run in group else sorted([run, *group])
     return out
 
 
 def x_axis(tag: str) -> str:
     """ "epoch" when the tag's record step counts epochs, else "step"."""
-    return "epoch" if tag.startswith(EPOCH_TAG_PREFIX) else "step"
-
-
-def _nonfinite_name(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
+    return "epoch" if conventions.is_epoch_tag(tag) else "step"
 
 
 def reduced_series(
@@ -89,8 +60,8 @@ def reduced_series(
 
     Returns:
       `{"total", "step", "wall_time", "value", "nonfinite", "global_step"}`
-      where non-finite values are null in `value` and named ("NaN",
-      "Infinity", "-Infinity") at the same index of `nonfinite`, which is
+      where non-finite values are null in `value` and named
+      (`conventions.nonfinite_name`) at the same index of `nonfinite`, which is
       null when every value is finite.
     """
     total = len(steps)
@@ -105,7 +76,7 @@ def reduced_series(
     if len(bad):
         nonfinite = [None] * len(value_list)
         for i in bad.tolist():
-            nonfinite[i] = _nonfinite_name(value_list[i])
+            nonfinite[i] = conventions.nonfinite_name(value_list[i])
             value_list[i] = None
     step_list = steps.tolist()
     global_step = None
