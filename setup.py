@@ -9,6 +9,18 @@ PACKAGES = ["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plu
 # setuptools ships it without warning that it would be ignored.
 STATIC = "tb_callbacks_plugin.server.static"
 
+# Supported Keras 3: from the Keras that TensorFlow 2.16 (the first TensorFlow
+# on Keras 3) installed, to the newest release tested here. CI tests both
+# ends (tests/test_backends.py). tf-keras 2 (TF_USE_LEGACY_KERAS=1) is
+# supported from 2.16: TensorFlow 2.15 pins keras<2.16, which cannot be
+# installed next to Keras 3.
+KERAS_FLOOR = "3.0.5"
+KERAS_TESTED_NEWEST = "3.15.1"
+KERAS = f"keras>={KERAS_FLOOR},<3.16"
+TENSORFLOW = "tensorflow>=2.16"
+TF_KERAS = "tf_keras>=2.16"
+DEMO = ["scikit-learn>=1.2", "pandas>=1.5", "matplotlib>=3.5", "tqdm>=4.60"]
+
 setup(
     name="tb-callbacks-plugin",
     version="0.1.0",
@@ -19,32 +31,38 @@ setup(
     packages=[*find_packages(include=PACKAGES), STATIC],
     package_data={STATIC: ["*.js", "*.css"]},
     include_package_data=True,
+    # No TensorFlow: the package never needs it on JAX or torch, and a user of
+    # tensorflow-cpu (or tensorflow-macos) must not get a second TensorFlow.
     install_requires=[
-        "tensorflow>=2.16",
+        KERAS,
         "tensorboard>=2.16",
         "protobuf>=3.20",
         "werkzeug>=2.0",
-        "keras>=3.0",
         "numpy",
         "google-crc32c>=1.5",
     ],
     extras_require={
+        "tensorflow": [TENSORFLOW],
+        "tf-keras": [TENSORFLOW, TF_KERAS],
+        # Everything demo/train.py imports, with TensorFlow as its Keras backend.
+        "demo": [TENSORFLOW, *DEMO],
         "pandas": ["pandas>=1.5"],
         "plot": ["matplotlib>=3.5"],
         "cli": ["tqdm>=4.60"],
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
+        # What the event tests need on any backend (tests/test_backends.py
+        # installs it into the JAX, torch and Keras-floor environments).
+        "test-events": ["pytest>=7", "pytest-timeout>=2", "scikit-learn>=1.2"],
         "test": [
+            TENSORFLOW,
+            TF_KERAS,
+            *DEMO,
             "pytest>=7",
             "pytest-timeout>=2",
             "hypothesis>=6",
-            "pandas>=1.5",
-            "matplotlib>=3.5",
-            "scikit-learn>=1.2",
             "tbparse>=0.0.9",
-            "tqdm>=4.60",
             "playwright>=1.40",
-            "jax[cpu]>=0.4",
             "fsspec>=2023.1",
             "s3fs>=2023.1",
             "moto[server]>=5",

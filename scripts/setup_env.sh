@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
-# Creates (or reuses) .venv and installs the project with the given extras.
-# Usage: scripts/setup_env.sh EXTRAS   e.g. "pandas,plot" or "test"
+# Creates (or reuses) a venv and installs the project with the given extras.
+# Usage: scripts/setup_env.sh EXTRAS   e.g. "demo" or "test"
+# The venv is .venv unless VENV names another directory. A failed install
+# stops here with pip's error and leaves the venv unstamped, so the next run
+# installs again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/pip_install.sh
 extras="${1:-}"
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+venv="${VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
 fi
-stamp=".venv/.installed-$(cat setup.py | sha256sum | cut -c1-12)-${extras//,/_}"
+stamp="$venv/.installed-$(setup_key scripts/setup_env.sh)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip 2>&1 | grep -v "is ignored" || true
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[${extras}]" 2>&1 | grep -v "is ignored" || true
-  .venv/bin/python -c "import tb_callbacks_plugin, callbacks" 
+  pip_install "$venv/bin/python" --upgrade pip
+  pip_install "$venv/bin/python" -e ".[${extras}]"
+  "$venv/bin/python" -c "import tb_callbacks_plugin, callbacks"
   touch "$stamp"
 fi

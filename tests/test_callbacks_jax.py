@@ -1,11 +1,16 @@
-"""callbacks on the JAX backend, in a subprocess with KERAS_BACKEND=jax: same files, no TensorFlow."""
+"""callbacks on the JAX backend, in a subprocess with KERAS_BACKEND=jax: same files, no TensorFlow.
+
+The subprocess runs in the JAX environment of scripts/backend_env.sh, where
+TensorFlow is not installed; this process (TensorFlow) writes the same fit to
+compare with.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-import sys
 import textwrap
 
 import keras
@@ -83,6 +88,15 @@ CRASH = textwrap.dedent(
 )
 
 
+@functools.lru_cache(maxsize=1)
+def _jax_python():
+    done = subprocess.run(
+        ["bash", os.path.join(ROOT, "scripts", "backend_env.sh"), "jax"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-5000:]
+    return os.path.join(ROOT, done.stdout.strip().splitlines()[-1])
+
+
 def _run(script, tmp_path, *args):
     path = tmp_path / "script.py"
     path.write_text(script)
@@ -93,7 +107,7 @@ def _run(script, tmp_path, *args):
         "JAX_PLATFORMS": "cpu",
     }
     return subprocess.run(
-        [sys.executable, str(path), *args], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path
+        [_jax_python(), str(path), *args], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path
     )
 
 
