@@ -23,16 +23,20 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tests.browser import CHROMIUM, available, launch  # noqa: E402
+from tests.needs import need  # noqa: E402
 from tests.tb_server import tensorboard  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "frontend"
 VIEWPORT = {"width": 1440, "height": 1000}
 
-pytestmark = [
-    pytest.mark.skipif(not available(), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
-    pytest.mark.timeout(240),
-]
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _chromium():
+    need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
+
 
 # Polled in TensorBoard's page: our iframe is same-origin.
 APP_STATE = """() => document.querySelector('iframe')?.contentDocument

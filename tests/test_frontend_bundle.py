@@ -11,7 +11,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from needs import need
 
 ROOT = Path(__file__).resolve().parent.parent
 FRONTEND = ROOT / "frontend"
@@ -19,10 +19,11 @@ STATIC = ROOT / "tb_callbacks_plugin" / "server" / "static"
 
 
 def _require_toolchain() -> None:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the bundle cannot be rebuilt here")
-    if not (FRONTEND / "node_modules" / "esbuild").is_dir():
-        pytest.skip("frontend/node_modules is missing: run `npm ci` in frontend/")
+    need(shutil.which("node") is not None, "node is not installed: the bundle cannot be rebuilt here")
+    need(
+        (FRONTEND / "node_modules" / "esbuild").is_dir(),
+        "frontend/node_modules is missing: run `npm ci` in frontend/",
+    )
 
 
 def test_committed_bundle_is_fresh(tmp_path):
@@ -39,8 +40,10 @@ def test_committed_bundle_is_fresh(tmp_path):
 
 def test_typescript_typechecks():
     _require_toolchain()
-    if not (FRONTEND / "node_modules" / ".bin" / "tsc").exists():
-        pytest.skip("typescript is not installed in frontend/node_modules")
+    need(
+        (FRONTEND / "node_modules" / ".bin" / "tsc").exists(),
+        "typescript is not installed in frontend/node_modules",
+    )
     result = subprocess.run(
         [str(FRONTEND / "node_modules" / ".bin" / "tsc"), "--noEmit", "-p", "."],
         cwd=FRONTEND,
