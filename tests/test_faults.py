@@ -71,6 +71,12 @@ class Kill(keras.callbacks.Callback):
         if (config.get("kill") or {}).get("when") == "stopped" and self.model.stop_training:
             die(f"stopped at epoch {epoch}")
         time.sleep(config.get("epoch_sleep", 0))
+        if config.get("epoch_gate"):
+            # The parent creates epoch-<e> once it saw what epoch e wrote.
+            gate = os.path.join(config["epoch_gate"], f"epoch-{epoch}")
+            deadline = time.monotonic() + config.get("gate_timeout", 90)
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.02)
 
 keras_helpers.seed(config.get("seed", 0))
 if config.get("model") == "diverging":
