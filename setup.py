@@ -67,6 +67,7 @@ setup(
             "s3fs>=2023.1",
             "moto[server]>=5",
             "ruff>=0.5",
+            "mypy>=1.8",
         ],
     },
     entry_points={

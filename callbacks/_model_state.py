@@ -6,7 +6,7 @@ on JAX forces a state sync on every access).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from keras import ops
@@ -84,6 +84,10 @@ def lr_identity(model: Any) -> tuple:
     return tuple(id(lr_holder(opt)) for _, opt in optimizers(model))
 
 
+@overload
+def read_step(model: Any, default: int = 0) -> int: ...
+@overload
+def read_step(model: Any, default: None) -> int | None: ...
 def read_step(model: Any, default: int | None = 0) -> int | None:
     """Optimizer iterations (the global training step), `default` when not readable."""
     optimizer = getattr(model, "optimizer", None)

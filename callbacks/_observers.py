@@ -25,6 +25,7 @@ import functools
 import sys
 import weakref
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 from keras.callbacks import CallbackList
@@ -43,7 +44,7 @@ def _is_default(method: Any) -> bool:
 
 def find_callback_list(callback: Any) -> tuple[Any, int | None] | None:
     """(the CallbackList whose set_model is calling us, fit's `initial_epoch`) or None."""
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     try:
         for _ in range(_MAX_FRAMES):
             if frame is None:

@@ -200,7 +200,7 @@ class FitSession:
         self._last_step = step
         return step
 
-    def current_epoch(self) -> int | None:
+    def current_epoch(self) -> int:
         if self.epoch is not None:
             return self.epoch
         return self._start_epoch()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import keras
 
 from callbacks import _describe, _model_state
@@ -45,7 +47,7 @@ class LearningRateScheduler(Callback, keras.callbacks.LearningRateScheduler):
         for (name, old), new in zip(before, after, strict=True):
             if old == new:
                 continue
-            data = {"old": old, "new": new, "schedule": schedule}
+            data: dict[str, Any] = {"old": old, "new": new, "schedule": schedule}
             if name is not None:
                 data["optimizer"] = name
             why = f"{schedule} at the start of epoch {epoch}: "

@@ -13,6 +13,7 @@ from keras.src.utils import file_utils
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
 from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
+from callbacks._session import FitSession
 from callbacks.callback import Callback
 from tb_callbacks_plugin import EventWriter, conventions
 
@@ -141,7 +142,7 @@ class TensorBoard(Callback):
 
     def _train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self._global_train_batch
-        if self.update_freq != "epoch" and step % self.update_freq == 0 and self._is_chief:
+        if isinstance(self.update_freq, int) and step % self.update_freq == 0 and self._is_chief:
             values = []
             if self.write_steps_per_second:
                 elapsed = time.time() - self._batch_start_time
@@ -196,6 +197,14 @@ class TensorBoard(Callback):
 
     # ------------------------------------------------------------ model
 
+    @property
+    def _session(self) -> FitSession:
+        # Keras calls set_model, which finds the session, before any hook.
+        session = self._fit_session
+        if session is None:
+            raise RuntimeError("callbacks.TensorBoard: a hook was called before set_model")
+        return session
+
     def set_model(self, model: Any) -> None:
         """Sets the Keras model and writes its graphs if `write_graph`."""
         super().set_model(model)
@@ -204,7 +213,7 @@ class TensorBoard(Callback):
         self._val_dir = os.path.join(self.log_dir, _VALIDATION)
         self._is_chief = _chief.is_chief(model)
         self._set_batch_hooks()
-        self._fit_session.add_sink(self)
+        self._session.add_sink(self)
         if self.write_graph and self._is_chief:
             self._write_graphs(model)
         if self.embeddings_freq and self._is_chief:
@@ -262,12 +271,12 @@ class TensorBoard(Callback):
     # ------------------------------------------------------------ train
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._fit_session.begin_training()  # already done if the CallbackList is watched
+        self._session.begin_training()  # already done if the CallbackList is watched
         self._global_train_batch = 0
         self._epoch_start_step = 0
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        session = self._fit_session
+        session = self._session
         session.check(None, "on_train_end", logs)
         if not session.observing:
             session.end_training(logs=logs)
@@ -275,7 +284,7 @@ class TensorBoard(Callback):
             self.fit_ended()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        session = self._fit_session
+        session = self._session
         session.epoch_begin(epoch)
         session.check(None, "on_epoch_begin")
         if self.write_steps_per_second:
@@ -284,7 +293,7 @@ class TensorBoard(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Writes the epoch's scalars, histograms and embeddings."""
-        self._fit_session.check(None, "on_epoch_end", logs)
+        self._session.check(None, "on_epoch_end", logs)
         if not self._is_chief:
             return
         model = self._model
@@ -310,7 +319,7 @@ class TensorBoard(Callback):
         if values:
             writer = self._writer(_VALIDATION)
             writer.write_summary(_summaries.scalars(values), _model_state.read_step(model))
-            if not self._fit_session.running:
+            if not self._session.running:
                 writer.flush()  # a standalone evaluate(): no train_end will close it
 
     def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:

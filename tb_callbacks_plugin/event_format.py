@@ -66,9 +66,13 @@ EPOCHS_TAG_PREFIX = TAG_PREFIX + metadata.ROLE_EPOCHS + "/"
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One thing a callback did, as read back from an event file."""
+    """One thing a callback did, as read back from an event file.
 
-    run: str
+    `run` is None only for an event a `callbacks.Callback` kept in memory
+    (`.events`) because its fit had no writer.
+    """
+
+    run: str | None
     kind: str
     step: int
     epoch: int | None
@@ -90,9 +94,8 @@ def check_kind(kind: Any) -> str:
     return kind
 
 
-def _check_count(name: str, value: Any, *, optional: bool = False) -> int | None:
-    if value is None and optional:
-        return None
+def check_step(name: str, value: Any) -> int:
+    """`value` as a non-negative int (a step or an epoch); TypeError or ValueError otherwise."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be a non-negative int, got {type(value).__name__}")
     value = int(value)
@@ -167,7 +170,7 @@ def make_event_json(
 ) -> bytes:
     """Validates one event and encodes it as a bundle element."""
     check_kind(kind)
-    epoch = _check_count("epoch", epoch, optional=True)
+    epoch = None if epoch is None else check_step("epoch", epoch)
     if not isinstance(message, str):
         raise TypeError(f"message must be a str, got {type(message).__name__}")
     if source is not None and not isinstance(source, str):
@@ -189,7 +192,6 @@ def make_event_json(
     return dumps(record).encode("utf-8", "surrogatepass")
 
 
-check_step = _check_count
 
 
 # ---------------------------------------------------------------- summaries
@@ -281,7 +283,9 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def event_from_dict(run: str, step: int, item: dict[str, Any], *, within_caps: bool = False) -> Event:
+def event_from_dict(
+    run: str | None, step: int, item: dict[str, Any], *, within_caps: bool = False
+) -> Event:
     """An `Event` from a decoded element, with hostile sizes capped again
     (unless the caller knows the element is `within_caps`)."""
     data = item.get("data")

@@ -42,6 +42,23 @@ class ExperimentSummary:
         return asdict(self)
 
 
+def group_by_experiment(
+    runs: Iterable[str], events: Iterable[Event]
+) -> tuple[dict[str, list[str]], dict[str, list[Event]]]:
+    """(experiment -> its runs, experiment -> its events); an experiment with events only has no runs."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        groups.setdefault(conventions.experiment_of(run), []).append(run)
+    by_experiment: dict[str, list[Event]] = {}
+    for event in events:
+        if event.run is None:  # kept in memory by a callback, in no run
+            continue
+        experiment = conventions.experiment_of(event.run)
+        by_experiment.setdefault(experiment, []).append(event)
+        groups.setdefault(experiment, [])
+    return groups, by_experiment
+
+
 def _mode_for(tag: str, hinted: str | None) -> str:
     if hinted in ("min", "max"):
         return hinted
@@ -76,7 +93,7 @@ def _choose_metric(
     metrics: Mapping[str, RunMetrics],
     events: list[Event],
     wanted: str | None,
-) -> tuple[str | None, Series | None, str | None]:
+) -> tuple[str, Series, str] | None:
     """The main metric of an experiment: `wanted`, else what callbacks monitored, else epoch_loss."""
     monitor, mode = _monitor_hint(events)
     choices: list[tuple[str, str]] = []
@@ -100,7 +117,7 @@ def _choose_metric(
         if series and series.values:
             label = conventions.run_label(run)
             return (f"{label}/{tag}" if label else tag), series, _mode_for(tag, mode)
-    return None, None, None
+    return None
 
 
 def _best(series: Series, mode: str) -> tuple[float | None, int | None]:
@@ -132,9 +149,11 @@ def _epochs_trained(runs: list[str], metrics: Mapping[str, RunMetrics], events: 
             if series:
                 counts.append(len(series.steps))
                 break
-    finished = [e for e in events if e.kind == "train_end" and e.epoch is not None]
+    finished = [
+        (e.wall_time, e.step, e.epoch) for e in events if e.kind == "train_end" and e.epoch is not None
+    ]
     if finished:
-        counts.append(max(finished, key=lambda e: (e.wall_time, e.step)).epoch + 1)
+        counts.append(max(finished)[2] + 1)
     return max(counts) if counts else None
 
 
@@ -217,20 +236,16 @@ def summarize(
         print(line.experiment, line.best, line.ended)
     ```
     """
-    groups: dict[str, list[str]] = {}
-    for run in runs:
-        groups.setdefault(conventions.experiment_of(run), []).append(run)
-    by_experiment: dict[str, list[Event]] = {}
-    for event in events:
-        by_experiment.setdefault(conventions.experiment_of(event.run), []).append(event)
-        groups.setdefault(conventions.experiment_of(event.run), [])
+    groups, by_experiment = group_by_experiment(runs, events)
     out = []
     for experiment in sorted(groups):
         members = groups[experiment]
         exp_events = by_experiment.get(experiment, [])
-        label, series, mode = _choose_metric(experiment, members, metrics, exp_events, metric)
+        chosen = _choose_metric(experiment, members, metrics, exp_events, metric)
+        label = mode = None
         best = best_at = final = None
-        if series is not None:
+        if chosen is not None:
+            label, series, mode = chosen
             best, best_at = _best(series, mode)
             final = series.values[-1]
             if not conventions.is_epoch_tag(label.rsplit("/", 1)[-1]):

@@ -24,7 +24,7 @@ try:
     from rich.cells import cell_len as _cell_len  # rich comes with keras
 except ImportError:  # pragma: no cover
 
-    def _cell_len(text: str) -> int:
+    def _cell_len(text: str) -> int:  # type: ignore[misc]  # rich's also takes a unicode version
         return sum(
             0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
             for c in text

@@ -112,7 +112,7 @@ def _for_each_file(
         sizes = {}
         for path in paths:
             try:
-                sizes[path] = os.path.getsize(storage.local_path(path))
+                sizes[path] = os.path.getsize(storage.local_path(path) or path)
             except OSError:
                 sizes[path] = 0
         unit = "B"

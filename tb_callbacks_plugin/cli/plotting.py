@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli.experiments import group_by_experiment
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
@@ -161,13 +162,7 @@ def plot(
     """
     plt = _import_pyplot()
     tags = list(tags) if tags else default_metrics(metrics)
-    groups: dict[str, list[str]] = {}
-    for run in runs:
-        groups.setdefault(conventions.experiment_of(run), []).append(run)
-    events_by_exp: dict[str, list[Event]] = {}
-    for event in events:
-        events_by_exp.setdefault(conventions.experiment_of(event.run), []).append(event)
-        groups.setdefault(conventions.experiment_of(event.run), [])
+    groups, events_by_exp = group_by_experiment(runs, events)
     experiments = sorted(groups)[:MAX_ROWS]
     columns = max(1, len(tags))
     colors = kind_colors(sorted({e.kind for e in events}))

@@ -37,10 +37,10 @@ def find_runs(
       FileNotFoundError: `logdir` does not exist.
       OSError: a URL `logdir` cannot be listed.
     """
-    logdir = os.fspath(logdir)
-    if storage.local_path(logdir) is None:
-        return _find_remote_runs(logdir, storage_options)
-    logdir = storage.local_path(logdir)
+    local = storage.local_path(logdir)
+    if local is None:
+        return _find_remote_runs(os.fspath(logdir), storage_options)
+    logdir = local
     if not os.path.isdir(logdir):
         raise FileNotFoundError(f"logdir not found: {logdir}")
     runs: dict[str, list[str]] = {}
@@ -101,6 +101,7 @@ def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterat
             continue
         for value in event.summary.value:
             plugin = value.metadata.plugin_data
+            role: str | None
             if plugin.plugin_name == metadata.PLUGIN_NAME:
                 role = roles.role(plugin.content)
                 tag_roles[value.tag] = role

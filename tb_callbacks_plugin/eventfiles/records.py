@@ -16,7 +16,9 @@ from collections.abc import Iterator
 try:
     from google_crc32c import value as _crc32c
 except ImportError:  # pragma: no cover - google-crc32c is a dependency
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import crc32c as _crc32c
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (  # type: ignore[no-redef]
+        crc32c as _crc32c,
+    )
 
 
 _HEADER = struct.Struct("<QI")

@@ -76,7 +76,7 @@ def scalar_value(value) -> float | None:
     if dtype is None:
         return None
     if tensor.tensor_content:
-        array = np.frombuffer(tensor.tensor_content, dtype=dtype)
+        array: np.ndarray = np.frombuffer(tensor.tensor_content, dtype=dtype)
         return float(array[0]) if array.size == 1 else None
     for name in ("float_val", "double_val", "int_val", "int64_val", "bool_val"):
         items = getattr(tensor, name)

@@ -90,6 +90,7 @@ def error_for(action: str, url: str, error: BaseException) -> OSError:
     name = type(error).__name__
     text = describe_error(error)
     lowered = text.lower()
+    cls: type[OSError]
     if (
         isinstance(error, FileNotFoundError)
         or "nosuchbucket" in lowered
@@ -242,7 +243,7 @@ class GfileBackend(Backend):
         return self.gfile.isdir(url)
 
     def find_files(self, url: str) -> list[str]:
-        found = []
+        found: list[str] = []
         for dirpath, _, filenames in self.gfile.walk(url):
             found.extend(join(dirpath, name) for name in filenames)
         return sorted(found)

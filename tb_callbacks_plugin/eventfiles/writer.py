@@ -291,9 +291,9 @@ class EventWriter:
             raise ValueError(f"EventWriter for {self.run_dir} is closed")
 
     def _emit_pending_locked(self) -> None:
-        if not self._pending:
-            return
         step = self._pending_step
+        if not self._pending or step is None:
+            return
         slot = next((i for i, last in enumerate(self._slot_last_step) if last < step), None)
         if slot is None:
             slot = len(self._slot_last_step)

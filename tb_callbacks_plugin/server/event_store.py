@@ -342,8 +342,8 @@ class EventStore:
         with self._lock:
             for key in [k for k in self._tags if k[0] == experiment_id and k[2] not in listing.get(k[1], {})]:
                 self._chars -= self._tags.pop(key).chars
-            for key in [k for k in self._merged if k[0] == experiment_id and k[1] not in listing]:
-                del self._merged[key]
+            for run_key in [k for k in self._merged if k[0] == experiment_id and k[1] not in listing]:
+                del self._merged[run_key]
 
 
 def _add_record(

@@ -57,7 +57,7 @@ def _route(handler: Callable[..., wrappers.Response]) -> Callable:
     JSON errors."""
 
     @functools.wraps(handler)
-    @wrappers.Request.application
+    @wrappers.Request.application  # type: ignore[arg-type]  # typed for functions; works on methods
     def app(self: CallbackEventsPlugin, request: wrappers.Request) -> wrappers.Response:
         try:
             if request.method not in ("GET", "HEAD"):
@@ -202,7 +202,7 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         body = {"run": run, "tag": tag, "x": x, **reduced}
         return _json(request, _ENCODER.encode(body))
 
-    @wrappers.Request.application
+    @wrappers.Request.application  # type: ignore[arg-type]  # as in _route
     def _static_route(self, request: wrappers.Request) -> wrappers.Response:
         prefix = f"/data/plugin/{metadata.PLUGIN_NAME}/static/"
         path = request.path
@@ -214,7 +214,7 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         except static_files.NotFound:
             return _error(request, 404, f"no static file {subpath[:200]!r}")
 
-    @wrappers.Request.application
+    @wrappers.Request.application  # type: ignore[arg-type]  # as in _route
     def _unknown_route(self, request: wrappers.Request) -> wrappers.Response:
         return _error(request, 404, f"no route {request.path[:200]!r}")
 

@@ -71,7 +71,7 @@ def reduced_series(
     keep = downsample.minmax_indices(values, max_points)
     steps, wall_times, values = steps[keep], wall_times[keep], values[keep]
     value_list = values.tolist()
-    nonfinite = None
+    nonfinite: list[str | None] | None = None
     bad = np.flatnonzero(~np.isfinite(values))
     if len(bad):
         nonfinite = [None] * len(value_list)
