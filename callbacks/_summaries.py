@@ -2,11 +2,12 @@
 
 `tf.summary` and TensorBoard's `tensor_util` import TensorFlow when it is
 installed, which on the JAX and torch backends is exactly what we must not do
-(DESIGN.md §3). The protos below carry the same metadata and tensor layout as
-what `keras.callbacks.TensorBoard` writes through `tf.summary` (scalars as
-float32 scalars, histograms as float64 `[buckets, 3]`, images as
-`[width, height, png...]` strings, the Keras model as a JSON string), so
-TensorBoard's Scalars, Histograms, Images and Graphs tabs read them as theirs.
+(docs/architecture.md, "TensorBoard facts"). The protos below carry the same
+metadata and tensor layout as what `keras.callbacks.TensorBoard` writes
+through `tf.summary` (scalars as float32 scalars, histograms as float64
+`[buckets, 3]`, images as `[width, height, png...]` strings, the Keras model
+as a JSON string), so TensorBoard's Scalars, Histograms, Images and Graphs
+tabs read them as theirs.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -161,3 +162,32 @@ def test_importing_a_layer_loads_none_above_it(module, must_not_load):
     loaded = json.loads(result.stdout.splitlines()[-1])
     assert module in loaded
     assert [m for m in loaded if layer_of(m) in must_not_load] == []
+
+
+# ---------------------------------------------------------------- where comments point
+
+_DOC_REF = re.compile(r'docs/([\w.-]+\.md)(?:, "([^"]+)")?')
+_OUTSIDE = "DESIGN" + ".md"  # the design notes this project started from live outside it
+
+
+def test_comments_point_into_the_project():
+    sources = [
+        p
+        for folder in ("callbacks", "tb_callbacks_plugin", "frontend/src", "bench", "scripts", "tests")
+        for p in sorted((ROOT / folder).rglob("*"))
+        if p.suffix in (".py", ".ts", ".mjs", ".sh") and "node_modules" not in p.parts
+    ]
+    bad, refs = [], 0
+    for path in sources:
+        text = path.read_text(encoding="utf-8")
+        if _OUTSIDE in text:
+            bad.append(f"{path.relative_to(ROOT)}: points to {_OUTSIDE}")
+        for doc, section in _DOC_REF.findall(text):
+            refs += 1
+            target = ROOT / "docs" / doc
+            if not target.is_file():
+                bad.append(f"{path.relative_to(ROOT)}: docs/{doc} does not exist")
+            elif section and f"## {section}\n" not in target.read_text(encoding="utf-8"):
+                bad.append(f"{path.relative_to(ROOT)}: docs/{doc} has no section {section!r}")
+    assert refs >= 3
+    assert bad == []

@@ -19,9 +19,10 @@ Why this works for every reader:
   file.
 - TensorBoard's Python loader reads a run's files in name order and, once a
   newer file exists, reads the older one a last time and never goes back
-  (DESIGN.md §3). A part's successor is created only after the part's final
-  upload succeeded, so nothing is written behind the loader's back. The Rust
-  data server and our reader read every file of a run.
+  (docs/architecture.md, "TensorBoard facts"). A part's successor is created
+  only after the part's final upload succeeded, so nothing is written behind
+  the loader's back. The Rust data server and our reader read every file of
+  a run.
 - Each part starts with the `file_version` record, so each is a valid event
   file on its own (for tools that read single files).
 
