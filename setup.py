@@ -47,6 +47,8 @@ setup(
         # Everything demo/train.py imports, with TensorFlow as its Keras backend.
         "demo": [TENSORFLOW, *DEMO],
         "pandas": ["pandas>=1.5"],
+        # scalars_dataframe and `tb-callbacks export --format parquet`.
+        "parquet": ["pandas>=1.5", "pyarrow>=12"],
         "plot": ["matplotlib>=3.5"],
         "cli": ["tqdm>=4.60"],
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
@@ -62,6 +64,8 @@ setup(
             "pytest-timeout>=2",
             "hypothesis>=6",
             "tbparse>=0.0.9",
+            "pyarrow>=12",
+            "duckdb>=0.9",
             "playwright>=1.40",
             "fsspec>=2023.1",
             "s3fs>=2023.1",

@@ -1,0 +1,258 @@
+"""`scalars_dataframe`: every scalar below a logdir as one pandas DataFrame.
+
+Which values are scalars, as TensorBoard's Scalars dashboard and tbparse see
+them: every `simple_value` (tf.compat.v1, tensorboardX, PyTorch), and every
+scalar-shaped tensor of a tag whose plugin metadata (the first a run's files
+carry for that tag) names the "scalars" plugin (`tf.summary.scalar`,
+`keras.callbacks.TensorBoard`, `callbacks.TensorBoard`). tbparse lists the
+first kind under `SummaryReader(...).scalars` and the second under `.tensors`.
+Our own `callback_events/*` tensors are not scalars.
+
+Rows are kept as written: a repeated step is two rows (as tbparse gives
+them), and NaN and infinities are values. They are sorted by run, tag and
+step, and otherwise keep the order of the files (in name order) and of the
+records in them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+from tb_callbacks_plugin.eventfiles import event_reader, scalar_layout, storage
+from tb_callbacks_plugin.eventfiles.scalar_layout import FileScalars
+
+COLUMNS = ("run", "tag", "step", "wall_time", "value")
+SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
+# Seconds of reading before the progress bar shows itself.
+PROGRESS_DELAY = 1.0
+
+Selection = str | re.Pattern | Iterable[str] | None
+
+
+def _matcher(selection: Selection, what: str):
+    """A predicate for `runs=` / `tags=`: a name, a list of names, or a compiled regex (searched)."""
+    if selection is None:
+        return None
+    if isinstance(selection, re.Pattern):
+        return lambda name: selection.search(name) is not None
+    if isinstance(selection, str):
+        return selection.__eq__
+    names = frozenset(selection)
+    if not all(isinstance(n, str) for n in names):
+        raise TypeError(f"{what} must be a name, a list of names or a compiled regular expression")
+    return names.__contains__
+
+
+class _Series:
+    """The rows of one run gathered file by file, resolved into scalars at the end."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[int, scalar_layout.Rows]] = []
+        self.plugins: dict[str, tuple[int, int, str]] = {}  # tag -> (file, record, plugin)
+
+    def add(self, file_index: int, found: FileScalars) -> None:
+        self.chunks.extend((file_index, rows) for rows in found.rows)
+        for record, tag, plugin in found.plugins:
+            seen = self.plugins.get(tag)
+            if seen is None or (file_index, record) < seen[:2]:
+                self.plugins[tag] = (file_index, record, plugin)
+
+    def scalars(self) -> dict[str, list[tuple[int, scalar_layout.Rows]]]:
+        by_tag: dict[str, list[tuple[int, scalar_layout.Rows]]] = {}
+        for file_index, rows in self.chunks:
+            if rows.tensor and self.plugins.get(rows.tag, (0, 0, ""))[2] != SCALARS_PLUGIN:
+                continue
+            by_tag.setdefault(rows.tag, []).append((file_index, rows))
+        return by_tag
+
+
+def _merge(chunks: list[tuple[int, scalar_layout.Rows]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One tag's rows in (step, file, record) order."""
+    if len(chunks) == 1:
+        rows = chunks[0][1]
+        step, wall, value = rows.step, rows.wall_time, rows.value
+        position = rows.record
+    else:
+        step = np.concatenate([r.step for _, r in chunks])
+        wall = np.concatenate([r.wall_time for _, r in chunks])
+        value = np.concatenate([r.value for _, r in chunks])
+        # Records number fewer than 2**40 in any file that fits in memory.
+        position = np.concatenate([(np.int64(f) << np.int64(40)) + r.record for f, r in chunks])
+    if len(position) > 1 and np.any(np.diff(position) < 0):
+        order = np.argsort(position, kind="stable")
+        step, wall, value = step[order], wall[order], value[order]
+    if len(step) > 1 and np.any(np.diff(step) < 0):
+        order = np.argsort(step, kind="stable")  # stable: ties keep the file order
+        step, wall, value = step[order], wall[order], value[order]
+    return step, wall, value
+
+
+def _contents(
+    logdir: str, paths: list[str], storage_options: dict[str, Any] | None
+) -> Iterator[tuple[str, bytes]]:
+    if storage.local_path(logdir) is not None:
+        for path in paths:
+            try:
+                yield path, storage.read_bytes(path)
+            except FileNotFoundError:
+                continue  # removed since it was listed
+        return
+    # A store answers a batch of files in one round trip (see storage.Backend.read_many).
+    contents = storage.backend_for(logdir, storage_options).read_many(paths)
+    while True:
+        try:
+            yield next(contents)
+        except StopIteration:
+            return
+        except Exception as e:  # noqa: BLE001 - every library raises its own
+            raise storage.error_for("read", logdir, e) from e
+
+
+def _progress_bar(paths: list[str], enabled: bool):
+    if not enabled:
+        return None, {}
+    try:
+        from tqdm import tqdm
+    except ImportError:  # tqdm is optional (the `cli` extra): read without a bar
+        return None, {}
+    local = all(storage.local_path(p) is not None for p in paths)
+    if local:
+        sizes = {}
+        for path in paths:
+            try:
+                sizes[path] = os.path.getsize(storage.local_path(path))
+            except OSError:
+                sizes[path] = 0
+    else:  # a size per object would cost a round trip each: count files
+        sizes = dict.fromkeys(paths, 1)
+    bar = tqdm(
+        total=sum(sizes.values()),
+        desc="reading scalars",
+        unit="B" if local else "file",
+        unit_scale=local,
+        delay=PROGRESS_DELAY,
+        leave=False,
+        file=sys.stderr,
+        mininterval=0.2,
+    )
+    return bar, sizes
+
+
+def read_scalar_columns(
+    logdir: str | os.PathLike,
+    *,
+    runs: Selection = None,
+    tags: Selection = None,
+    progress: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of `scalars_dataframe` as numpy arrays, without pandas.
+
+    Returns:
+      `{"run": [names], "tag": [names], "run_code", "tag_code": int32 arrays
+      indexing those lists, "step", "wall_time", "value"}`, rows sorted by
+      run, tag and step. The name lists are sorted, so codes sort as names do.
+    """
+    want_run = _matcher(runs, "runs")
+    want_tag = _matcher(tags, "tags")
+    found = event_reader.find_runs(logdir, storage_options=storage_options)
+    if want_run is not None:
+        found = {run: paths for run, paths in found.items() if want_run(run)}
+    run_of = {path: run for run, paths in found.items() for path in paths}
+    file_index = {path: i for paths in found.values() for i, path in enumerate(paths)}
+    series = {run: _Series() for run in found}
+    bar, sizes = _progress_bar(list(run_of), progress)
+    try:
+        for path, buf in _contents(os.fspath(logdir), list(run_of), storage_options):
+            series[run_of[path]].add(file_index[path], scalar_layout.read_file(buf, path, want_tag))
+            if bar is not None:
+                bar.update(sizes.get(path, 0))
+    finally:
+        if bar is not None:
+            bar.close()
+    return _assemble(series)
+
+
+def _assemble(series: dict[str, _Series]) -> dict[str, Any]:
+    run_names = sorted(series)
+    per_run = {run: series[run].scalars() for run in run_names}
+    tag_names = sorted({tag for tags in per_run.values() for tag in tags})
+    tag_code = {tag: i for i, tag in enumerate(tag_names)}
+    parts: list[tuple[int, int, np.ndarray, np.ndarray, np.ndarray]] = []
+    for r, run in enumerate(run_names):
+        for tag in sorted(per_run[run]):
+            parts.append((r, tag_code[tag], *_merge(per_run[run][tag])))
+    counts = np.array([len(p[2]) for p in parts], dtype=np.int64)
+
+    def cat(i: int, dtype: str) -> np.ndarray:
+        return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dtype)
+
+    return {
+        "run": run_names,
+        "tag": tag_names,
+        "run_code": np.repeat(np.array([p[0] for p in parts], dtype=np.int32), counts),
+        "tag_code": np.repeat(np.array([p[1] for p in parts], dtype=np.int32), counts),
+        "step": cat(2, "int64"),
+        "wall_time": cat(3, "float64"),
+        "value": cat(4, "float64"),
+    }
+
+
+def scalars_dataframe(
+    logdir: str | os.PathLike,
+    *,
+    runs: Selection = None,
+    tags: Selection = None,
+    progress: bool = True,
+    storage_options: dict[str, Any] | None = None,
+):  # -> pandas.DataFrame
+    """Every scalar of every run below `logdir`, one row per recorded value.
+
+    Columns `run, tag, step, wall_time, value` (the rows tbparse's
+    `SummaryReader(logdir, extra_columns={"dir_name", "wall_time"})` gives,
+    `.scalars` and the scalar tags of `.tensors` together, with `dir_name`
+    named as TensorBoard names runs: "." for the logdir itself). `run` and
+    `tag` are categoricals, `step` int64, `wall_time` and `value` float64.
+    No TensorFlow is needed; damaged records are skipped with a
+    `CorruptRecordWarning`. A progress bar shows on stderr when reading takes
+    over a second (if tqdm is installed).
+
+    Args:
+      logdir: a directory, or a URL such as `s3://bucket/logs`.
+      runs: only these runs: a name, a list of names, or a compiled regular
+        expression searched in each name.
+      tags: only these tags, given the same way.
+      progress: show the progress bar on slow reads.
+      storage_options: options for the fsspec file system of a URL.
+
+    Example:
+
+    ```python
+    from tb_callbacks_plugin import scalars_dataframe
+    df = scalars_dataframe("logs", tags=["epoch_loss"])
+    df.pivot_table(index="step", columns="run", values="value")
+    ```
+    """
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ImportError("scalars_dataframe needs pandas: pip install 'tb-callbacks-plugin[pandas]'") from e
+    columns = read_scalar_columns(
+        logdir, runs=runs, tags=tags, progress=progress, storage_options=storage_options
+    )
+    return pd.DataFrame(
+        {
+            "run": pd.Categorical.from_codes(columns["run_code"], categories=columns["run"]),
+            "tag": pd.Categorical.from_codes(columns["tag_code"], categories=columns["tag"]),
+            "step": columns["step"],
+            "wall_time": columns["wall_time"],
+            "value": columns["value"],
+        },
+        columns=list(COLUMNS),
+    )

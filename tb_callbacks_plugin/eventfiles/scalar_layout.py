@@ -1,0 +1,368 @@
+"""Decoding the scalar records of one event file in bulk, from their byte layout.
+
+A training run writes the same few records over and over: `batch_loss` at
+step 1, 2, 3, ... differs from one record to the next only in the bytes of
+its wall time, its step and its value. So instead of a protobuf parse per
+record (a few microseconds each, most of the time of reading a large run),
+records are grouped by length, one record of a group is walked field by
+field to find where those three variable spans sit (its *layout*), and every
+record of the group whose other bytes are identical to it is decoded at once
+with numpy. Anything that does not fit a layout (histograms, graphs, merged
+summaries of many values, a varint-encoded integer tensor) is decoded by
+protobuf record by record, so every record is still read exactly as
+protobuf reads it.
+
+The layouts understood are the single-value `Summary` events that
+`tf.summary.scalar` (TF 2: a 0-d tensor in `tensor_content`), tf.compat.v1,
+tensorboardX and PyTorch (`simple_value`) and this project write.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
+
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles.scalar_reader import _NUMPY_DTYPES, scalar_value
+
+# Records longer than this are never scalars worth a layout (a first record
+# carrying a long description is decoded by protobuf instead), and copying
+# their bytes into a matrix would cost more than parsing them.
+MAX_LAYOUT_BYTES = 1024
+# Records of one length that fit no layout are parsed one by one; past this
+# many misses a length group is left to protobuf entirely, which bounds the
+# work spent looking for layouts in a file of non-scalar records.
+MAX_MISSES_PER_LENGTH = 64
+
+_FLOAT_VAL, _DOUBLE_VAL = 5, 6  # TensorProto field numbers
+_DT_FLOAT, _DT_DOUBLE = 1, 2
+
+
+@dataclass
+class Rows:
+    """The scalar-shaped values of one tag found in one file.
+
+    Attributes:
+      tag: the summary value's tag.
+      tensor: True for a tensor value (a scalar only when the tag's plugin is
+        "scalars"), False for a `simple_value` (always a scalar).
+      record: index of each row's record in the file, for the file's order.
+    """
+
+    tag: str
+    tensor: bool
+    record: np.ndarray
+    step: np.ndarray
+    wall_time: np.ndarray
+    value: np.ndarray
+
+
+@dataclass
+class FileScalars:
+    """What one event file holds for the scalar frame.
+
+    Attributes:
+      rows: scalar-shaped values, in chunks of one tag each.
+      plugins: `(record index, tag, plugin name)` of every value carrying
+        plugin metadata, to decide per run which tensor tags are scalars.
+    """
+
+    rows: list[Rows] = field(default_factory=list)
+    plugins: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    tag: str
+    tensor: bool
+    plugin: str | None
+    wall_at: int | None
+    step_at: int | None
+    step_len: int
+    value_at: int
+    value_dtype: np.dtype
+    compared: np.ndarray  # per byte, the bits that must equal the template's
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    result = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+        if shift >= 70:
+            raise ValueError("varint too long")
+
+
+def _fields(data: bytes, start: int, end: int):
+    """`(field number, wire type, value start, value end)` of each field in data[start:end]."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(data, pos)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            begin = pos
+            _, pos = _varint(data, pos)
+        elif wire == 1:
+            begin, pos = pos, pos + 8
+        elif wire == 2:
+            size, begin = _varint(data, pos)
+            pos = begin + size
+        elif wire == 5:
+            begin, pos = pos, pos + 4
+        else:
+            raise ValueError(f"wire type {wire}")
+        if pos > end:
+            raise ValueError("field past its message")
+        yield number, wire, begin, pos
+
+
+def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype] | None:
+    """Where the one number of a scalar tensor sits, and its type."""
+    dtype = 0
+    content = None
+    vals: dict[int, tuple[int, int, int]] = {}
+    for number, wire, a, b in _fields(data, start, end):
+        if number == 1 and wire == 0:
+            dtype, _ = _varint(data, a)
+        elif number == 2 and wire == 2:
+            shape = tensor_shape_pb2.TensorShapeProto.FromString(data[a:b])
+            if shape.unknown_rank or math.prod(d.size for d in shape.dim) != 1:
+                return None
+        elif number == 3 and wire == 0:
+            continue  # version_number
+        elif number == 4 and wire == 2:
+            content = (a, b - a)
+        elif number in (_FLOAT_VAL, _DOUBLE_VAL):
+            vals[number] = (wire, a, b - a)
+        else:
+            return None
+    if content is not None and content[1]:
+        numpy_type = _NUMPY_DTYPES.get(dtype)
+        if numpy_type is None or np.dtype(numpy_type).itemsize != content[1]:
+            return None
+        return content[0], np.dtype(numpy_type).newbyteorder("<")
+    if len(vals) != 1:
+        return None
+    ((number, (wire, a, size)),) = vals.items()
+    width = 4 if number == _FLOAT_VAL else 8
+    if (number, dtype) not in ((_FLOAT_VAL, _DT_FLOAT), (_DOUBLE_VAL, _DT_DOUBLE)) or size != width:
+        return None
+    if wire not in (2, 5 if width == 4 else 1):
+        return None
+    return a, np.dtype("<f4" if width == 4 else "<f8")
+
+
+def _layout(data: bytes) -> _Layout | None:
+    """The layout of a one-value scalar `Event`, or None for anything else."""
+    try:
+        wall_at = step_at = summary = None
+        step_len = 0
+        for number, wire, a, b in _fields(data, 0, len(data)):
+            if number == 1 and wire == 1:
+                wall_at = a
+            elif number == 2 and wire == 0:
+                step_at, step_len = a, b - a
+            elif number == 5 and wire == 2:
+                summary = (a, b)
+            else:
+                return None
+        if summary is None:
+            return None
+        values = list(_fields(data, *summary))
+        if len(values) != 1 or values[0][:2] != (1, 2):
+            return None
+        _, _, start, end = values[0]
+        tag = plugin = value = None
+        tensor = False
+        for number, wire, a, b in _fields(data, start, end):
+            if number == 1 and wire == 2:
+                tag = data[a:b].decode("utf-8")
+            elif number == 2 and wire == 5:
+                value, tensor = (a, np.dtype("<f4")), False
+            elif number == 8 and wire == 2:
+                value, tensor = _tensor_value(data, a, b), True
+                if value is None:
+                    return None
+            elif number == 9 and wire == 2:
+                plugin = summary_pb2.SummaryMetadata.FromString(data[a:b]).plugin_data.plugin_name
+            else:
+                return None
+    except Exception:  # noqa: BLE001 - a malformed record (IndexError, ValueError, DecodeError...)
+        return None
+    if not tag or value is None:
+        return None
+    compared = np.full(len(data), 0xFF, dtype=np.uint8)
+    if wall_at is not None:
+        compared[wall_at : wall_at + 8] = 0
+    if step_at is not None:
+        # Of the step's varint only the continuation bits must agree: they
+        # fix its length, hence where every later field sits.
+        compared[step_at : step_at + step_len] = 0x80
+    value_at, value_dtype = value
+    compared[value_at : value_at + value_dtype.itemsize] = 0
+    return _Layout(tag, tensor, plugin, wall_at, step_at, step_len, value_at, value_dtype, compared)
+
+
+def _columns(rows: np.ndarray, at: int, width: int, dtype: str | np.dtype) -> np.ndarray:
+    return np.ascontiguousarray(rows[:, at : at + width]).view(dtype).ravel()
+
+
+def _decode(layout: _Layout, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Steps, wall times and values of the records in `rows` (one per row) that fit `layout`."""
+    n = len(rows)
+    if layout.step_at is None:
+        step = np.zeros(n, dtype=np.int64)
+    else:
+        step = np.zeros(n, dtype=np.uint64)
+        for i in range(layout.step_len):
+            byte = rows[:, layout.step_at + i].astype(np.uint64) & np.uint64(0x7F)
+            step |= byte << np.uint64(7 * i)
+        step = step.view(np.int64)  # int64 steps are two's complement varints
+    if layout.wall_at is None:
+        wall = np.zeros(n, dtype=np.float64)
+    else:
+        wall = _columns(rows, layout.wall_at, 8, "<f8").astype(np.float64)
+    value = _columns(rows, layout.value_at, layout.value_dtype.itemsize, layout.value_dtype)
+    return step, wall, value.astype(np.float64)
+
+
+def _fits(layout: _Layout, template: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Which of `rows` have the layout's bytes: equal outside its variable spans,
+    and a step varint of the same length."""
+    return ((rows & layout.compared) == (template & layout.compared)).all(axis=1)
+
+
+def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
+    """The scalar-shaped values and plugin metadata of one event file's bytes.
+
+    Damaged records are skipped with a `CorruptRecordWarning` (see
+    `records.record_spans`); records protobuf cannot parse are counted in one
+    warning per file.
+
+    Args:
+      buf: the whole file.
+      name: its path or URL, for warnings.
+      want_tag: keeps only the rows of tags it accepts (default: all).
+    """
+    starts, lengths = records.record_spans(buf, name=name)
+    out = FileScalars()
+    if not len(starts):
+        return out
+    view = np.frombuffer(buf, dtype=np.uint8)
+    # Every record of one length is a row of this zero-copy window view, so
+    # gathering a length group copies its bytes once, with no index matrix.
+    windows: dict[int, np.ndarray] = {}
+    by_length = np.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[by_length]
+    cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
+    slow: list[np.ndarray] = []
+    for group in np.split(by_length, cuts):
+        length = int(lengths[group[0]])
+        if length > MAX_LAYOUT_BYTES:
+            slow.append(group)
+            continue
+        if length not in windows:
+            windows[length] = np.lib.stride_tricks.sliding_window_view(view, length)
+        rows = windows[length][starts[group]]
+        _match_layouts(rows, group, out, slow, want_tag)
+    if slow:
+        _read_slow(buf, starts, lengths, np.sort(np.concatenate(slow)), name, out, want_tag)
+    return out
+
+
+def _match_layouts(
+    rows: np.ndarray,
+    group: np.ndarray,
+    out: FileScalars,
+    slow: list[np.ndarray],
+    want_tag: Callable[[str], bool] | None,
+) -> None:
+    """Decodes the records of one length (`rows`, record indices `group`) layout by layout."""
+    remaining = np.arange(len(group))
+    misses = 0
+    while len(remaining):
+        first = int(remaining[0])
+        template = rows[first]
+        layout = _layout(template.tobytes())
+        if layout is None:
+            misses += 1
+            if misses >= MAX_MISSES_PER_LENGTH:
+                slow.append(group[remaining])
+                return
+            slow.append(group[first : first + 1])
+            remaining = remaining[1:]
+            continue
+        candidates = rows[remaining] if len(remaining) < len(rows) else rows
+        match = _fits(layout, template, candidates)
+        matched = remaining[match]
+        if layout.plugin:
+            out.plugins.append((int(group[first]), layout.tag, layout.plugin))
+        if want_tag is None or want_tag(layout.tag):
+            step, wall, value = _decode(layout, rows[matched])
+            out.rows.append(Rows(layout.tag, layout.tensor, group[matched], step, wall, value))
+        remaining = remaining[~match]
+
+
+def _read_slow(
+    buf: bytes,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    indices: np.ndarray,
+    name: str,
+    out: FileScalars,
+    want_tag: Callable[[str], bool] | None,
+) -> None:
+    """Protobuf, record by record, for the records no layout fits."""
+    found: dict[tuple[str, bool], tuple[list, list, list, list]] = {}
+    bad = 0
+    for index in indices.tolist():
+        start = int(starts[index])
+        try:
+            event = event_pb2.Event.FromString(buf[start : start + int(lengths[index])])
+        except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
+            bad += 1
+            continue
+        if not event.HasField("summary"):
+            continue
+        for value in event.summary.value:
+            plugin = value.metadata.plugin_data.plugin_name
+            if plugin:
+                out.plugins.append((index, value.tag, plugin))
+            which = value.WhichOneof("value")
+            if which not in ("simple_value", "tensor") or (want_tag is not None and not want_tag(value.tag)):
+                continue
+            number = scalar_value(value)
+            if number is None:
+                continue
+            lists = found.setdefault((value.tag, which == "tensor"), ([], [], [], []))
+            lists[0].append(index)
+            lists[1].append(event.step)
+            lists[2].append(event.wall_time)
+            lists[3].append(number)
+    for (tag, tensor), (index, step, wall, value) in found.items():
+        out.rows.append(
+            Rows(
+                tag,
+                tensor,
+                np.array(index, dtype=np.int64),
+                np.array(step, dtype=np.int64),
+                np.array(wall, dtype=np.float64),
+                np.array(value, dtype=np.float64),
+            )
+        )
+    if bad:
+        warnings.warn(
+            f"{os.fspath(name)}: {bad} unreadable record(s) skipped",
+            records.CorruptRecordWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,381 @@
+"""`scalars_dataframe` against tbparse, TensorBoard's own accumulator and damaged files.
+
+The oracle for "which values are scalars" is TensorBoard itself: its
+plugin_event_accumulator says which tags are of the scalars plugin; tbparse
+gives the rows (its `.scalars` for `simple_value`s, its `.tensors` for TF 2
+scalars).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, scalars_dataframe
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+
+pytest.importorskip("pandas")
+T0 = 1_700_000_000.0
+
+
+def _tensor_scalar(tag, value, *, dtype=types_pb2.DT_FLOAT, content=True, metadata=True):
+    numpy_type = {types_pb2.DT_FLOAT: np.float32, types_pb2.DT_DOUBLE: np.float64}[dtype]
+    tensor = tensor_pb2.TensorProto(dtype=dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto())
+    if content:
+        tensor.tensor_content = numpy_type(value).tobytes()
+    elif dtype == types_pb2.DT_FLOAT:
+        tensor.float_val.append(value)
+    else:
+        tensor.double_val.append(value)
+    value_proto = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
+    if metadata:
+        from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+        value_proto.metadata.CopyFrom(
+            scalar_metadata.create_summary_metadata(display_name=tag, description="")
+        )
+    return summary_pb2.Summary(value=[value_proto])
+
+
+def _simple(tag, value):
+    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+
+
+def _key(value: float):
+    return "nan" if math.isnan(value) else value
+
+
+def ours(logdir, **kwargs) -> list[tuple]:
+    frame = scalars_dataframe(logdir, progress=False, **kwargs)
+    return sorted(
+        (str(r), str(t), int(s), float(w), _key(float(v)))
+        for r, t, s, w, v in zip(
+            frame["run"], frame["tag"], frame["step"], frame["wall_time"], frame["value"], strict=True
+        )
+    )
+
+
+def scalar_tags_by_tensorboard(logdir) -> dict[str, set[str]]:
+    """Run -> its tensor tags of the scalars plugin, as TensorBoard's own loader classifies them."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as pea
+
+    out = {}
+    for run in find_runs(logdir):
+        acc = pea.EventAccumulator(os.path.join(logdir, run), size_guidance={pea.TENSORS: 0})
+        acc.Reload()
+        out[run] = set(acc.PluginTagToContent("scalars"))
+    return out
+
+
+def by_tbparse(logdir) -> list[tuple]:
+    from tbparse import SummaryReader
+
+    reader = SummaryReader(logdir, extra_columns={"dir_name", "wall_time"})
+    rows = []
+    scalars = reader.scalars
+    if len(scalars):
+        for d, t, s, w, v in zip(
+            scalars["dir_name"],
+            scalars["tag"],
+            scalars["step"],
+            scalars["wall_time"],
+            scalars["value"],
+            strict=True,
+        ):
+            rows.append((d or ".", t, int(s), float(w), _key(float(v))))
+    tensors = reader.tensors
+    keep = scalar_tags_by_tensorboard(logdir)
+    simple_tags = {(r[0], r[1]) for r in rows}
+    if len(tensors):
+        for d, t, s, w, v in zip(
+            tensors["dir_name"],
+            tensors["tag"],
+            tensors["step"],
+            tensors["wall_time"],
+            tensors["value"],
+            strict=True,
+        ):
+            run = d or "."
+            if t in keep.get(run, ()) and (run, t) not in simple_tags:
+                rows.append((run, t, int(s), float(w), _key(float(v))))
+    return sorted(rows)
+
+
+def by_tensorboard(logdir) -> list[tuple]:
+    """Every scalar as TensorBoard's Python loader serves it (simple_values migrated to tensors)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as pea
+    from tensorboard.util import tensor_util
+
+    rows = []
+    for run in find_runs(logdir):
+        acc = pea.EventAccumulator(os.path.join(logdir, run), size_guidance={pea.TENSORS: 0})
+        acc.Reload()
+        for tag in acc.PluginTagToContent("scalars"):
+            for event in acc.Tensors(tag):
+                value = float(tensor_util.make_ndarray(event.tensor_proto).item())
+                rows.append((run, tag, int(event.step), float(event.wall_time), _key(value)))
+    return sorted(rows)
+
+
+# ---------------------------------------------------------------- logdirs
+
+
+@pytest.fixture(scope="module")
+def keras_logdir(tmp_path_factory):
+    """A real fit: keras.callbacks.TensorBoard (batch and epoch scalars) and ours side by side."""
+    import keras
+    from keras_helpers import classifier, digits, seed
+
+    import callbacks
+
+    logdir = tmp_path_factory.mktemp("keras")
+    seed(0)
+    x, y = digits()
+    model = classifier()
+    model.fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=3,
+        batch_size=64,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.TensorBoard(str(logdir / "stock"), update_freq=1),
+            callbacks.TensorBoard(str(logdir / "ours"), update_freq=1),
+            callbacks.ReduceLROnPlateau(patience=0, factor=0.5, monitor="loss", min_delta=10.0),
+        ],
+    )
+    return str(logdir)
+
+
+@pytest.fixture(scope="module")
+def mixed_logdir(tmp_path_factory):
+    """Every writer's scalar layout, NaN/Inf, repeated and backward steps, several files per run."""
+    import tensorflow as tf
+
+    logdir = tmp_path_factory.mktemp("mixed")
+    # tf.summary (TF 2), two writers into one run dir: two files, steps repeated across them.
+    for attempt in range(2):
+        writer = tf.summary.create_file_writer(str(logdir / "tf2"), filename_suffix=f".{attempt}")
+        with writer.as_default():
+            for step in range(0, 300, 3):
+                special = [float("nan"), float("inf"), -float("inf")][(step // 30) % 3]
+                value = special if step % 30 == 0 else step * 0.5
+                tf.summary.scalar("loss", value + attempt, step=step)
+                tf.summary.scalar("big/step", 1.0, step=step * 1_000_003 + 2**40)
+            tf.summary.histogram("weights", np.arange(10.0), step=0)
+            tf.summary.text("note", "not a scalar", step=0)
+        writer.close()
+    # tensorboardX / PyTorch / tf.compat.v1: simple_value, at the logdir itself (run ".").
+    with EventWriter(str(logdir)) as root:
+        for step in [0, 1, 2, 2, 2, 5, 3, 300, 128, 16384, 2**35]:
+            root.write_summary(_simple("simple/acc", step / 7.0), step, wall_time=T0 + step)
+        root.write_summary(_simple("simple/nan", float("nan")), 4, wall_time=T0)
+        root.write_summary(_simple("simple/neg_step", -1.5), -3, wall_time=T0)
+        root.write_summary(_simple("simple/zero", 0.0), 0, wall_time=0.0)
+    # Tensor scalars in every encoding; metadata on the first record of a tag only.
+    with EventWriter(str(logdir / "encodings" / "train")) as writer:
+        for step in range(40):
+            first = step == 0
+            writer.write_summary(_tensor_scalar("f32_content", step * 1.25, metadata=first), step, T0 + step)
+            writer.write_summary(
+                _tensor_scalar("f64_content", step / 3, dtype=types_pb2.DT_DOUBLE, metadata=first), step, T0
+            )
+            writer.write_summary(_tensor_scalar("f32_val", -step, content=False, metadata=first), step, T0)
+            writer.write_summary(
+                _tensor_scalar("f64_val", 1e300 * step, dtype=types_pb2.DT_DOUBLE, content=False), step, T0
+            )
+            # No scalars metadata at all: a tensor, not a scalar.
+            writer.write_summary(_tensor_scalar("bare_tensor", step, metadata=False), step, T0)
+            writer.write("custom", step, "an event beside the scalars")
+        two = summary_pb2.Summary()
+        two.value.extend(_simple("merged/a", 1.0).value)
+        two.value.extend(_simple("merged/b", 2.0).value)
+        writer.write_summary(two, 7, T0)
+    return str(logdir)
+
+
+# ---------------------------------------------------------------- against tbparse
+
+
+def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir):
+    found = ours(keras_logdir)
+    tags = {(r, t) for r, t, *_ in found}
+    # Both TensorBoard callbacks: batch and epoch scalars, train and validation.
+    for prefix in ("stock", "ours"):
+        assert (f"{prefix}/train", "batch_loss") in tags
+        assert (f"{prefix}/train", "epoch_loss") in tags
+        assert (f"{prefix}/validation", "epoch_loss") in tags
+        assert (f"{prefix}/train", "epoch_learning_rate") in tags
+    assert not any(t.startswith("callback_events/") for _, t in tags)
+    assert found == by_tensorboard(keras_logdir)
+    # tbparse cannot read our own int64 epoch records (its make_ndarray fails
+    # on this TensorBoard's dtypes), so it is compared on the stock callback's runs.
+    stock = os.path.join(keras_logdir, "stock")
+    assert [(f"stock/{r}", *rest) for r, *rest in by_tbparse(stock)] == [
+        r for r in found if r[0].startswith("stock/")
+    ]
+
+
+def test_every_layout_nan_inf_and_repeated_steps_match_tbparse(mixed_logdir):
+    found = ours(mixed_logdir)
+    assert found == by_tbparse(mixed_logdir)
+    assert found == by_tensorboard(mixed_logdir)
+    runs = {r for r, *_ in found}
+    assert runs == {".", "tf2", "encodings/train"}
+    tags = {t for _, t, *_ in found}
+    assert {"f32_content", "f64_content", "f32_val", "f64_val", "merged/a", "merged/b"} <= tags
+    assert not tags & {"bare_tensor", "weights", "note"}
+    loss = [r for r in found if r[:2] == ("tf2", "loss")]
+    assert len(loss) == 200  # both files, every repeated step kept
+    values = [v for *_, v in loss]
+    assert "nan" in values and math.inf in values and -math.inf in values
+    assert ("simple/neg_step", -3) in {(t, s) for _, t, s, *_ in found}
+    assert [s for _, t, s, *_ in found if t == "simple/acc"].count(2) == 3
+
+
+def test_rows_sorted_by_run_tag_step_keeping_file_order(mixed_logdir):
+    frame = scalars_dataframe(mixed_logdir, progress=False)
+    assert list(frame.columns) == ["run", "tag", "step", "wall_time", "value"]
+    assert str(frame["step"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
+    keys = list(zip(frame["run"].astype(str), frame["tag"].astype(str), frame["step"], strict=True))
+    assert keys == sorted(keys)
+    # Equal steps keep the order written: the first file's value, then the second's (+1).
+    loss = frame[(frame["run"] == "tf2") & (frame["tag"] == "loss") & (frame["step"] == 3)]
+    assert loss["value"].tolist() == [1.5, 2.5]
+
+
+def test_runs_and_tags_selection(mixed_logdir):
+    everything = ours(mixed_logdir)
+    assert ours(mixed_logdir, runs="tf2") == [r for r in everything if r[0] == "tf2"]
+    assert ours(mixed_logdir, runs=["tf2", "."], tags=["loss", "simple/acc"]) == [
+        r for r in everything if r[0] in ("tf2", ".") and r[1] in ("loss", "simple/acc")
+    ]
+    assert ours(mixed_logdir, tags=re.compile(r"^f\d\d_")) == [
+        r for r in everything if re.match(r"f\d\d_", r[1])
+    ]
+    assert ours(mixed_logdir, runs=["nope"]) == []
+    empty = scalars_dataframe(mixed_logdir, runs=["nope"], progress=False)
+    assert list(empty.columns) == ["run", "tag", "step", "wall_time", "value"] and len(empty) == 0
+
+
+def test_file_url_reads_like_the_path(mixed_logdir):
+    assert ours("file://" + mixed_logdir) == ours(mixed_logdir)
+
+
+# ---------------------------------------------------------------- damage
+
+
+def _reference_rows(buf: bytes, name: str) -> list[tuple]:
+    """The simple_value rows of a buffer, through the record-by-record reader."""
+    from tensorboard.compat.proto import event_pb2
+
+    rows = []
+    for data in records.iter_records(buf, name=name):
+        event = event_pb2.Event.FromString(data)
+        for value in event.summary.value:
+            rows.append((value.tag, event.step, event.wall_time, _key(value.simple_value)))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_damaged_file_keeps_every_intact_record_with_a_warning(tmp_path, seed):
+    run = tmp_path / "run"
+    with EventWriter(str(run)) as writer:
+        for step in range(400):
+            writer.write_summary(_simple("a" if step % 3 else "bb", step * 0.25), step, wall_time=T0 + step)
+    (path,) = find_runs(str(tmp_path))["run"]
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    rng = random.Random(seed)
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randrange(len(data))
+        data[at : at + rng.randint(1, 30)] = bytes(rng.randrange(256) for _ in range(rng.randint(0, 30)))
+    if seed % 3 == 0:
+        del data[rng.randrange(len(data) // 2, len(data)) :]  # a torn tail too
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    with warnings.catch_warnings(record=True) as expected_warnings:
+        warnings.simplefilter("always")
+        expected = _reference_rows(bytes(data), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        frame = scalars_dataframe(str(tmp_path), progress=False)
+    got = list(
+        zip(
+            frame["tag"].astype(str),
+            frame["step"].tolist(),
+            frame["wall_time"].tolist(),
+            [_key(v) for v in frame["value"].tolist()],
+            strict=True,
+        )
+    )
+    assert sorted(got) == sorted(expected)
+    assert len(expected) < 400 + 2  # the damage did hit something
+    ours_warned = [w for w in caught if issubclass(w.category, CorruptRecordWarning)]
+    reference_warned = [w for w in expected_warnings if issubclass(w.category, CorruptRecordWarning)]
+    assert [str(w.message) for w in ours_warned] == [str(w.message) for w in reference_warned]
+    assert ours_warned
+
+
+def test_record_spans_equal_iter_records_on_clean_and_torn_buffers():
+    frames = [records.frame(bytes([i % 251]) * (i % 97)) for i in range(3000)]
+    buf = b"".join(frames)
+    for cut in (len(buf), len(buf) - 3, len(buf) - 40, 10, 0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CorruptRecordWarning)
+            starts, lengths = records.record_spans(buf[:cut])
+            expected = list(records.iter_records(buf[:cut]))
+        assert [buf[a : a + n] for a, n in zip(starts.tolist(), lengths.tolist(), strict=True)] == expected
+
+
+# ---------------------------------------------------------------- environment
+
+
+def test_progress_bar_on_stderr_when_slow(mixed_logdir):
+    code = (
+        "import os, sys\n"
+        "from tb_callbacks_plugin.eventfiles import scalar_frame\n"
+        "scalar_frame.PROGRESS_DELAY = 0\n"
+        f"frame = scalar_frame.scalars_dataframe({mixed_logdir!r})\n"
+        "print(len(frame))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == len(ours(mixed_logdir))
+    assert "reading scalars" in result.stderr
+    quiet = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code.replace("scalars_dataframe(", "scalars_dataframe(progress=False, logdir="),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert quiet.returncode == 0 and "reading scalars" not in quiet.stderr
+
+
+def test_reads_without_tensorflow(mixed_logdir):
+    code = (
+        "import sys\n"
+        "sys.modules['tensorflow'] = None  # any import of TensorFlow now fails\n"
+        "from tb_callbacks_plugin import scalars_dataframe\n"
+        f"frame = scalars_dataframe({mixed_logdir!r}, progress=False)\n"
+        "assert 'tensorflow' not in [m for m in sys.modules if sys.modules[m] is not None]\n"
+        "print(len(frame))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) == len(ours(mixed_logdir))
