@@ -16,7 +16,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const args = process.argv.slice(2);
 const outIndex = args.indexOf("--outdir");
 const outdir = path.resolve(
-  outIndex >= 0 ? args[outIndex + 1] : path.join(here, "..", "tb_callbacks_plugin", "static"),
+  outIndex >= 0 ? args[outIndex + 1] : path.join(here, "..", "tb_callbacks_plugin", "server", "static"),
 );
 
 // Everything the build writes; anything else in outdir is stale and removed.

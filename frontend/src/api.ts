@@ -1,6 +1,9 @@
 // The plugin's HTTP routes (docs/routes.md) and their JSON types. Paths are
 // relative to the document's base (`plugin/callback_events/`), which
-// TensorBoard's plugin_entry.html sets.
+// TensorBoard's plugin_entry.html sets. In a report the answers come from
+// the page itself (report_data.ts).
+
+import { answerFromReport, reportData } from "./report_data";
 
 export interface RunSummary {
   run: string;
@@ -70,6 +73,12 @@ async function limited<T>(priority: Priority, fn: () => Promise<T>): Promise<T> 
 }
 
 async function getJson<T>(route: string, params: Array<[string, string]> = [], priority: Priority = 0): Promise<T> {
+  const report = reportData();
+  if (report) {
+    const [status, body] = answerFromReport(report, route, params);
+    if (status !== 200) throw new ApiError((body as { error: string }).error, status);
+    return body as T;
+  }
   const query = params.map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`).join("&");
   const url = query ? `${route}?${query}` : route;
   return limited(priority, async () => {

@@ -14,6 +14,7 @@ import { Details, type EventLook } from "./details";
 import { button, h } from "./dom";
 import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
+import { reportData } from "./report_data";
 import { Markers } from "./markers";
 import {
   type ChartView,
@@ -252,7 +253,8 @@ class App {
   start(): void {
     this.renderNow();
     void this.load();
-    connectToHost(() => void this.load());
+    // A report's data never changes, and no host is there to reload it.
+    if (!reportData()) connectToHost(() => void this.load());
   }
 
   // ------------------------------------------------------------ data
@@ -779,7 +781,11 @@ export async function render(): Promise<void> {
   if (started) return;
   started = true;
   document.documentElement.lang ||= "en";
-  document.title = "Callback Events";
-  await loadStylesheet();
+  const report = reportData();
+  document.title = report?.title || "Callback Events";
+  if (!report) await loadStylesheet(); // a report inlines its styles
   new App(document.body).start();
 }
+
+// A report page has no TensorBoard to call render(): it starts itself.
+if (reportData()) void render();

@@ -4,6 +4,8 @@
 tb-callbacks events LOGDIR [--run REGEX] [--kind KIND]... [--format table|csv|json|jsonl]
 tb-callbacks plot LOGDIR -o FILE.png [--run REGEX] [--metric TAG]... [--kind KIND]...
 tb-callbacks summary LOGDIR [--run REGEX] [--metric TAG] [--format ...]
+tb-callbacks export LOGDIR -o DIR [--run REGEX] [--format parquet|csv|jsonl]
+tb-callbacks report LOGDIR -o FILE.html [--run REGEX]
 ```
 
 Exit status: 0 with results, 1 when there is nothing to show (no events, no
@@ -331,6 +333,88 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- export
+
+
+def _read_scalars(runs: dict[str, list[str]], logdir: str, progress: bool) -> dict:
+    from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
+
+    try:
+        return read_scalar_columns(logdir, runs=list(runs), progress=progress)
+    except OSError as e:
+        raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from tb_callbacks_plugin.cli import export
+
+    if args.format == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise CliError(
+                "export --format parquet needs pyarrow: pip install 'tb-callbacks-plugin[parquet]'"
+            ) from None
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise CliError(f"-o {args.output}: exists and is not a directory")
+    runs, events, _ = _load(args.logdir, args.run, progress=args.progress, scalars=False)
+    scalars = _read_scalars(runs, args.logdir, args.progress)
+    if not events and not len(scalars["step"]):
+        _note(f"nothing to export in {args.logdir}{_filters_note(args)}: no callback events and no scalars")
+        return EXIT_EMPTY
+    try:
+        os.makedirs(args.output, exist_ok=True)
+        export.clear(args.output, args.format)
+        written = [export.write_events(args.output, events, args.format)] if events else []
+        if len(scalars["step"]):
+            written.append(export.write_scalars(args.output, scalars, args.format))
+    except OSError as e:
+        raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
+    for item in written:
+        print(f"wrote {item.path}: {item.rows:,} rows in {item.experiments:,} experiment partition(s)")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- report
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from tb_callbacks_plugin.cli import report
+
+    folder = os.path.dirname(os.path.abspath(args.output))
+    if not os.path.isdir(folder):
+        raise CliError(f"-o {args.output}: directory {folder} does not exist")
+    if os.path.isdir(args.output):
+        raise CliError(f"-o {args.output}: is a directory")
+    tags = None
+    if args.tag:
+        tags = re.compile("|".join(f"(?:{pattern})" for pattern in args.tag))
+    runs, events, _ = _load(args.logdir, args.run, progress=args.progress, scalars=False)
+    from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
+
+    try:
+        scalars = read_scalar_columns(args.logdir, runs=list(runs), tags=tags, progress=args.progress)
+    except OSError as e:
+        raise CliError(f"cannot read {args.logdir}: {e.strerror or e}") from e
+    title = args.title or os.path.basename(os.path.normpath(args.logdir)) or args.logdir
+    data = report.report_data(list(runs), events, scalars, title=f"{title} · Callback Events")
+    if not data["runs"]["runs"]:
+        _note(f"nothing to report in {args.logdir}{_filters_note(args)}: no callback events")
+        return EXIT_EMPTY
+    page = report.render_html(data)
+    try:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(page)
+    except OSError as e:
+        raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
+    shown = sum(len(series) for series in data["scalars"].values())
+    print(
+        f"wrote {args.output}: {len(events)} events in {len(data['runs']['runs'])} runs, "
+        f"{shown} metric series, {len(page.encode('utf-8')) / 2**20:.2f} MiB"
+    )
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -449,6 +533,45 @@ def build_parser() -> argparse.ArgumentParser:
         help="cut every table cell to N characters (0: never cut)",
     )
     summary.set_defaults(handler=_cmd_summary)
+
+    export = commands.add_parser(
+        "export",
+        help="write events and scalars as Parquet (or CSV, JSON Lines) datasets for DuckDB, Polars, Spark",
+        description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory partitioned "
+        "Hive-style by experiment (experiment=NAME/part-0.FORMAT), for query engines to read "
+        "without this tool. An earlier export of the same format in DIR is replaced.",
+        epilog="events: experiment, run, kind, step, epoch, wall_time, source, message, data (strict JSON) "
+        "and data_<field> columns for the built-in kinds' fields; scalars: experiment, run, tag, step, "
+        "wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
+    )
+    common(export)
+    export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write into")
+    export.add_argument(
+        "--format",
+        choices=("parquet", "csv", "jsonl"),
+        default="parquet",
+        help="file format (default: parquet)",
+    )
+    export.set_defaults(handler=_cmd_export)
+
+    report = commands.add_parser(
+        "report",
+        help="write one self-contained HTML file of the Callback Events tab, to share or open offline",
+        description="Write the Callback Events tab (timeline, charts, table) with the selected runs' "
+        "events and reduced metric series inlined into one HTML file that opens from disk with no "
+        "server and no network.",
+    )
+    common(report)
+    report.add_argument("-o", "--output", required=True, metavar="FILE.html", help="HTML file to write")
+    report.add_argument(
+        "--tag",
+        action="append",
+        type=_regex,
+        metavar="REGEX",
+        help="only scalar tags matching REGEX (repeatable; default: every scalar tag)",
+    )
+    report.add_argument("--title", help="page title (default: the logdir's name)")
+    report.set_defaults(handler=_cmd_report)
     return parser
 
 

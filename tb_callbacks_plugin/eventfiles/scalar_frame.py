@@ -16,6 +16,7 @@ records in them.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import sys
@@ -24,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from tb_callbacks_plugin import metadata
+from tb_callbacks_plugin.event_format import EPOCHS_TAG_PREFIX
 from tb_callbacks_plugin.eventfiles import event_reader, scalar_layout, storage
 from tb_callbacks_plugin.eventfiles.scalar_layout import FileScalars
 
@@ -70,6 +73,21 @@ class _Series:
                 continue
             by_tag.setdefault(rows.tag, []).append((file_index, rows))
         return by_tag
+
+    def epochs(self) -> list[tuple[int, int, float]]:
+        """`(epoch, step, wall_time)` of this run's epoch-end records (see `event_format`)."""
+        out = []
+        for _, rows in self.chunks:
+            if not rows.tag.startswith(EPOCHS_TAG_PREFIX):
+                continue
+            if self.plugins.get(rows.tag, (0, 0, ""))[2] != metadata.PLUGIN_NAME:
+                continue
+            for epoch, step, wall in zip(
+                rows.value.tolist(), rows.step.tolist(), rows.wall_time.tolist(), strict=True
+            ):
+                if math.isfinite(epoch):
+                    out.append((int(epoch), step, wall))
+        return out
 
 
 def _merge(chunks: list[tuple[int, scalar_layout.Rows]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,9 +176,14 @@ def read_scalar_columns(
       `{"run": [names], "tag": [names], "run_code", "tag_code": int32 arrays
       indexing those lists, "step", "wall_time", "value"}`, rows sorted by
       run, tag and step. The name lists are sorted, so codes sort as names do.
+      Also `"epochs"`: run -> `(epoch, step, wall_time)` of the epoch ends
+      `callbacks.TensorBoard` recorded (for drawing epoch-indexed series on
+      the step axis).
     """
     want_run = _matcher(runs, "runs")
-    want_tag = _matcher(tags, "tags")
+    wanted = _matcher(tags, "tags")
+    # Epoch ends are always read: they place epoch-indexed series on the step axis.
+    want_tag = None if wanted is None else (lambda tag: tag.startswith(EPOCHS_TAG_PREFIX) or wanted(tag))
     found = event_reader.find_runs(logdir, storage_options=storage_options)
     if want_run is not None:
         found = {run: paths for run, paths in found.items() if want_run(run)}
@@ -194,6 +217,7 @@ def _assemble(series: dict[str, _Series]) -> dict[str, Any]:
         return np.concatenate([p[i] for p in parts]) if parts else np.zeros(0, dtype=dtype)
 
     return {
+        "epochs": {run: series[run].epochs() for run in run_names},
         "run": run_names,
         "tag": tag_names,
         "run_code": np.repeat(np.array([p[0] for p in parts], dtype=np.int32), counts),

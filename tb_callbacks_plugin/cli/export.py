@@ -1,0 +1,235 @@
+"""`tb-callbacks export`: events and scalars as files any query engine reads.
+
+```
+DIR/events.parquet/experiment=<name>/part-0.parquet
+DIR/scalars.parquet/experiment=<name>/part-0.parquet
+```
+
+One directory per dataset, as Spark writes them, partitioned Hive-style by
+experiment (`<log_dir>` of a `callbacks.TensorBoard`, see
+`experiments.experiment_of`; the name is percent-encoded in the directory
+and kept exact in the `experiment` column of every file). DuckDB, Polars,
+pandas and Spark read a whole sweep at once, and a query on a few
+experiments opens only their files.
+
+events: `experiment, run, kind, step, epoch, wall_time, source, message,
+data` (`data` as a strict JSON string: non-finite numbers as "NaN",
+"Infinity", "-Infinity") and the built-in kinds' common data fields as typed
+columns `data_<field>` (null where an event lacks the field or holds another
+type). scalars: `experiment, run, tag, step, wall_time, value`.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import shutil
+import urllib.parse
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tb_callbacks_plugin.cli.experiments import experiment_of
+from tb_callbacks_plugin.cli.formatting import strict_dumps
+from tb_callbacks_plugin.event_format import Event
+
+FORMATS = ("parquet", "csv", "jsonl")
+# The fields that built-in kinds share (DESIGN's kinds table), with their type.
+FLAT_FIELDS: tuple[tuple[str, str], ...] = (
+    ("reason", "string"),
+    ("monitor", "string"),
+    ("best", "float"),
+    ("best_epoch", "int"),
+    ("patience", "int"),
+    ("wait", "int"),
+    ("old", "float"),
+    ("new", "float"),
+    ("value", "float"),
+    ("filepath", "string"),
+    ("batch", "int"),
+    ("loss", "float"),
+    ("initial_epoch", "int"),
+    ("epochs", "int"),
+    ("steps", "int"),
+)
+EVENT_COLUMNS = (
+    "experiment",
+    "run",
+    "kind",
+    "step",
+    "epoch",
+    "wall_time",
+    "source",
+    "message",
+    "data",
+    *(f"data_{name}" for name, _ in FLAT_FIELDS),
+)
+SCALAR_COLUMNS = ("experiment", "run", "tag", "step", "wall_time", "value")
+
+
+@dataclass
+class Written:
+    """What one dataset of an export holds."""
+
+    path: str
+    rows: int
+    experiments: int
+
+
+def partition_dir(dataset: str, experiment: str) -> str:
+    return os.path.join(dataset, "experiment=" + urllib.parse.quote(experiment, safe=""))
+
+
+def _typed(value: Any, kind: str) -> Any:
+    # bool is an int to Python, but a flag is not a count or a value.
+    if kind == "string":
+        return value if isinstance(value, str) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if kind == "int":
+        return (
+            int(value) if isinstance(value, int) or (math.isfinite(value) and value == int(value)) else None
+        )
+    return float(value)
+
+
+def event_columns(events: Sequence[Event]) -> dict[str, list]:
+    """The events dataset's columns for `events` (one list per column)."""
+    columns: dict[str, list] = {
+        "experiment": [experiment_of(e.run) for e in events],
+        "run": [e.run for e in events],
+        "kind": [e.kind for e in events],
+        "step": [int(e.step) for e in events],
+        "epoch": [e.epoch for e in events],
+        "wall_time": [float(e.wall_time) for e in events],
+        "source": [e.source for e in events],
+        "message": [e.message for e in events],
+        "data": [strict_dumps(e.data) for e in events],
+    }
+    for name, kind in FLAT_FIELDS:
+        columns[f"data_{name}"] = [_typed(e.data.get(name), kind) for e in events]
+    return columns
+
+
+def _arrow_events(columns: dict[str, list]):
+    import pyarrow as pa
+
+    types = {
+        "step": pa.int64(),
+        "epoch": pa.int64(),
+        "wall_time": pa.float64(),
+        **{
+            f"data_{n}": {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}[k]
+            for n, k in FLAT_FIELDS
+        },
+    }
+    return pa.table(
+        {name: pa.array(values, type=types.get(name, pa.string())) for name, values in columns.items()}
+    )
+
+
+def _arrow_scalars(experiment: str, names: list[str], codes: np.ndarray, tags: list[str], rows: dict):
+    import pyarrow as pa
+
+    return pa.table(
+        {
+            "experiment": pa.array([experiment] * len(codes), type=pa.string()).dictionary_encode(),
+            "run": pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(names)),
+            "tag": pa.DictionaryArray.from_arrays(
+                pa.array(rows["tag_code"], type=pa.int32()), pa.array(tags)
+            ),
+            "step": pa.array(rows["step"], type=pa.int64()),
+            "wall_time": pa.array(rows["wall_time"], type=pa.float64()),
+            "value": pa.array(rows["value"], type=pa.float64()),
+        }
+    )
+
+
+def _write_rows(path: str, fmt: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    if fmt == "csv":
+        with open(path, "w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(header)
+            writer.writerows(rows)
+        return
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(strict_dumps(dict(zip(header, row, strict=True))))
+            f.write("\n")
+
+
+def _csv_cell(value: Any) -> Any:
+    # Empty for null (what DuckDB and pandas read back as missing).
+    return "" if value is None else value
+
+
+def write_events(out: str, events: Sequence[Event], fmt: str) -> Written:
+    """Writes the events dataset under `out`, one partition per experiment."""
+    dataset = os.path.join(out, f"events.{fmt}")
+    by_experiment: dict[str, list[Event]] = {}
+    for event in events:
+        by_experiment.setdefault(experiment_of(event.run), []).append(event)
+    for experiment, group in sorted(by_experiment.items()):
+        folder = partition_dir(dataset, experiment)
+        os.makedirs(folder, exist_ok=True)
+        columns = event_columns(group)
+        path = os.path.join(folder, f"part-0.{fmt}")
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(_arrow_events(columns), path)
+        else:
+            cells = zip(*columns.values(), strict=True)
+            if fmt == "csv":
+                cells = ([_csv_cell(v) for v in row] for row in cells)
+            _write_rows(path, fmt, list(columns), cells)
+    return Written(dataset, len(events), len(by_experiment))
+
+
+def write_scalars(out: str, columns: dict[str, Any], fmt: str) -> Written:
+    """Writes the scalars dataset (`read_scalar_columns`' answer) under `out`."""
+    dataset = os.path.join(out, f"scalars.{fmt}")
+    runs, tags = columns["run"], columns["tag"]
+    experiments = sorted({experiment_of(run) for run in runs})
+    experiment_code = {name: i for i, name in enumerate(experiments)}
+    of_run = np.array([experiment_code[experiment_of(run)] for run in runs], dtype=np.int32)
+    row_experiment = of_run[columns["run_code"]] if len(runs) else np.zeros(0, dtype=np.int32)
+    order = np.argsort(row_experiment, kind="stable")  # stable: rows stay sorted by run, tag, step
+    cuts = np.flatnonzero(np.diff(row_experiment[order])) + 1
+    written = 0
+    for part in np.split(order, cuts) if len(order) else []:
+        experiment = experiments[int(row_experiment[part[0]])]
+        rows = {key: columns[key][part] for key in ("run_code", "tag_code", "step", "wall_time", "value")}
+        folder = partition_dir(dataset, experiment)
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"part-0.{fmt}")
+        if fmt == "parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(_arrow_scalars(experiment, runs, rows["run_code"], tags, rows), path)
+        else:
+            run_names = np.array(runs, dtype=object)[rows["run_code"]].tolist()
+            tag_names = np.array(tags, dtype=object)[rows["tag_code"]].tolist()
+            cells = zip(
+                [experiment] * len(part),
+                run_names,
+                tag_names,
+                rows["step"].tolist(),
+                rows["wall_time"].tolist(),
+                rows["value"].tolist(),
+                strict=True,
+            )
+            _write_rows(path, fmt, SCALAR_COLUMNS, cells)
+        written += 1
+    return Written(dataset, int(len(order)), written)
+
+
+def clear(out: str, fmt: str) -> None:
+    """Removes an earlier export's datasets of this format, so no stale partition stays."""
+    for name in ("events", "scalars"):
+        path = os.path.join(out, f"{name}.{fmt}")
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)

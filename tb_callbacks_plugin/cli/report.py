@@ -1,0 +1,172 @@
+"""`tb-callbacks report`: the Callback Events tab as one self-contained HTML file.
+
+The page is the tab's own bundle (`server/static/index.js` and `index.css`,
+inlined) with the answers of the plugin's routes inlined beside it as JSON in
+a `<script type="application/json">` element, which the bundle's data source
+reads instead of fetching (frontend/src/report_data.ts). The answers have the
+routes' shapes: `runs` as `GET runs` gives it, each run's `GET events`, and
+each run's series as `GET scalars` gives them, reduced by the server's own
+reduction (`server.scalar_series`, pure numpy: no TensorBoard code is
+imported) so that a long series stays a few thousand points.
+
+The page's Content-Security-Policy allows no connection at all, and only the
+one inline script whose hash it names: hostile event text stays text even
+if some code path were to put it into markup.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import html
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from tb_callbacks_plugin.cli.formatting import json_safe
+from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.server import scalar_series
+
+# The built bundle, a data directory of the server package (not imported:
+# its static_files module is TensorBoard server code).
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(scalar_series.__file__)), "static")
+
+DATA_ELEMENT_ID = "tb-callbacks-report"
+_ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def event_answer(event: Event) -> dict[str, Any]:
+    """One event as the `events` route serves it (strict JSON: non-finite numbers as strings)."""
+    return {
+        "kind": event.kind,
+        "step": event.step,
+        "epoch": event.epoch,
+        "wall_time": event.wall_time if math.isfinite(event.wall_time) else 0.0,
+        "source": event.source,
+        "message": event.message,
+        "data": json_safe(event.data),
+    }
+
+
+def _epoch_steps(group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]) -> dict[int, int]:
+    # As the plugin does: across the group, the latest record of an epoch wins.
+    latest: dict[int, tuple[float, int]] = {}
+    for run in group:
+        for epoch, step, wall_time in epochs.get(run, ()):
+            if epoch not in latest or wall_time >= latest[epoch][0]:
+                latest[epoch] = (wall_time, step)
+    return {epoch: step for epoch, (_, step) in latest.items()}
+
+
+def report_data(
+    run_names: Sequence[str], events: Sequence[Event], scalars: dict[str, Any], *, title: str
+) -> dict[str, Any]:
+    """The inlined answers: `{"title", "runs": <runs answer>, "events": {run: <events answer>},
+    "scalars": {run: {tag: <scalars answer>}}}`.
+
+    Runs are those with callback events or epoch records, as the plugin lists
+    them; their siblings' series are included for the charts.
+    """
+    by_run: dict[str, list[Event]] = {}
+    for event in events:
+        by_run.setdefault(event.run, []).append(event)
+    epochs = scalars["epochs"]
+    listed = sorted({*by_run, *(run for run, ends in epochs.items() if ends)})
+    tags_of: dict[str, list[str]] = {}
+    slices: dict[tuple[str, str], np.ndarray] = {}
+    run_code, tag_code = scalars["run_code"], scalars["tag_code"]
+    if len(run_code):
+        # Rows are sorted by run then tag: each series is one contiguous slice.
+        key = run_code.astype(np.int64) * (len(scalars["tag"]) + 1) + tag_code
+        cuts = np.flatnonzero(np.diff(key)) + 1
+        for begin, end in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(key)])), strict=True):
+            run, tag = scalars["run"][run_code[begin]], scalars["tag"][tag_code[begin]]
+            tags_of.setdefault(run, []).append(tag)
+            slices[(run, tag)] = np.arange(begin, end)
+    all_runs = sorted(set(run_names) | set(listed))
+    groups = scalar_series.sibling_groups(listed, all_runs)
+    runs_answer = []
+    series_answers: dict[str, dict[str, Any]] = {}
+    for run in listed:
+        group = groups[run]
+        scalar_tags = {name: tags_of.get(name, []) for name in group if name == run or tags_of.get(name)}
+        kinds: dict[str, int] = {}
+        for event in by_run.get(run, ()):
+            kinds[event.kind] = kinds.get(event.kind, 0) + 1
+        runs_answer.append(
+            {
+                "run": run,
+                "count": len(by_run.get(run, ())),
+                "kinds": dict(sorted(kinds.items())),
+                "warnings": [],
+                "scalar_tags": scalar_tags,
+            }
+        )
+        for name, tags in scalar_tags.items():
+            if name in series_answers:
+                continue
+            series_answers[name] = {}
+            for tag in tags:
+                rows = slices[(name, tag)]
+                x = scalar_series.x_axis(tag)
+                epoch_steps = _epoch_steps(scalar_series.sibling_runs(name, all_runs), epochs)
+                reduced = scalar_series.reduced_series(
+                    scalars["step"][rows],
+                    scalars["wall_time"][rows],
+                    scalars["value"][rows],
+                    epoch_steps=epoch_steps if x == "epoch" else None,
+                )
+                series_answers[name][tag] = {"run": name, "tag": tag, "x": x, **reduced}
+    return {
+        "title": title,
+        "runs": {"runs": runs_answer},
+        "events": {
+            run: {"run": run, "warnings": [], "events": [event_answer(e) for e in by_run.get(run, ())]}
+            for run in listed
+        },
+        "scalars": series_answers,
+    }
+
+
+def _script_safe(text: str, what: str) -> str:
+    """`text` for the inside of a <script> element: it must not end the element early."""
+    lowered = text.lower()
+    if "<!--" in lowered or "<script" in lowered:
+        raise ValueError(f"{what} holds '<!--' or '<script', which would change how the page parses")
+    # "</script" can only sit in a string, template or regex literal, where "<\/" means the same.
+    return text.replace("</script", "<\\/script").replace("</SCRIPT", "<\\/SCRIPT")
+
+
+def render_html(data: dict[str, Any], *, static_dir: str = STATIC_DIR) -> str:
+    """The whole page: bundle, styles and data inlined."""
+    with open(os.path.join(static_dir, "index.js"), encoding="utf-8") as f:
+        script = _script_safe(f.read(), "index.js")
+    with open(os.path.join(static_dir, "index.css"), encoding="utf-8") as f:
+        css = f.read().replace("</style", "<\\/style")
+    # JSON is inert in this element; escaping "<", ">" and "&" keeps any
+    # text (a message holding "</script>") from ending it.
+    payload = _ENCODER.encode(data).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
+    policy = (
+        "default-src 'none'; "
+        f"script-src 'sha256-{digest}'; "
+        "style-src 'unsafe-inline'; "
+        "img-src data:; "
+        "connect-src 'none'; "
+        "base-uri 'none'; form-action 'none'"
+    )
+    return (
+        "<!doctype html>\n"
+        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{policy}">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{html.escape(data.get('title') or 'Callback Events')}</title>\n"
+        f"<style>\n{css}\n</style>\n"
+        f'<script type="application/json" id="{DATA_ELEMENT_ID}">{payload}</script>\n'
+        f'<script type="module">{script}</script>\n'
+        "</head>\n<body></body>\n</html>\n"
+    )

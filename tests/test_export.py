@@ -1,0 +1,163 @@
+"""`tb-callbacks export`: DuckDB reads the datasets back with the counts of our readers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+from tensorboard.compat.proto import summary_pb2
+
+from tb_callbacks_plugin import EventWriter, read_events, scalars_dataframe
+from tb_callbacks_plugin.cli import main as cli
+
+duckdb = pytest.importorskip("duckdb")
+pytest.importorskip("pyarrow")
+EXE = os.path.join(os.path.dirname(sys.executable), "tb-callbacks")
+T0 = 1_700_000_000.0
+ODD = 'stopped "early", at 1,2\nsecond line — ünïcødé 🚀 </script>'
+
+
+def _simple(tag: str, value: float) -> summary_pb2.Summary:
+    return summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])
+
+
+@pytest.fixture(scope="module")
+def logdir(tmp_path_factory):
+    """A real fit that stops early, plus a sweep of hand-written experiments (nested names too)."""
+    from keras_helpers import classifier, digits, seed
+
+    import callbacks
+
+    root = tmp_path_factory.mktemp("export")
+    seed(0)
+    x, y = digits()
+    classifier(lr=0.05).fit(
+        x,
+        y,
+        validation_split=0.25,
+        epochs=30,
+        batch_size=64,
+        verbose=0,
+        callbacks=[
+            callbacks.EarlyStopping(monitor="val_loss", patience=1, min_delta=0.05),
+            callbacks.TensorBoard(str(root / "fit")),
+        ],
+    )
+    for i, name in enumerate(["sweep/lr=0.1", "sweep/lr 0.01", "other"]):
+        for run in ("train", "validation"):
+            with EventWriter(str(root / name / run)) as writer:
+                for step in range(50):
+                    loss = float("nan") if (i, step) == (2, 49) else 1.0 / (step + 1) + i
+                    writer.write_summary(_simple("epoch_loss", loss), step, wall_time=T0 + step)
+                if run == "train":
+                    writer.write("lr_change", 10, "halved", epoch=1, old=0.1, new=0.05, wall_time=T0)
+                    writer.write(
+                        "early_stop", 49, ODD, epoch=49, monitor="val_loss", best=math.inf, patience=3
+                    )
+                    writer.write("my.kind", 20, "user data", value="not a number", wait=True, wall_time=T0)
+    return str(root)
+
+
+def _query(sql: str):
+    return duckdb.sql(sql).fetchall()
+
+
+def test_parquet_counts_match_the_readers(logdir, tmp_path, capsys):
+    out = str(tmp_path / "out")
+    assert cli.main(["export", logdir, "-o", out]) == 0
+    assert "events.parquet" in capsys.readouterr().out
+    events = read_events(logdir)
+    scalars = scalars_dataframe(logdir, progress=False)
+    ev = f"read_parquet('{out}/events.parquet/*/*.parquet')"
+    sc = f"read_parquet('{out}/scalars.parquet/*/*.parquet')"
+    assert _query(f"SELECT count(*) FROM {ev}") == [(len(events),)]
+    assert _query(f"SELECT count(*) FROM {sc}") == [(len(scalars),)]
+    # Per run and kind, and per run and tag.
+    by_kind = {}
+    for e in events:
+        by_kind[(e.run, e.kind)] = by_kind.get((e.run, e.kind), 0) + 1
+    assert (
+        dict(((r, k), n) for r, k, n in _query(f"SELECT run, kind, count(*) FROM {ev} GROUP BY ALL"))
+        == by_kind
+    )
+    expected_tags = scalars.groupby(["run", "tag"], observed=True).size().to_dict()
+    got_tags = {(r, t): n for r, t, n in _query(f"SELECT run, tag, count(*) FROM {sc} GROUP BY ALL")}
+    assert got_tags == {(str(r), str(t)): n for (r, t), n in expected_tags.items()}
+    # Partitioned by experiment, with exact names in the column (and encoded directories).
+    experiments = sorted(os.listdir(f"{out}/scalars.parquet"))
+    assert "experiment=sweep%2Flr%3D0.1" in experiments and "experiment=fit" in experiments
+    assert _query(f"SELECT DISTINCT experiment FROM {sc} ORDER BY 1") == [
+        ("fit",),
+        ("other",),
+        ("sweep/lr 0.01",),
+        ("sweep/lr=0.1",),
+    ]
+    # Values and text exact; data as strict JSON; flattened fields typed, null when not of the type.
+    stop = _query(
+        f"SELECT message, data, data_best, data_patience, data_monitor FROM {ev} WHERE run = 'other/train' "
+        "AND kind = 'early_stop'"
+    )
+    assert stop[0][0] == ODD
+    assert json.loads(stop[0][1])["best"] == "Infinity" and stop[0][2] == math.inf and stop[0][3] == 3
+    assert stop[0][4] == "val_loss"
+    mine = _query(
+        f"SELECT data_value, data_wait, json_extract_string(data, '$.value') FROM {ev} WHERE kind = 'my.kind'"
+    )
+    assert set(mine) == {(None, None, "not a number")}
+    nan = _query(f"SELECT value FROM {sc} WHERE run = 'other/validation' AND step = 49")
+    assert len(nan) == 1 and math.isnan(nan[0][0])
+
+
+def test_the_readme_query_finds_the_run_that_stopped_early(logdir, tmp_path):
+    out = str(tmp_path / "out")
+    assert cli.main(["export", logdir, "-o", out, "--run", "^fit/"]) == 0
+    rows = duckdb.sql(
+        f"""
+        SELECT e.experiment, e.epoch AS stopped_at, min(s.value) AS best_val_loss
+        FROM read_parquet('{out}/events.parquet/*/*.parquet') e
+        JOIN read_parquet('{out}/scalars.parquet/*/*.parquet') s
+          ON s.experiment = e.experiment AND s.run LIKE '%/validation' AND s.tag = 'epoch_loss'
+        WHERE e.kind = 'early_stop'
+        GROUP BY ALL
+        """
+    ).fetchall()
+    (early,) = [e for e in read_events(logdir) if e.kind == "early_stop" and e.run == "fit/train"]
+    frame = scalars_dataframe(logdir, runs="fit/validation", tags="epoch_loss", progress=False)
+    assert rows == [("fit", early.epoch, float(frame["value"].min()))]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_text_formats_read_back_with_the_same_counts(logdir, tmp_path, fmt):
+    out = str(tmp_path / "out")
+    result = subprocess.run(
+        [EXE, "export", logdir, "-o", out, "--format", fmt], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    reader = "read_csv" if fmt == "csv" else "read_json"
+    assert _query(f"SELECT count(*) FROM {reader}('{out}/events.{fmt}/*/*.{fmt}')") == [
+        (len(read_events(logdir)),)
+    ]
+    assert _query(f"SELECT count(*) FROM {reader}('{out}/scalars.{fmt}/*/*.{fmt}')") == [
+        (len(scalars_dataframe(logdir, progress=False)),)
+    ]
+    messages = [m for (m,) in _query(f"SELECT message FROM {reader}('{out}/events.{fmt}/*/*.{fmt}')")]
+    assert ODD in messages
+
+
+def test_a_second_export_replaces_the_first(logdir, tmp_path):
+    out = str(tmp_path / "out")
+    assert cli.main(["export", logdir, "-o", out]) == 0
+    assert cli.main(["export", logdir, "-o", out, "--run", "^other/"]) == 0
+    assert os.listdir(f"{out}/scalars.parquet") == ["experiment=other"]
+
+
+def test_nothing_to_export_and_bad_output(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert cli.main(["export", str(tmp_path / "empty"), "-o", str(tmp_path / "out")]) == 1
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["export", str(tmp_path / "empty"), "-o", str(tmp_path / "file")]) == 2
+    assert "not a directory" in capsys.readouterr().err
