@@ -115,3 +115,14 @@ def test_cli_on_real_training_logs(demo_logdir, capsys, tmp_path):
     png = tmp_path / "demo.png"
     assert cli.main(["plot", logdir, "-o", str(png)]) == 0
     assert png.stat().st_size > 10_000
+
+
+def test_report_and_export_of_the_demo(demo_logdir, capsys, tmp_path):
+    pytest.importorskip("pyarrow")
+    logdir, _ = demo_logdir
+    page = tmp_path / "demo.html"
+    assert cli.main(["report", logdir, "-o", str(page), "--no-progress"]) == 0
+    assert 100_000 < page.stat().st_size < 5 * 2**20  # the bundle and every run, reduced
+    assert cli.main(["export", logdir, "-o", str(tmp_path / "out"), "--no-progress"]) == 0
+    experiments = sorted(p.split("=", 1)[1] for p in os.listdir(tmp_path / "out" / "events.parquet"))
+    assert experiments == sorted(RUNS)
