@@ -33,22 +33,67 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 EPOCH_TAGS = ("epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_val_loss")
 
 
-def write_logdir(logdir: str, runs: int, steps: int, epochs: int) -> None:
-    import tensorflow as tf
-
+def _points(runs: int, steps: int, epochs: int):
+    """(run index, tag, value, step) in writing order: batch scalars, and epoch scalars at each epoch end."""
     per_epoch = max(1, steps // epochs)
     for r in range(runs):
-        writer = tf.summary.create_file_writer(os.path.join(logdir, f"exp{r:02d}", "train"))
-        with writer.as_default():
-            for step in range(steps):
-                tf.summary.scalar("batch_loss", 2.0 / (step + 1) + r, step=step)
-                if (step + 1) % per_epoch == 0 and (step + 1) // per_epoch <= epochs:
-                    epoch = (step + 1) // per_epoch - 1
-                    for t, tag in enumerate(EPOCH_TAGS):
-                        tf.summary.scalar(tag, 1.0 / (epoch + 1) + t, step=epoch)
-        writer.close()
+        for step in range(steps):
+            yield r, "batch_loss", 2.0 / (step + 1) + r, step
+            if (step + 1) % per_epoch == 0 and (step + 1) // per_epoch <= epochs:
+                epoch = (step + 1) // per_epoch - 1
+                for t, tag in enumerate(EPOCH_TAGS):
+                    yield r, tag, 1.0 / (epoch + 1) + t, epoch
+
+
+def write_logdir(logdir: str, runs: int, steps: int, epochs: int) -> None:
+    """With TensorFlow, through tf.summary.scalar itself; without, the same protos through EventWriter."""
+    try:
+        import tensorflow as tf
+    except ImportError:
+        tf = None
+    writers: dict[int, object] = {}
+    for r, tag, value, step in _points(runs, steps, epochs):
+        if r not in writers:
+            for old in writers.values():
+                old.close()
+            path = os.path.join(logdir, f"exp{r:02d}", "train")
+            writers = {r: tf.summary.create_file_writer(path) if tf else _ProtoWriter(path)}
+        if tf:
+            with writers[r].as_default():
+                tf.summary.scalar(tag, value, step=step)
+        else:
+            writers[r].scalar(tag, value, step)
+    for old in writers.values():
+        old.close()
     with open(os.path.join(logdir, "COMPLETE"), "w") as f:
         json.dump({"runs": runs, "steps": steps, "epochs": epochs}, f)
+
+
+class _ProtoWriter:
+    """What tf.summary.scalar writes (a 0-d float32 tensor with the scalars plugin's metadata)."""
+
+    def __init__(self, path: str) -> None:
+        from tensorboard.plugins.scalar import metadata
+
+        from tb_callbacks_plugin import EventWriter
+
+        self.writer = EventWriter(path)
+        self.meta = metadata.create_summary_metadata(display_name="", description="")
+
+    def scalar(self, tag: str, value: float, step: int) -> None:
+        import numpy as np
+        from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+
+        tensor = tensor_pb2.TensorProto(
+            dtype=types_pb2.DT_FLOAT,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(),
+            tensor_content=np.float32(value).tobytes(),
+        )
+        value_proto = summary_pb2.Summary.Value(tag=tag, metadata=self.meta, tensor=tensor)
+        self.writer.write_summary(summary_pb2.Summary(value=[value_proto]), step)
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 def with_scalars_dataframe(logdir: str):
