@@ -162,8 +162,12 @@ def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype] | N
     return a, np.dtype("<f4" if width == 4 else "<f8")
 
 
-def _layout(data: bytes) -> _Layout | None:
-    """The layout of a one-value scalar `Event`, or None for anything else."""
+def _layout(data: bytes, width: int | None = None) -> _Layout | None:
+    """The layout of a one-value scalar `Event`, or None for anything else.
+
+    `width` (at least `len(data)`) is the width of the rows it will be
+    compared with; bytes past the record are not compared.
+    """
     try:
         wall_at = step_at = summary = None
         step_len = 0
@@ -201,7 +205,8 @@ def _layout(data: bytes) -> _Layout | None:
         return None
     if not tag or value is None:
         return None
-    compared = np.full(len(data), 0xFF, dtype=np.uint8)
+    compared = np.zeros(width or len(data), dtype=np.uint8)
+    compared[: len(data)] = 0xFF
     if wall_at is not None:
         compared[wall_at : wall_at + 8] = 0
     if step_at is not None:
@@ -239,7 +244,10 @@ def _decode(layout: _Layout, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def _fits(layout: _Layout, template: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Which of `rows` have the layout's bytes: equal outside its variable spans,
     and a step varint of the same length."""
-    return ((rows & layout.compared) == (template & layout.compared)).all(axis=1)
+    # Compared 8 bytes at a time: rows are padded to a multiple of 8 bytes,
+    # whose extra bytes `compared` masks out.
+    words = rows.view("<u8")
+    return ~np.any((words ^ template.view("<u8")) & layout.compared.view("<u8"), axis=1)
 
 
 def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
@@ -258,9 +266,11 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
     out = FileScalars()
     if not len(starts):
         return out
-    view = np.frombuffer(buf, dtype=np.uint8)
-    # Every record of one length is a row of this zero-copy window view, so
-    # gathering a length group copies its bytes once, with no index matrix.
+    # Every record of one length is a row of a zero-copy window view, so
+    # gathering a length group copies its bytes once, with no index matrix;
+    # rows are a multiple of 8 bytes wide (the padding lets the last record's
+    # row run past the end of the file).
+    view = np.frombuffer(buf + bytes(8), dtype=np.uint8)
     windows: dict[int, np.ndarray] = {}
     by_length = np.argsort(lengths, kind="stable")
     sorted_lengths = lengths[by_length]
@@ -271,10 +281,11 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
         if length > MAX_LAYOUT_BYTES:
             slow.append(group)
             continue
-        if length not in windows:
-            windows[length] = np.lib.stride_tricks.sliding_window_view(view, length)
-        rows = windows[length][starts[group]]
-        _match_layouts(rows, group, out, slow, want_tag)
+        width = -(-length // 8) * 8
+        if width not in windows:
+            windows[width] = np.lib.stride_tricks.sliding_window_view(view, width)
+        rows = windows[width][starts[group]]
+        _match_layouts(rows, length, group, out, slow, want_tag)
     if slow:
         _read_slow(buf, starts, lengths, np.sort(np.concatenate(slow)), name, out, want_tag)
     return out
@@ -282,6 +293,7 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
 
 def _match_layouts(
     rows: np.ndarray,
+    length: int,
     group: np.ndarray,
     out: FileScalars,
     slow: list[np.ndarray],
@@ -293,7 +305,7 @@ def _match_layouts(
     while len(remaining):
         first = int(remaining[0])
         template = rows[first]
-        layout = _layout(template.tobytes())
+        layout = _layout(template[:length].tobytes(), width=rows.shape[1])
         if layout is None:
             misses += 1
             if misses >= MAX_MISSES_PER_LENGTH:
