@@ -7,7 +7,7 @@ DIR/scalars.parquet/experiment=<name>/part-0.parquet
 
 One directory per dataset, as Spark writes them, partitioned Hive-style by
 experiment (`<log_dir>` of a `callbacks.TensorBoard`, see
-`experiments.experiment_of`; the name is percent-encoded in the directory
+`conventions.experiment_of`; the name is percent-encoded in the directory
 and kept exact in the `experiment` column of every file). DuckDB, Polars,
 pandas and Spark read a whole sweep at once, and a query on a few
 experiments opens only their files.
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from tb_callbacks_plugin.cli.experiments import experiment_of
 from tb_callbacks_plugin.cli.formatting import strict_dumps
+from tb_callbacks_plugin.conventions import experiment_of
 from tb_callbacks_plugin.event_format import Event
 
 FORMATS = ("parquet", "csv", "jsonl")

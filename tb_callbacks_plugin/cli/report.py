@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from tb_callbacks_plugin.cli.formatting import json_safe
+from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.server import scalar_series
 
@@ -48,7 +48,7 @@ def event_answer(event: Event) -> dict[str, Any]:
         "wall_time": event.wall_time if math.isfinite(event.wall_time) else 0.0,
         "source": event.source,
         "message": event.message,
-        "data": json_safe(event.data),
+        "data": conventions.name_nonfinite(event.data),
     }
 
 
@@ -100,6 +100,7 @@ def report_data(
         runs_answer.append(
             {
                 "run": run,
+                "experiment": conventions.experiment_of(run),
                 "count": len(by_run.get(run, ())),
                 "kinds": dict(sorted(kinds.items())),
                 "warnings": [],
