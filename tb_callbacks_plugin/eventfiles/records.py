@@ -169,10 +169,7 @@ def record_spans(buf: bytes, *, name: str = "<buffer>") -> tuple[np.ndarray, np.
     ok &= heads + (HEADER_SIZE + FOOTER_SIZE) + np.minimum(lengths, size).astype(np.int64) <= size
     good = len(heads) if ok.all() else int(np.argmin(ok))
     heads, lengths = heads[:good], lengths[:good].astype(np.int64)
-    # Records come in a handful of lengths: one header checksum per length.
-    distinct, which = np.unique(lengths, return_inverse=True)
-    length_crcs = np.array([masked_crc32c(_LENGTH.pack(n)) for n in distinct.tolist()], dtype=np.uint32)
-    ok = _gather(view, heads + 8, "<u4") == length_crcs[which.ravel()]
+    ok = _gather(view, heads + 8, "<u4") == _length_crcs_of(lengths)
     data_starts = heads + HEADER_SIZE
     crc = _crc32c
     raw = np.array(
@@ -231,10 +228,30 @@ def _spans_from(buf: bytes, pos: int, name: str) -> Iterator[tuple[int, int]]:
         pos = nxt
 
 
+def _length_crcs_of(lengths: np.ndarray) -> np.ndarray:
+    """The masked CRC of each length field: records come in a handful of
+    lengths, so one checksum per distinct length."""
+    if not len(lengths):
+        return np.zeros(0, dtype=np.uint32)
+    if int(lengths.max()) < 1 << 20:  # the usual case: a table indexed by length
+        distinct = np.flatnonzero(np.bincount(lengths))
+        table = np.zeros(int(distinct[-1]) + 1, dtype=np.uint32)
+        table[distinct] = [masked_crc32c(_LENGTH.pack(n)) for n in distinct.tolist()]
+        return table[lengths]
+    distinct, which = np.unique(lengths, return_inverse=True)
+    crcs = np.array([masked_crc32c(_LENGTH.pack(n)) for n in distinct.tolist()], dtype=np.uint32)
+    return crcs[which.ravel()]
+
+
+def windows(view: np.ndarray, width: int) -> np.ndarray:
+    """Every `width`-byte window of `view` as the rows of a zero-copy 2-D view."""
+    count = max(len(view) - width + 1, 0)
+    return np.ndarray((count, width), dtype=np.uint8, buffer=view, strides=(1, 1))
+
+
 def _gather(view: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
     """The little-endian integer of type `dtype` at each of `offsets` (unaligned)."""
     width = np.dtype(dtype).itemsize
     if not len(offsets) or len(view) < width:
         return np.zeros(len(offsets), dtype=dtype)
-    windows = np.lib.stride_tricks.sliding_window_view(view, width)
-    return np.ascontiguousarray(windows[offsets]).view(dtype).ravel()
+    return np.ascontiguousarray(windows(view, width)[offsets]).view(dtype).ravel()

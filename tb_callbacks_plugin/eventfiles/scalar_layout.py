@@ -283,7 +283,7 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
             continue
         width = -(-length // 8) * 8
         if width not in windows:
-            windows[width] = np.lib.stride_tricks.sliding_window_view(view, width)
+            windows[width] = records.windows(view, width)
         rows = windows[width][starts[group]]
         _match_layouts(rows, length, group, out, slow, want_tag)
     if slow:
