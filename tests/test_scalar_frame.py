@@ -344,13 +344,14 @@ def test_record_spans_equal_iter_records_on_clean_and_torn_buffers():
 
 def test_progress_bar_on_stderr_when_slow(mixed_logdir):
     code = (
-        "import os, sys\n"
         "from tb_callbacks_plugin.eventfiles import scalar_frame\n"
-        "scalar_frame.PROGRESS_DELAY = 0\n"
         f"frame = scalar_frame.scalars_dataframe({mixed_logdir!r})\n"
         "print(len(frame))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "TB_CALLBACKS_PROGRESS_DELAY": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == len(ours(mixed_logdir))
     assert "reading scalars" in result.stderr
@@ -363,8 +364,13 @@ def test_progress_bar_on_stderr_when_slow(mixed_logdir):
         capture_output=True,
         text=True,
         timeout=120,
+        env=env,
     )
     assert quiet.returncode == 0 and "reading scalars" not in quiet.stderr
+    # With the default delay (a second), a read this small shows no bar.
+    env.pop("TB_CALLBACKS_PROGRESS_DELAY")
+    fast = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert fast.returncode == 0 and "reading scalars" not in fast.stderr
 
 
 def test_reads_without_tensorflow(mixed_logdir):

@@ -32,8 +32,10 @@ from tb_callbacks_plugin.eventfiles.scalar_layout import FileScalars
 
 COLUMNS = ("run", "tag", "step", "wall_time", "value")
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
-# Seconds of reading before the progress bar shows itself.
+# Seconds of reading before the progress bar shows itself; the variable is
+# the CLI's too (tests set it to 0).
 PROGRESS_DELAY = 1.0
+PROGRESS_DELAY_ENV = "TB_CALLBACKS_PROGRESS_DELAY"
 
 Selection = str | re.Pattern | Iterable[str] | None
 
@@ -132,6 +134,13 @@ def _contents(
             raise storage.error_for("read", logdir, e) from e
 
 
+def _progress_delay() -> float:
+    try:
+        return float(os.environ.get(PROGRESS_DELAY_ENV, PROGRESS_DELAY))
+    except ValueError:
+        return PROGRESS_DELAY
+
+
 def _progress_bar(paths: list[str], enabled: bool):
     if not enabled:
         return None, {}
@@ -154,7 +163,7 @@ def _progress_bar(paths: list[str], enabled: bool):
         desc="reading scalars",
         unit="B" if local else "file",
         unit_scale=local,
-        delay=PROGRESS_DELAY,
+        delay=_progress_delay(),
         leave=False,
         file=sys.stderr,
         mininterval=0.2,
