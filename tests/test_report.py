@@ -183,5 +183,33 @@ def test_opens_offline_from_file_and_draws_the_tab(logdir, page_file, tmp_path):
             # Nothing was asked of any network or file but the page itself.
             assert set(requests) == {url}, requests
             page.screenshot(path=str(tmp_path / "report.png"))
+            context.close()
+            _tooltip_is_text(browser, logdir, tmp_path)
         finally:
             browser.close()
+
+
+def _tooltip_is_text(browser, logdir: str, tmp_path) -> None:
+    """The tooltip of the note's marker (on a report of the fit alone, so markers are spread out)."""
+    out = str(tmp_path / "adam.html")
+    assert cli.main(["report", logdir, "-o", out, "--run", "^adam/", "--no-progress"]) == 0
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto("file://" + out)
+    page.wait_for_function(
+        "() => document.querySelector('.cbe-app')?.dataset.state === 'ready'", polling=100, timeout=60_000
+    )
+    over = page.locator(".timeline-plot .u-over").bounding_box()
+    kinds = page.locator(".side-section", has_text="Event kinds").locator(".label-text").all_inner_texts()
+    y = over["y"] + over["height"] * (kinds.index("note") + 0.5) / len(kinds)
+    tooltip = page.locator(".tooltip")
+    for dx in range(0, int(over["width"]), 3):
+        page.mouse.move(over["x"] + dx, y)
+        if tooltip.is_visible():
+            break
+    assert tooltip.locator(".tooltip-message").inner_text() == HOSTILE
+    assert page.evaluate("document.querySelectorAll('img, b').length") == 0
+    assert errors == []
+    context.close()
