@@ -99,7 +99,7 @@ def _typed(value: Any, kind: str) -> Any:
 def event_columns(events: Sequence[Event]) -> dict[str, list]:
     """The events dataset's columns for `events` (one list per column)."""
     columns: dict[str, list] = {
-        "experiment": [experiment_of(e.run) for e in events],
+        "experiment": [experiment_of(e.run or ".") for e in events],
         "run": [e.run for e in events],
         "kind": [e.kind for e in events],
         "step": [int(e.step) for e in events],
@@ -171,7 +171,7 @@ def write_events(out: str, events: Sequence[Event], fmt: str) -> Written:
     dataset = os.path.join(out, f"events.{fmt}")
     by_experiment: dict[str, list[Event]] = {}
     for event in events:
-        by_experiment.setdefault(experiment_of(event.run), []).append(event)
+        by_experiment.setdefault(experiment_of(event.run or "."), []).append(event)
     for experiment, group in sorted(by_experiment.items()):
         folder = partition_dir(dataset, experiment)
         os.makedirs(folder, exist_ok=True)
@@ -182,10 +182,10 @@ def write_events(out: str, events: Sequence[Event], fmt: str) -> Written:
 
             pq.write_table(_arrow_events(columns), path)
         else:
-            cells = zip(*columns.values(), strict=True)
+            rows: Iterable[Sequence[Any]] = zip(*columns.values(), strict=True)
             if fmt == "csv":
-                cells = ([_csv_cell(v) for v in row] for row in cells)
-            _write_rows(path, fmt, list(columns), cells)
+                rows = ([_csv_cell(v) for v in row] for row in rows)
+            _write_rows(path, fmt, list(columns), rows)
     return Written(dataset, len(events), len(by_experiment))
 
 

@@ -73,7 +73,7 @@ def report_data(
     """
     by_run: dict[str, list[Event]] = {}
     for event in events:
-        by_run.setdefault(event.run, []).append(event)
+        by_run.setdefault(event.run or ".", []).append(event)
     epochs = scalars["epochs"]
     listed = sorted({*by_run, *(run for run, ends in epochs.items() if ends)})
     tags_of: dict[str, list[str]] = {}

@@ -148,16 +148,15 @@ def _progress_bar(paths: list[str], enabled: bool):
         from tqdm import tqdm
     except ImportError:  # tqdm is optional (the `cli` extra): read without a bar
         return None, {}
-    local = all(storage.local_path(p) is not None for p in paths)
+    local_paths = {p: storage.local_path(p) for p in paths}
+    local = all(p is not None for p in local_paths.values())
+    sizes: dict[str, int] = dict.fromkeys(paths, 1)  # a size per object would cost a round trip each
     if local:
-        sizes = {}
-        for path in paths:
+        for path, on_disk in local_paths.items():
             try:
-                sizes[path] = os.path.getsize(storage.local_path(path))
+                sizes[path] = os.path.getsize(on_disk) if on_disk is not None else 0
             except OSError:
                 sizes[path] = 0
-    else:  # a size per object would cost a round trip each: count files
-        sizes = dict.fromkeys(paths, 1)
     bar = tqdm(
         total=sum(sizes.values()),
         desc="reading scalars",
