@@ -12,8 +12,9 @@ import pytest
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.cli import experiments, formatting
 from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.eventfiles import scalar_series
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
-from tb_callbacks_plugin.server import event_store, scalar_series
+from tb_callbacks_plugin.server import event_store
 
 ROOT = Path(__file__).resolve().parent.parent
 

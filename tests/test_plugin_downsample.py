@@ -1,4 +1,4 @@
-"""Min/max bucket reduction of metric series (tb_callbacks_plugin.server.downsample)."""
+"""Min/max bucket reduction of metric series (tb_callbacks_plugin.eventfiles.downsample)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from tb_callbacks_plugin.server.downsample import minmax_indices
-from tb_callbacks_plugin.server.scalar_series import sibling_runs, x_axis
+from tb_callbacks_plugin.eventfiles.downsample import minmax_indices
+from tb_callbacks_plugin.eventfiles.scalar_series import sibling_runs, x_axis
 
 
 def test_short_series_are_kept_whole():

@@ -6,8 +6,8 @@ a `<script type="application/json">` element, which the bundle's data source
 reads instead of fetching (frontend/src/report_data.ts). The answers have the
 routes' shapes: `runs` as `GET runs` gives it, each run's `GET events`, and
 each run's series as `GET scalars` gives them, reduced by the server's own
-reduction (`server.scalar_series`, pure numpy: no TensorBoard code is
-imported) so that a long series stays a few thousand points.
+reduction (`eventfiles.scalar_series`, which the plugin's scalars route
+uses too) so that a long series stays a few thousand points.
 
 The page's Content-Security-Policy allows no connection at all, and only the
 one inline script whose hash it names: hostile event text stays text even
@@ -27,13 +27,14 @@ from typing import Any
 
 import numpy as np
 
+import tb_callbacks_plugin
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.server import scalar_series
+from tb_callbacks_plugin.eventfiles import scalar_series
 
-# The built bundle, a data directory of the server package (not imported:
-# its static_files module is TensorBoard server code).
-STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(scalar_series.__file__)), "static")
+# The built bundle: files of the server's data directory, read as files
+# (the cli layer imports no server module).
+STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(tb_callbacks_plugin.__file__)), "server", "static")
 
 DATA_ELEMENT_ID = "tb-callbacks-report"
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))

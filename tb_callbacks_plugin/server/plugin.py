@@ -22,7 +22,8 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 from werkzeug import wrappers
 
 from tb_callbacks_plugin import conventions, event_format, metadata
-from tb_callbacks_plugin.server import scalar_series, static_files
+from tb_callbacks_plugin.eventfiles import scalar_series
+from tb_callbacks_plugin.server import static_files
 from tb_callbacks_plugin.server.event_store import EventStore
 from tb_callbacks_plugin.server.http_params import RouteError, one, parse_query
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from tb_callbacks_plugin import conventions
-from tb_callbacks_plugin.server import downsample
+from tb_callbacks_plugin.eventfiles import downsample
 
 
 def sibling_runs(run: str, all_runs: Iterable[str]) -> list[str]:
