@@ -8,6 +8,7 @@ scalars).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -23,6 +24,11 @@ from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, 
 from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, scalars_dataframe
 from tb_callbacks_plugin.eventfiles import records
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+
+# The moto S3 server of the remote-storage tests, for the URL test (skipped
+# there when s3fs or moto is not installed).
+with contextlib.suppress(pytest.skip.Exception):
+    from test_remote import s3  # noqa: F401
 
 pytest.importorskip("pandas")
 T0 = 1_700_000_000.0
@@ -385,3 +391,16 @@ def test_reads_without_tensorflow(mixed_logdir):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) == len(ours(mixed_logdir))
+
+
+def test_s3_logdir_reads_like_the_local_one(mixed_logdir, request):
+    """The same files uploaded to a (moto) S3 bucket give the same frame."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto.server")
+    s3 = request.getfixturevalue("s3")
+    s3.client.create_bucket(Bucket="scalar-frame")
+    for run, paths in find_runs(mixed_logdir).items():
+        for path in paths:
+            key = "logs/" + ("" if run == "." else run + "/") + os.path.basename(path)
+            s3.client.upload_file(path, "scalar-frame", key)
+    assert ours("s3://scalar-frame/logs") == ours(mixed_logdir)
