@@ -19,6 +19,7 @@ from tb_callbacks_plugin import EventWriter, read_events  # noqa: E402
 from tb_callbacks_plugin.cli import main as cli  # noqa: E402
 from tb_callbacks_plugin.cli import report  # noqa: E402
 from tests.browser import CHROMIUM, available, launch  # noqa: E402
+from tests.needs import need  # noqa: E402
 
 HOSTILE = "<img src=x onerror=alert(1)></script><script>alert(2)</script>"
 LONG = 200_000  # points of one batch-level series: the report must carry a reduced one
@@ -124,9 +125,9 @@ def test_script_breaking_text_in_the_bundle_is_refused():
     assert report._script_safe("s = '</script>'", "x") == "s = '<\\/script>'"
 
 
-@pytest.mark.skipif(not available(), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
 @pytest.mark.timeout(240)
 def test_opens_offline_from_file_and_draws_the_tab(logdir, page_file, tmp_path):
+    need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     url = "file://" + page_file
