@@ -1,0 +1,129 @@
+"""Keras's own callback tests, run against our drop-ins.
+
+The installed Keras's sdist (from PyPI, cached in `.keras-sdist/` at the top
+of the repository, git-ignored) ships `keras/src/callbacks/*_test.py`. The
+test files of the classes we replace are extracted next to
+tests/keras_own_conftest.py (as their `conftest.py`, which rebinds
+`keras.src.callbacks.<X>` and `keras.callbacks.<X>` to ours) and run by
+pytest in a subprocess. Every test must pass (or be skipped by Keras itself),
+also with `-W error::UserWarning`, where stock Keras passes too: a drop-in
+that warns where Keras does not is not a drop-in.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import keras
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CACHE = ROOT / ".keras-sdist"
+CONFTEST = Path(__file__).with_name("keras_own_conftest.py")
+# The test files of the classes we replace (keras/src/callbacks/<name>_test.py).
+TEST_FILES = (
+    "backup_and_restore_test.py",
+    "early_stopping_test.py",
+    "learning_rate_scheduler_test.py",
+    "model_checkpoint_test.py",
+    "reduce_lr_on_plateau_test.py",
+    "tensorboard_test.py",
+    "terminate_on_nan_test.py",
+)
+RUN_TIMEOUT = 1500
+
+
+def _sdist() -> Path:
+    """The installed Keras's sdist, downloaded once into the cache."""
+    version = keras.__version__
+    found = sorted(CACHE.glob(f"keras-{version}.tar.gz"))
+    if found:
+        return found[0]
+    CACHE.mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-binary", ":all:"]
+    cmd += ["--no-deps", f"keras=={version}", "-d", str(CACHE)]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    found = sorted(CACHE.glob(f"keras-{version}.tar.gz"))
+    assert found, f"could not download the keras=={version} sdist:\n{result.stdout}\n{result.stderr}"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with Keras's callback test files of the replaced classes and our conftest."""
+    out = tmp_path_factory.mktemp("keras_own")
+    wanted = {f"keras/src/callbacks/{name}" for name in TEST_FILES}
+    with tarfile.open(_sdist()) as tar:
+        for member in tar.getmembers():
+            relative = member.name.split("/", 1)[-1]
+            if relative in wanted and member.isfile():
+                source = tar.extractfile(member)
+                assert source is not None
+                (out / os.path.basename(relative)).write_bytes(source.read())
+    missing = sorted(set(TEST_FILES) - {p.name for p in out.iterdir()})
+    assert not missing, f"not in the keras {keras.__version__} sdist: {missing}"
+    shutil.copy(CONFTEST, out / "conftest.py")
+    # An empty ini makes this directory pytest's rootdir: none of our settings apply.
+    (out / "pytest.ini").write_text("[pytest]\n")
+    return out
+
+
+def _run(directory: Path, backend: str, *extra: str) -> tuple[subprocess.CompletedProcess, ET.Element]:
+    report = directory / f"report-{backend}-{len(extra)}.xml"
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(directory / "pytest.ini")]
+    cmd += ["--rootdir", str(directory), f"--junitxml={report}", *extra, str(directory)]
+    result = subprocess.run(
+        cmd, cwd=directory, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert report.exists(), result.stdout[-5000:] + result.stderr[-5000:]
+    return result, ET.parse(report).getroot()
+
+
+def _outcomes(root: ET.Element) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {"passed": [], "failed": [], "skipped": []}
+    for case in root.iter("testcase"):
+        name = f"{case.get('classname')}.{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            out["failed"].append(name)
+        elif case.find("skipped") is not None:
+            out["skipped"].append(f"{name}: {case.find('skipped').get('message')}")
+        else:
+            out["passed"].append(name)
+    return out
+
+
+def _check(result: subprocess.CompletedProcess, root: ET.Element) -> dict[str, list[str]]:
+    outcomes = _outcomes(root)
+    tail = result.stdout[-8000:] + result.stderr[-3000:]
+    assert not outcomes["failed"], f"Keras's own tests failed with our drop-ins: {outcomes['failed']}\n{tail}"
+    assert result.returncode == 0, tail
+    # Every file contributed passing tests: none was silently not collected.
+    files = {name.split(".")[0] for name in outcomes["passed"]}
+    assert files == {name[: -len(".py")] for name in TEST_FILES}, (files, tail)
+    return outcomes
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+@pytest.mark.parametrize("strict", [False, True], ids=["default", "error-UserWarning"])
+def test_keras_callback_tests_pass_with_our_drop_ins_on_tensorflow(keras_tests: Path, strict: bool) -> None:
+    extra = ("-W", "error::UserWarning") if strict else ()
+    outcomes = _check(*_run(keras_tests, "tensorflow", *extra))
+    # On TensorFlow Keras skips none of these (profiling included).
+    assert not outcomes["skipped"], outcomes["skipped"]
+
+
+@pytest.mark.timeout(RUN_TIMEOUT + 60)
+def test_keras_callback_tests_pass_with_our_drop_ins_on_jax(keras_tests: Path) -> None:
+    pytest.importorskip("jax")
+    result, root = _run(keras_tests, "jax", "-W", "error::UserWarning")
+    outcomes = _check(result, root)
+    # Only Keras's own skips (profiling on Python < 3.12), never a failure.
+    for skipped in outcomes["skipped"]:
+        assert "python" in skipped.lower() or "backend" in skipped.lower(), skipped
