@@ -1,8 +1,17 @@
 """Event data and one-line messages, shared by the drop-ins and the detector.
 
 A drop-in (which knows exactly what it did) and the detector (which saw a
-stock callback do it) describe the same action the same way. Epoch numbers in
-messages are 0-based, like the `epoch` field and TensorBoard's epoch axis.
+stock callback do it) describe the same action the same way.
+
+Two numberings of epochs, each where its readers expect it:
+
+- messages, read by people next to Keras's console, count epochs from 1 as
+  the console does ("Epoch 15: early stopping" is "stopped at epoch 15");
+- the `epoch` field and every epoch in `data` (`best_epoch`,
+  `initial_epoch`, ...) are 0-based, like Keras's `epoch` arguments and
+  TensorBoard's epoch axis (`epoch_*` scalars are written at step = epoch).
+
+Batches are 0-based in both, as in Keras's console ("Batch 3: Invalid loss").
 """
 
 from __future__ import annotations
@@ -56,6 +65,13 @@ def plain(value: Any) -> Any:
     return None
 
 
+def human_epoch(epoch: Any) -> str:
+    """A 0-based epoch as Keras's console prints it (1-based)."""
+    if isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool):
+        return str(int(epoch) + 1)
+    return num(epoch)
+
+
 def epochs(count: Any) -> str:
     return f"{num(count)} epoch" if count == 1 else f"{num(count)} epochs"
 
@@ -89,18 +105,20 @@ def monitor_facts(callback: Any) -> dict[str, Any]:
 
 def early_stop(facts: dict[str, Any], epoch: int | None, batch: int | None = None) -> str:
     monitor = facts.get("monitor")
-    where = f"at epoch {epoch}" if batch is None else f"at batch {batch} of epoch {epoch}"
+    where = f"at epoch {human_epoch(epoch)}"
+    if batch is not None:
+        where = f"at batch {batch} of epoch {human_epoch(epoch)}"
     if monitor and "wait" in facts:
         best = ""
         if "best" in facts:
             best = f" (best {num(facts['best'])}"
-            best += f" at epoch {facts['best_epoch']})" if "best_epoch" in facts else ")"
+            best += f" at epoch {human_epoch(facts['best_epoch'])})" if "best_epoch" in facts else ")"
         return f"{monitor} did not improve for {epochs(facts['wait'])}{best}: stopped {where}"
     return f"training stopped early {where}"
 
 
 def nan_terminated(loss: Any, epoch: int | None, batch: int | None, raised: bool = False) -> str:
-    where = f"epoch {epoch}" if batch is None else f"batch {batch} of epoch {epoch}"
+    where = f"epoch {human_epoch(epoch)}" if batch is None else f"batch {batch} of epoch {human_epoch(epoch)}"
     how = ": training terminated with an error" if raised else ": training terminated"
     return f"loss became {num(loss)} at {where}{how}"
 
@@ -111,10 +129,18 @@ def lr_change(old: Any, new: Any, why: str = "", optimizer: str | None = None) -
 
 
 def plateau_reason(facts: dict[str, Any], waited: int | None = None) -> str:
+    """Why a plateau callback cut the rate; `waited`: the epochs without improvement.
+
+    Without `waited` (a stock callback, whose `wait` is reset by the cut) it
+    is what made the cut due: at least one epoch, and `patience` of them.
+    """
     monitor = facts.get("monitor")
     if not monitor:
         return ""
-    wait = waited if waited is not None else facts.get("patience")
+    wait = waited
+    if wait is None:
+        patience = facts.get("patience")
+        wait = max(int(patience), 1) if isinstance(patience, (int, float)) else patience
     best = f" (best {num(facts['best'])})" if "best" in facts else ""
     return f"{monitor} did not improve for {epochs(wait)}{best}: "
 
@@ -130,17 +156,17 @@ def checkpoint_saved(
 
 def weights_restored(best_epoch: Any, monitor: str | None = None, best: Any = None) -> str:
     tail = f" ({monitor} {num(best)})" if monitor and best is not None else ""
-    return f"restored the weights from the end of epoch {num(best_epoch)}{tail}"
+    return f"restored the weights from the end of epoch {human_epoch(best_epoch)}{tail}"
 
 
 def backup_restored(initial_epoch: int, backup_dir: str | None = None) -> str:
     where = f" in {backup_dir}" if backup_dir else ""
-    return f"resumed from the backup{where}: training continues at epoch {initial_epoch}"
+    return f"resumed from the backup{where}: training continues at epoch {human_epoch(initial_epoch)}"
 
 
 def train_begin(epoch_count: Any, steps: Any, initial_epoch: int) -> str:
     per = f" of {steps} steps" if steps else ""
-    start = f", starting at epoch {initial_epoch}" if initial_epoch else ""
+    start = f", starting at epoch {human_epoch(initial_epoch)}" if initial_epoch else ""
     return f"training started: {epochs(epoch_count)}{per}{start}"
 
 
@@ -154,7 +180,7 @@ _REASON_TEXT = {
 
 def train_end(reason: str, epoch: int | None, exception: BaseException | None = None) -> str:
     text = _REASON_TEXT.get(reason, reason)
-    where = f" at epoch {epoch}" if epoch is not None else ""
+    where = f" at epoch {human_epoch(epoch)}" if epoch is not None else ""
     if exception is not None:
         return f"training {text}{where} by {type(exception).__name__}: {exception}"
     return f"training {text}{where}"

@@ -52,10 +52,9 @@ class BackupAndRestore(Callback, keras.callbacks.BackupAndRestore):
         if had_backup:
             initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
             backup_dir = str(self.backup_dir)
-            self.log_event(
+            self._log(
                 "backup_restored",
                 _describe.backup_restored(initial_epoch, backup_dir),
                 epoch=initial_epoch,
-                initial_epoch=initial_epoch,
-                backup_dir=backup_dir,
+                data={"initial_epoch": initial_epoch, "backup_dir": backup_dir},
             )

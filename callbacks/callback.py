@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import warnings
 from typing import Any
 
@@ -13,6 +14,8 @@ from callbacks._session import FitSession
 from tb_callbacks_plugin import event_format
 from tb_callbacks_plugin.event_format import Event
 
+logger = logging.getLogger(__name__)
+
 
 class Callback(keras.callbacks.Callback):
     """A `keras.callbacks.Callback` with `log_event` for your own events.
@@ -21,7 +24,9 @@ class Callback(keras.callbacks.Callback):
     the same fit (wherever it sits in the callback list) in the train run, at
     the current global step (optimizer iterations) and 0-based epoch, with
     this callback's class name as its source. With no `callbacks.TensorBoard`
-    in the fit, events are kept in `self.events` and one warning says so.
+    in the fit, events are kept in `self.events` (said once at debug level:
+    like its `keras.callbacks` namesake, a callback without a writer is
+    silent).
 
     Subclass it exactly like `keras.callbacks.Callback`; nothing else changes.
 
@@ -48,6 +53,7 @@ class Callback(keras.callbacks.Callback):
         self.events: list[Event] = []
         self._fit_session: FitSession | None = None
         self._warned_no_writer = False
+        self._warned_cut = False
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
@@ -66,18 +72,53 @@ class Callback(keras.callbacks.Callback):
         """Records an event of `kind` with a one-line `message` and JSON `data`.
 
         Args:
-          kind: event kind, matching `[a-z0-9_.-]{1,64}` (e.g. "warmup_done").
-          message: one sentence a person understands.
+          kind: event kind, matching `[a-z0-9_.-]{1,64}` (e.g. "warmup_done"),
+            other than the built-in kinds (`lr_change`, `early_stop`, ...,
+            `tb_callbacks_plugin.BUILTIN_KINDS`): those are recorded by the
+            callbacks themselves, whatever callback acted (a rate your
+            callback sets is recorded as an `lr_change` with your callback
+            as its source), and `tb-callbacks summary` counts them as such.
+          message: one sentence a person understands; at most 4 KiB of UTF-8
+            (`tb_callbacks_plugin.event_format.MAX_MESSAGE_BYTES`). A longer
+            one is cut and marked "…[truncated]", with a `UserWarning` the
+            first time.
           step: global step; defaults to the optimizer's iterations now.
           epoch: 0-based epoch; defaults to the current epoch of the fit.
           wall_time: seconds since the epoch; defaults to now.
           **data: JSON-representable values (numbers, strings, lists, dicts;
-            numpy scalars and arrays are converted).
+            numpy scalars and arrays are converted), at most 64 KiB as JSON.
 
         Raises:
-          ValueError: `kind` is not a valid kind name.
+          ValueError: `kind` is not a valid kind name, or is a built-in kind.
           TypeError: `data` holds something that is not JSON-representable.
         """
+        if kind in event_format.BUILTIN_KINDS:
+            raise ValueError(
+                f"{kind!r} is a built-in event kind, recorded by the callbacks themselves "
+                f"(what your callback does to the training is detected); name yours otherwise, "
+                f"e.g. 'my.{kind}'"
+            )
+        self._log(kind, message, step=step, epoch=epoch, wall_time=wall_time, data=data)
+
+    def _log(
+        self,
+        kind: str,
+        message: str = "",
+        *,
+        step: int | None = None,
+        epoch: int | None = None,
+        wall_time: float | None = None,
+        data: dict[str, Any],
+    ) -> None:
+        """`log_event` for any kind: the drop-ins record their built-in kinds with it."""
+        if not self._warned_cut and _is_cut(message):
+            self._warned_cut = True
+            warnings.warn(
+                f"{type(self).__name__}.log_event({kind!r}): the message is longer than "
+                f"{event_format.MAX_MESSAGE_BYTES} bytes and was cut (further cuts are not reported)",
+                UserWarning,
+                stacklevel=3,
+            )
         source = type(self).__name__
         # Validate now, so that a bad event fails where it is logged, with or
         # without a writer (and on every worker alike).
@@ -97,10 +138,20 @@ class Callback(keras.callbacks.Callback):
         item["epoch"] = epoch
         self.events.append(event_format.event_from_dict(None, step, item))
         if not self._warned_no_writer:
+            # Debug only: keras.callbacks.X says nothing here, and neither may a drop-in.
             self._warned_no_writer = True
-            warnings.warn(
-                f"{source} logged a {kind!r} event, but there is no callbacks.TensorBoard in this fit: "
-                f"events are kept in memory in {source}.events",
-                UserWarning,
-                stacklevel=2,
+            logger.debug(
+                "%s logged a %r event, but there is no callbacks.TensorBoard in this fit: "
+                "events are kept in memory in %s.events",
+                source,
+                kind,
+                source,
             )
+
+
+def _is_cut(message: Any) -> bool:
+    limit = event_format.MAX_MESSAGE_BYTES
+    # A UTF-8 character is at most 4 bytes: most messages need no encoding here.
+    if not isinstance(message, str) or len(message) * 4 <= limit:
+        return False
+    return len(message.encode("utf-8", "surrogatepass")) > limit

@@ -17,6 +17,9 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
     `best`, `best_epoch`, `patience`, `wait`, ...; message like "val_loss did
     not improve for 3 epochs (best 0.412 at epoch 7): stopped at epoch 10"),
     and a `weights_restored` event when it puts the best weights back.
+    Messages count epochs from 1, as Keras's console does next to them
+    ("Epoch 10: early stopping"); the `epoch` field and `best_epoch` are
+    0-based (here 9 and 6), as TensorBoard's epoch axis.
 
     Args:
       monitor: quantity to monitor, e.g. `"val_loss"`.
@@ -69,17 +72,15 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
             return  # stopping after the last epoch cuts nothing short
         facts = _describe.monitor_facts(self)
         facts["value"] = _describe.plain((logs or {}).get(self.monitor))
-        self.log_event("early_stop", _describe.early_stop(facts, epoch), epoch=epoch, **facts)
+        self._log("early_stop", _describe.early_stop(facts, epoch), epoch=epoch, data=facts)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         restoring = self.restore_best_weights and self.best_weights is not None
         super().on_train_end(logs)
         if restoring:
             best = _describe.plain(self.best)
-            self.log_event(
+            self._log(
                 "weights_restored",
                 _describe.weights_restored(self.best_epoch, self.monitor, best),
-                best_epoch=self.best_epoch,
-                monitor=self.monitor,
-                best=best,
+                data={"best_epoch": self.best_epoch, "monitor": self.monitor, "best": best},
             )

@@ -50,5 +50,5 @@ class LearningRateScheduler(Callback, keras.callbacks.LearningRateScheduler):
             data: dict[str, Any] = {"old": old, "new": new, "schedule": schedule}
             if name is not None:
                 data["optimizer"] = name
-            why = f"{schedule} at the start of epoch {epoch}: "
-            self.log_event("lr_change", _describe.lr_change(old, new, why, name), epoch=epoch, **data)
+            why = f"{schedule} at the start of epoch {_describe.human_epoch(epoch)}: "
+            self._log("lr_change", _describe.lr_change(old, new, why, name), epoch=epoch, data=data)

@@ -86,4 +86,4 @@ class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
         if after is None or after == before:
             return
         message, data = _checkpoints.saved_event(self, path, logs, previous_best)
-        self.log_event("checkpoint_saved", message, **where, **data)
+        self._log("checkpoint_saved", message, **where, data=data)

@@ -14,8 +14,9 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
     The same arguments and training behaviour as
     `keras.callbacks.ReduceLROnPlateau`. Each reduction is recorded as an
     `lr_change` event (data: `old`, `new`, `monitor`, `value`, `best`,
-    `patience`, `factor`; message like "val_loss did not improve for 2 epochs
-    (best 0.31): learning rate 0.001 -> 0.0001").
+    `patience`, `wait` (the epochs it waited: at least 1, also with
+    `patience=0`), `factor`; message like "val_loss did not improve for 2
+    epochs (best 0.31): learning rate 0.001 -> 0.0001").
 
     Args:
       monitor: quantity to monitor, e.g. `"val_loss"`.
@@ -80,8 +81,9 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
                 "value": value,
                 "best": best,
                 "patience": self.patience,
+                "wait": waited,
                 "factor": self.factor,
             }
             if name is not None:
                 data["optimizer"] = name
-            self.log_event("lr_change", _describe.lr_change(old, new, why, name), epoch=epoch, **data)
+            self._log("lr_change", _describe.lr_change(old, new, why, name), epoch=epoch, data=data)

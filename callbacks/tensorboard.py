@@ -6,6 +6,7 @@ import logging
 import os
 import time
 import warnings
+import weakref
 from typing import Any
 
 import keras
@@ -21,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 _TRAIN = conventions.TRAIN_RUN
 _VALIDATION = conventions.VALIDATION_RUN
+
+# model -> train run directories its graphs were written to (in this process).
+_graphs_written: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class TensorBoard(Callback):
@@ -214,12 +218,22 @@ class TensorBoard(Callback):
         self._is_chief = _chief.is_chief(model)
         self._set_batch_hooks()
         self._session.add_sink(self)
-        if self.write_graph and self._is_chief:
-            self._write_graphs(model)
+        self._op_graph_pending = False
         if self.embeddings_freq and self._is_chief:
             self._configure_embeddings(model)
 
     def _write_graphs(self, model: Any) -> None:
+        # Once per model and train run, when it trains: TensorBoard keeps one
+        # graph per run ("Found more than one graph event per run"), and
+        # evaluate/predict have no training graph to add.
+        train_dir = os.path.abspath(self._train_dir) if "://" not in self._train_dir else self._train_dir
+        try:
+            written = _graphs_written.setdefault(model, set())
+        except TypeError:  # not weak-referenceable: written each fit
+            written = set()
+        if train_dir in written:
+            return
+        written.add(train_dir)
         values = []
         if type(model).__name__ in ("Functional", "Sequential"):
             try:
@@ -274,6 +288,8 @@ class TensorBoard(Callback):
         self._session.begin_training()  # already done if the CallbackList is watched
         self._global_train_batch = 0
         self._epoch_start_step = 0
+        if self.write_graph and self._is_chief:
+            self._write_graphs(self._model)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         session = self._session
@@ -325,18 +341,22 @@ class TensorBoard(Callback):
     def _log_epoch_metrics(self, epoch: int, logs: dict | None) -> None:
         if not logs:
             return
-        by_run: dict[str, list[tuple[str, Any]]] = {_TRAIN: [], _VALIDATION: []}
+        # Dicts, as Keras builds them: the rate read now replaces the
+        # `learning_rate` a ReduceLROnPlateau put in `logs` (the old rate), in
+        # its place, so each tag has one point per epoch.
+        by_run: dict[str, dict[str, Any]] = {_TRAIN: {}, _VALIDATION: {}}
         for key, value in logs.items():
             run, metric = conventions.split_logs_key(key)
-            by_run[run].append((metric, value))
+            by_run[run][metric] = value
         train = by_run[_TRAIN]
-        train.extend(_model_state.learning_rates(self._model).items())
+        train.update(_model_state.learning_rates(self._model))
         if self.write_steps_per_second:
             elapsed = time.time() - self._epoch_start_time
             steps = _model_state.read_step(self._model) - self._epoch_start_step
-            train.append(("steps_per_second", steps / elapsed if elapsed > 0 else 0.0))
+            train["steps_per_second"] = steps / elapsed if elapsed > 0 else 0.0
         for run, items in by_run.items():
-            values = [(conventions.epoch_tag(k), float(v)) for k, v in items if _summaries.is_scalar_value(v)]
+            scalars = {k: v for k, v in items.items() if _summaries.is_scalar_value(v)}
+            values = [(conventions.epoch_tag(k), float(v)) for k, v in scalars.items()]
             if values:
                 self._writer(run).write_summary(_summaries.scalars(values), epoch)
 

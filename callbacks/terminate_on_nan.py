@@ -40,13 +40,11 @@ class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
             return super().on_batch_end(batch, logs)
         session = self._fit_session
         epoch = session.current_epoch() if session is not None else None
-        self.log_event(
+        self._log(
             "nan_terminated",
             _describe.nan_terminated(loss, epoch, batch, raised=self.raise_error),
             step=session.step(batch) if session is not None else None,
-            batch=batch,
-            loss=_describe.plain(loss),
-            raise_error=self.raise_error,
+            data={"batch": batch, "loss": _describe.plain(loss), "raise_error": self.raise_error},
         )
         try:
             super().on_batch_end(batch, logs)

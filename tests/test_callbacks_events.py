@@ -6,6 +6,7 @@ Every fit is a real `model.fit` of a tiny classifier on scikit-learn's digits
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import time
@@ -17,6 +18,7 @@ import numpy as np
 import pytest
 
 import callbacks
+from tb_callbacks_plugin import BUILTIN_KINDS, event_format
 
 STEPS = 5  # steps per epoch of kh.fit
 
@@ -102,7 +104,7 @@ def test_stock_callbacks_detected(stock_runs, position):
     assert stop.data["monitor"] == "loss" and stop.data["patience"] == 3 and stop.data["wait"] == 3
     assert stop.data["best_epoch"] == 0
     assert math.isclose(stop.data["best"], history.history["loss"][0], rel_tol=1e-6)
-    assert "loss did not improve for 3 epochs" in stop.message and "stopped at epoch 3" in stop.message
+    assert "loss did not improve for 3 epochs" in stop.message and "stopped at epoch 4" in stop.message
     assert by_kind["weights_restored"].data["best_epoch"] == 0
     end = by_kind["train_end"]
     assert end.data["reason"] == "early_stop" and end.data["epochs"] == 10 and end.data["steps"] == STEPS
@@ -297,7 +299,7 @@ def test_nan_divergence(tmp_path, raise_error, flavour):
     assert nan.source == "TerminateOnNaN"
     assert not math.isfinite(nan.data["loss"])
     assert nan.epoch == 0 and nan.data["batch"] == nan.step - 1
-    assert f"at batch {nan.data['batch']} of epoch 0" in nan.message
+    assert f"at batch {nan.data['batch']} of epoch 1" in nan.message
     assert ("detected" in nan.data) == (flavour == "stock")
     assert end.data["reason"] == "nan" and end.step == nan.step
     if raise_error:
@@ -460,14 +462,16 @@ def test_log_event_recorded(tmp_path, position):
 
 
 @pytest.mark.timeout(60)
-def test_log_event_without_tensorboard_kept_with_one_warning():
+def test_log_event_without_tensorboard_kept_without_warning(caplog):
     marker = Marker()
+    caplog.set_level(logging.DEBUG, logger="callbacks")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         kh.fit(kh.classifier(), [marker], epochs=3)
         marker.log_event("marker.again", "once more")
-    ours = [w for w in caught if "no callbacks.TensorBoard" in str(w.message)]
-    assert len(ours) == 1
+    assert [w for w in caught if "callbacks.TensorBoard" in str(w.message)] == []
+    said = [r for r in caplog.records if "no callbacks.TensorBoard" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.DEBUG]  # once, at debug level
     assert [(e.kind, e.step, e.epoch) for e in marker.events] == [
         ("marker.test", 2 * STEPS, 1),
         ("marker.again", 15, 2),
@@ -484,6 +488,43 @@ def test_log_event_rejects_bad_input():
     with pytest.raises(TypeError, match="JSON"):
         marker.log_event("ok", data=object())
     assert marker.events == []
+
+
+@pytest.mark.timeout(60)
+def test_builtin_kinds_are_reserved_for_the_callbacks(tmp_path):
+    # A user's "lr_change" would be counted as a learning-rate change by
+    # `tb-callbacks summary`; the rate their callback sets is recorded anyway.
+    class Pretender(callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            for kind in BUILTIN_KINDS:
+                with pytest.raises(ValueError, match="built-in"):
+                    self.log_event(kind, "not really")
+            if epoch == 0:
+                self.model.optimizer.learning_rate = 0.005
+                self.log_event("my.lr_change", "set by hand")
+
+    logdir = str(tmp_path)
+    pretender = Pretender()
+    kh.fit(kh.classifier(lr=0.01), [pretender, callbacks.TensorBoard(logdir)], epochs=2)
+    got = [(e.kind, e.source) for e in kh.events(logdir) if e.kind not in ("train_begin", "train_end")]
+    # The change is detected once the hook returns, after what the hook logged.
+    assert got == [("my.lr_change", "Pretender"), ("lr_change", "Pretender")]
+    assert [e.data["new"] for e in kh.events(logdir, "lr_change")] == [0.005]
+
+
+def test_log_event_warns_once_when_the_message_is_cut(tmp_path):
+    marker = Marker()
+    long = "x" * (event_format.MAX_MESSAGE_BYTES + 1)
+    with pytest.warns(UserWarning, match=f"longer than {event_format.MAX_MESSAGE_BYTES} bytes") as caught:
+        marker.log_event("long.one", long)
+        marker.log_event("long.two", long)
+    assert len([w for w in caught if "was cut" in str(w.message)]) == 1
+    assert all(len(e.message.encode()) <= event_format.MAX_MESSAGE_BYTES for e in marker.events)
+    assert [e.message.endswith(event_format.TRUNCATION_MARK) for e in marker.events] == [True, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Marker().log_event("short", "x" * event_format.MAX_MESSAGE_BYTES)  # at the limit: kept whole
+        Marker().log_event("wide", "é" * (event_format.MAX_MESSAGE_BYTES // 2))
 
 
 # ---------------------------------------------------------------- multi-worker

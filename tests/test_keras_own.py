@@ -77,8 +77,9 @@ def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _run(directory: Path, backend: str, *extra: str) -> tuple[subprocess.CompletedProcess, ET.Element]:
     report = directory / f"report-{backend}-{len(extra)}.xml"
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-c", str(directory / "pytest.ini")]
-    cmd += ["--rootdir", str(directory), f"--junitxml={report}", *extra, str(directory)]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd += ["-c", str(directory / "pytest.ini"), "--rootdir", str(directory), f"--junitxml={report}"]
+    cmd += [*extra, str(directory)]
     result = subprocess.run(
         cmd, cwd=directory, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT
     )
