@@ -141,7 +141,9 @@ def _encode_png(image: np.ndarray) -> bytes | None:
 
 def float_image_to_uint8(images: np.ndarray) -> np.ndarray:
     """What `tf.image.convert_image_dtype(x, tf.uint8, saturate=True)` does to floats in [0, 1]."""
-    return np.clip(np.asarray(images, dtype=np.float64) * 255.5, 0, 255).astype(np.uint8)
+    # NaN (a diverged weight) becomes 0 without numpy's cast warning: TF casts it silently.
+    scaled = np.nan_to_num(np.asarray(images, dtype=np.float64) * 255.5, nan=0.0)
+    return np.clip(scaled, 0, 255).astype(np.uint8)
 
 
 def image_value(

@@ -13,7 +13,7 @@ import keras
 from keras.src.utils import file_utils
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries
+from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries, _tf_summary
 from callbacks._session import FitSession
 from callbacks.callback import Callback
 from tb_callbacks_plugin import EventWriter, conventions
@@ -115,11 +115,17 @@ class TensorBoard(Callback):
         self._is_chief = True
         self._op_graph_pending = False
         self._global_train_batch = 0
+        self._global_test_batch = 0
         self._batch_start_time = 0.0
         self._epoch_start_time = 0.0
         self._epoch_start_step = 0
         self._train_dir = os.path.join(self.log_dir, _TRAIN)
         self._val_dir = os.path.join(self.log_dir, _VALIDATION)
+        # tf.summary from model code (update_freq != "epoch") and the graph
+        # trace of profile_batch, where TensorFlow is free to use (see _tf_summary).
+        self._tf: Any = None
+        self._trace: _tf_summary.GraphTrace | None = None
+        self._pushed: dict[str, _tf_summary.Channel] = {}
         self._set_batch_hooks()
 
     # ------------------------------------------------------------ batch hooks
@@ -128,21 +134,35 @@ class TensorBoard(Callback):
         # Batch hooks exist only when there is batch work: overriding them
         # would turn off Keras's asynchronous batch dispatch on JAX/torch.
         wanted = self.update_freq != "epoch" or self._profiler.enabled
-        for name, impl in (
-            ("on_train_batch_begin", self._train_batch_begin),
-            ("on_train_batch_end", self._train_batch_end),
+        test_steps = self.update_freq != "epoch" and self._tf is not None
+        for name, impl, on in (
+            ("on_train_batch_begin", self._train_batch_begin, wanted),
+            ("on_train_batch_end", self._train_batch_end, wanted),
+            ("on_test_batch_begin", self._test_batch_begin, test_steps),
         ):
-            if wanted:
+            if on:
                 self.__dict__[name] = impl
             else:
                 self.__dict__.pop(name, None)
 
     def _train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         self._global_train_batch += 1
+        pushed = self._pushed.get(_TRAIN)
+        if pushed is not None:
+            pushed.move_to(self._global_train_batch)
         if self.write_steps_per_second:
             self._batch_start_time = time.time()
         if self._profiler.enabled:
+            tracing = self._profiler.tracing
             self._profiler.batch_begin(self._global_train_batch, batch, self._train_dir)
+            if self._profiler.tracing and not tracing and self._trace is not None:
+                self._trace.start()
+
+    def _test_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        self._global_test_batch += 1
+        pushed = self._pushed.get(_VALIDATION)
+        if pushed is not None:
+            pushed.move_to(self._global_test_batch)
 
     def _train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self._global_train_batch
@@ -158,7 +178,16 @@ class TensorBoard(Callback):
             if values:
                 self._writer(_TRAIN).write_summary(_summaries.scalars(values), step)
         if self._profiler.enabled:
+            tracing = self._profiler.tracing
             self._profiler.batch_end(step)
+            if tracing and not self._profiler.tracing:
+                self._export_trace()
+
+    def _export_trace(self) -> None:
+        # As Keras: the trace is named and stepped by the last profiled batch.
+        if self._trace is not None and self._trace.on:
+            self._trace.export(self._profiler.stop_batch)
+            self._drain(_TRAIN)
 
     # ------------------------------------------------------------ writers
 
@@ -196,8 +225,42 @@ class TensorBoard(Callback):
 
     def fit_ended(self) -> None:
         """Closes the run's files once `train_end` is written."""
+        tracing = self._profiler.tracing
         self._profiler.finish()
+        if tracing:
+            self._export_trace()
+        self._pop_summaries()
         self._close_writers()
+
+    # ------------------------------------------------------------ tf.summary
+
+    def _push_summaries(self, run: str, step: int) -> None:
+        """Makes `run`'s channel the default tf.summary writer, as Keras does when update_freq != "epoch"."""
+        if self._tf is None or self.update_freq == "epoch" or not self._is_chief or run in self._pushed:
+            return
+        found = _tf_summary.channel(self._tf, run)
+        if found.push(self, step, self.update_freq):
+            self._pushed[run] = found
+
+    def _pop_summaries(self, run: str | None = None) -> None:
+        for name in [run] if run is not None else list(self._pushed):
+            pushed = self._pushed.pop(name, None)
+            if pushed is not None:
+                pushed.pop(self)
+                self._drain(name, pushed)
+
+    def _drain(self, run: str, found: _tf_summary.Channel | None = None) -> None:
+        """Moves what model code wrote through tf.summary into the run's event file."""
+        if self._tf is None:
+            return
+        found = found or _tf_summary.channel(self._tf, run)
+        if found.owner not in (None, self):
+            return
+        events = found.drain()
+        if events and self._is_chief:
+            writer = self._writer(run)
+            for event in events:
+                writer.write_proto(event)
 
     # ------------------------------------------------------------ model
 
@@ -216,6 +279,10 @@ class TensorBoard(Callback):
         self._train_dir = os.path.join(self.log_dir, _TRAIN)
         self._val_dir = os.path.join(self.log_dir, _VALIDATION)
         self._is_chief = _chief.is_chief(model)
+        wants_tf = self.update_freq != "epoch" or self._profiler.enabled
+        self._tf = _tf_summary.tensorflow() if wants_tf else None
+        if self._tf is not None and self._profiler.enabled and self._trace is None:
+            self._trace = _tf_summary.GraphTrace(self._tf)
         self._set_batch_hooks()
         self._session.add_sink(self)
         self._op_graph_pending = False
@@ -290,6 +357,7 @@ class TensorBoard(Callback):
         self._epoch_start_step = 0
         if self.write_graph and self._is_chief:
             self._write_graphs(self._model)
+        self._push_summaries(_TRAIN, self._global_train_batch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         session = self._session
@@ -320,9 +388,14 @@ class TensorBoard(Callback):
         if self.embeddings_freq and epoch % self.embeddings_freq == 0:
             path = file_utils.join(self.log_dir, _TRAIN, f"keras_embedding.ckpt-{epoch}.weights.h5")
             model.save_weights(path)
+        self._drain(_TRAIN)
         self._writer(_TRAIN).write_epoch(epoch, _model_state.read_step(model))
 
+    def on_test_begin(self, logs: dict | None = None) -> None:
+        self._push_summaries(_VALIDATION, self._global_test_batch)
+
     def on_test_end(self, logs: dict | None = None) -> None:
+        self._pop_summaries(_VALIDATION)
         model = self._model
         optimizer = getattr(model, "optimizer", None)
         if not self._is_chief or not optimizer or not hasattr(optimizer, "iterations") or not logs:

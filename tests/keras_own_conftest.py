@@ -15,6 +15,8 @@ result; nothing else in Keras's tests is touched.
 
 from __future__ import annotations
 
+import os
+
 import keras
 import keras.src.callbacks as keras_src_callbacks
 import pytest
@@ -32,10 +34,14 @@ REBOUND = (
 )
 OUR_TAG_PREFIX = "callback_events/"
 
-for _name in REBOUND:
-    ours = getattr(callbacks, _name)
-    setattr(keras_src_callbacks, _name, ours)
-    setattr(keras.callbacks, _name, ours)
+# TB_CALLBACKS_KERAS_STOCK=1: Keras's own classes, to tell Keras's own
+# failures (e.g. its warnings under -W error) from ours.
+STOCK = os.environ.get("TB_CALLBACKS_KERAS_STOCK") == "1"
+if not STOCK:
+    for _name in REBOUND:
+        ours = getattr(callbacks, _name)
+        setattr(keras_src_callbacks, _name, ours)
+        setattr(keras.callbacks, _name, ours)
 
 
 def pytest_configure(config: pytest.Config) -> None:
