@@ -156,6 +156,8 @@ def checkpoint_saved(
 
 def weights_restored(best_epoch: Any, monitor: str | None = None, best: Any = None) -> str:
     tail = f" ({monitor} {num(best)})" if monitor and best is not None else ""
+    if best_epoch is None:
+        return f"restored earlier weights{tail}"
     return f"restored the weights from the end of epoch {human_epoch(best_epoch)}{tail}"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import keras
+import numpy as np
 
 from callbacks import _checkpoints, _describe, _model_state, _observers
 from callbacks._hooks import BATCH_HOOKS, hook_logs
@@ -310,26 +311,80 @@ class Checkpoint(Detector):
         )
 
 
+def fingerprint(weights: Any) -> int | None:
+    """A cheap identity of a list of weight arrays: shapes and a strided sample of each."""
+    try:
+        parts = []
+        for weight in weights:
+            array = np.asarray(weight)
+            flat = array.reshape(-1)
+            stride = max(flat.size // _SAMPLES, 1)
+            parts.append((array.shape, str(array.dtype), flat[::stride][:_SAMPLES].tobytes()))
+        return hash(tuple(parts))
+    except (TypeError, ValueError):
+        return None
+
+
+_SAMPLES = 64
+
+
 class Restore(Detector):
-    """`weights_restored`: a stock `EarlyStopping` put its best weights back."""
+    """`weights_restored`: a callback put weights of an earlier epoch back.
+
+    Seen as `model.set_weights(...)` during a callback's hook (EarlyStopping's
+    `restore_best_weights`, or a user's own `self.model.set_weights(
+    self.best_weights)` as in the TF guide's EarlyStoppingAtMinLoss). Every
+    `model.get_weights()` of the fit is fingerprinted (a strided sample, not
+    a copy) with the epoch it was taken at, so the weights that come back tell
+    which epoch they are from; otherwise the callback's own `best_epoch`, if
+    it has one. A drop-in records its own restore, and BackupAndRestore's
+    resume is a `backup_restored`.
+    """
+
+    def __init__(self, session: FitSession) -> None:
+        super().__init__(session)
+        self._taken: dict[int, int | None] = {}
+        self._pending: list[Any] = []
+
+    def begin(self, undo: list) -> None:
+        self._taken = {}
+        self._pending = []
+        _observers.watch_weights(self.session.model, self._got, self._set, undo)
+
+    def _got(self, weights: Any) -> None:
+        if self.session.running:
+            key = fingerprint(weights)
+            if key is not None:
+                self._taken[key] = self.session.current_epoch()
+
+    def _set(self, weights: Any) -> None:
+        if self.session.running:
+            key = fingerprint(weights)
+            self._pending.append(self._taken.get(key, _UNKNOWN) if key is not None else _UNKNOWN)
+
+    def explain(self, kind: str) -> None:
+        if kind in ("weights_restored", "backup_restored"):
+            self._pending = []  # a drop-in said it itself
 
     def after_hook(self, callback: Any, hook: str) -> None:
-        if hook != "on_train_end" or not is_stock(callback, keras.callbacks.EarlyStopping):
+        if not self._pending:
             return
-        if (
-            not getattr(callback, "restore_best_weights", False)
-            or getattr(callback, "best_weights", None) is None
-        ):
+        pending, self._pending = self._pending, []
+        own = getattr(callback, REPORTS_OWN_EVENTS, False)
+        if own or is_stock(callback, keras.callbacks.BackupAndRestore):
             return
-        facts = _describe.monitor_facts(callback)
+        facts = _describe.monitor_facts(callback) if callback is not None else {}
+        best_epoch = pending[-1]
+        if best_epoch is _UNKNOWN:
+            best_epoch = facts.get("best_epoch")
+        data = {"best_epoch": best_epoch, "detected": True, "hook": hook}
+        data.update({k: facts[k] for k in ("monitor", "best") if k in facts})
         self.session.record(
             "weights_restored",
-            _describe.weights_restored(facts.get("best_epoch"), facts.get("monitor"), facts.get("best")),
+            _describe.weights_restored(best_epoch, facts.get("monitor"), facts.get("best")),
             source=source(callback),
-            data={
-                "best_epoch": facts.get("best_epoch"),
-                "monitor": facts.get("monitor"),
-                "best": facts.get("best"),
-                "detected": True,
-            },
+            data=data,
         )
+
+
+_UNKNOWN: Any = object()

@@ -180,6 +180,37 @@ def _flagging(original: Callable, on_assign: Callable[[], None]) -> Callable:
     return assign
 
 
+def watch_weights(
+    model: Any, on_get: Callable[[Any], None], on_set: Callable[[Any], None], undo: list
+) -> None:
+    """Calls `on_get(weights)` after each `model.get_weights()`, `on_set(weights)` after each `set_weights`.
+
+    How callbacks keep and put back "best weights" (EarlyStopping, the TF
+    guide's EarlyStoppingAtMinLoss): the instance's own methods are wrapped,
+    nothing else of the model is touched.
+    """
+    if not hasattr(model, "__dict__"):
+        return
+    get, put = getattr(model, "get_weights", None), getattr(model, "set_weights", None)
+    if not callable(get) or not callable(put):
+        return
+
+    @functools.wraps(get)
+    def get_weights(*args: Any, **kwargs: Any) -> Any:
+        weights = get(*args, **kwargs)
+        on_get(weights)
+        return weights
+
+    @functools.wraps(put)
+    def set_weights(weights: Any, *args: Any, **kwargs: Any) -> Any:
+        result = put(weights, *args, **kwargs)
+        on_set(weights)
+        return result
+
+    _set_instance_attr(model, "get_weights", get_weights, undo)
+    _set_instance_attr(model, "set_weights", set_weights, undo)
+
+
 class _StepGuard:
     """Calls a step function; an exception leaving it ends the session's run."""
 

@@ -393,3 +393,5 @@ class FitSession:
         self.stop.check(callback, hook, logs if isinstance(logs, dict) else {}, batch)
         if not at_batch:
             self.initial_epoch.check(callback)
+            if callback is None:
+                self.restore.after_hook(None, hook)  # a restore no sibling's hook can be blamed for
