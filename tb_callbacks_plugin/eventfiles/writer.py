@@ -246,6 +246,13 @@ class EventWriter:
             self._check_open()
         self._enqueue_event(event)
 
+    def write_protos(self, events: list[event_pb2.Event]) -> None:
+        """Queues ready `Event` protos in one go (one wake-up of the writing thread for all)."""
+        with self._lock:
+            self._check_open()
+        if events:
+            self._queue.put(b"".join(records.frame(e.SerializeToString()) for e in events))
+
     def flush(self) -> None:
         """Returns once everything written so far is on disk.
 
