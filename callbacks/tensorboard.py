@@ -377,6 +377,10 @@ class TensorBoard(Callback):
         self._push_summaries(_TRAIN, self._global_train_batch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        # What is still buffered goes out before train_end, whose fsync then
+        # covers it (closing the run needs no second one).
+        self._write_batch_events()
+        self._pop_summaries()
         session = self._session
         session.check(None, "on_train_end", logs)
         if not session.observing:

@@ -181,6 +181,11 @@ class EventWriter:
         self._pending: list[bytes] = []
         self._slot_last_step: list[int] = []  # per slot: last step written
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # Records queued, and how many of them the last completed fsync covered
+        # (counted without the lock: a count lost to a race could only skip the
+        # closing fsync of a record that is still written and closed).
+        self._queued = 0
+        self._synced = -1
         self._closed = False
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"EventWriter({self.run_dir})", daemon=True)
@@ -251,6 +256,7 @@ class EventWriter:
         with self._lock:
             self._check_open()
         if events:
+            self._queued += 1
             self._queue.put(b"".join(records.frame(e.SerializeToString()) for e in events))
 
     def flush(self) -> None:
@@ -272,7 +278,9 @@ class EventWriter:
                 return
             self._emit_pending_locked()
             self._closed = True
-        if self._wait_secs is None:
+        if self._wait_secs is None and self._synced != self._queued:
+            # (After a durable event, closing needs no second fsync: a wait
+            # for the writing thread costs the fit far more than the fsync.)
             self._sync(fsync=True)
         # else the remote sink's close retries its last uploads itself.
         self._queue.put(None)
@@ -319,14 +327,19 @@ class EventWriter:
         )
 
     def _enqueue_event(self, event: event_pb2.Event) -> None:
+        self._queued += 1
         self._queue.put(records.frame(event.SerializeToString()))
 
     def _sync(self, fsync: bool) -> None:
         # Failures are warned about once by the writing thread; they never
         # raise into training.
         barrier = _Barrier(fsync)
+        queued = self._queued
         self._queue.put(barrier)
-        if not barrier.done.wait(self._wait_secs):
+        if barrier.done.wait(self._wait_secs):
+            if fsync and self._error is None:
+                self._synced = max(self._synced, queued)
+        else:
             logger.warning(
                 "EventWriter: %s not uploaded after %.0f s; still trying in the background",
                 self.path,
