@@ -38,7 +38,14 @@ class TensorBoard(Callback):
     `epoch_steps_per_second`), `evaluation_<metric>_vs_iterations`,
     `batch_<metric>` every `update_freq` batches, `<weight path>/histogram`
     (and `/image`) every `histogram_freq` epochs, and the conceptual Keras
-    model graph. In addition:
+    model graph (once per model and train run, when it trains). As Keras
+    does, when `update_freq` is not "epoch" its runs are the default
+    `tf.summary` writers during fit and evaluation, so `tf.summary.*` calls
+    in `model.call` or a custom `train_step` are logged (at the global batch
+    count, every `update_freq` batches, also inside a traced step function),
+    and `profile_batch` writes the graph trace `batch_<N>` beside the
+    profile. That part uses TensorFlow only on its backend or when the
+    program imported it. In addition:
 
     - the op-level graph of the model's forward pass on the TensorFlow
       backend (Keras 3 writes none);
@@ -64,7 +71,7 @@ class TensorBoard(Callback):
       write_images: whether to write weights as images (with the histograms).
       write_steps_per_second: whether to log training steps per second.
       update_freq: `"epoch"`, `"batch"`, or an integer N: write `batch_*`
-        scalars every N batches.
+        scalars (and `tf.summary` calls of the model's code) every N batches.
       profile_batch: batch, or `(start, stop)` range of batches, to profile
         (0: off). TensorFlow and JAX (Python >= 3.12) only, as in Keras.
       embeddings_freq: every how many epochs to save embedding layers for

@@ -221,7 +221,7 @@ class Milestones(callbacks.Callback):
             threshold = self.pending.pop(0)
             self.log_event(
                 "milestone",
-                f"val_accuracy {accuracy:.3f} passed {threshold:.0%} at epoch {epoch}",
+                f"val_accuracy {accuracy:.3f} passed {threshold:.0%} at epoch {epoch + 1}",  # as Keras prints
                 threshold=threshold,
                 val_accuracy=accuracy,
             )
