@@ -4,9 +4,10 @@ Keras's TensorBoard makes its train (validation) writer the default
 `tf.summary` writer during fit (evaluation) when `update_freq` is not
 "epoch", so `tf.summary.*` calls inside `model.call` or a custom `train_step`
 are logged; with `profile_batch` it also exports the graph trace `batch_<N>`.
-We do both, keeping one event file per run (DESIGN.md §3): TensorFlow's writer
-writes into memory (`ram://`), and what it wrote is moved into the run's
-`EventWriter` at each epoch end and when a fit or evaluation ends.
+We do both, keeping one event file per run (docs/architecture.md,
+"TensorBoard facts"): TensorFlow's writer writes into memory (`ram://`), and
+what it wrote is moved into the run's `EventWriter` at each epoch end and
+when a fit or evaluation ends.
 
 TensorFlow is used only where it costs nothing: on its own backend, or when
 the program imported it already (model code that calls `tf.summary` has). It

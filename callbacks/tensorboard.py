@@ -260,10 +260,11 @@ class TensorBoard(Callback):
 
     def _push_summaries(self, run: str, step: int) -> None:
         """Makes `run`'s channel the default tf.summary writer, as Keras does when update_freq != "epoch"."""
-        if self._tf is None or self.update_freq == "epoch" or not self._is_chief or run in self._pushed:
-            return
+        every = self.update_freq
+        if self._tf is None or not isinstance(every, int) or not self._is_chief or run in self._pushed:
+            return  # update_freq == "epoch": Keras pushes no writer either
         found = _tf_summary.channel(self._tf, run)
-        if found.push(self, step, self.update_freq):
+        if found.push(self, step, every):
             self._pushed[run] = found
 
     def _pop_summaries(self, run: str | None = None) -> None:
