@@ -214,3 +214,18 @@ def _tooltip_is_text(browser, logdir: str, tmp_path) -> None:
     assert page.evaluate("document.querySelectorAll('img, b').length") == 0
     assert errors == []
     context.close()
+
+
+def test_tag_and_run_selection(logdir, tmp_path):
+    out = str(tmp_path / "r.html")
+    assert (
+        cli.main(["report", logdir, "-o", out, "--run", "^adam/", "--tag", "^epoch_loss$", "--title", "T"])
+        == 0
+    )
+    data = _data(out)
+    assert data["title"] == "T · Callback Events"
+    assert {run: sorted(tags) for run, tags in data["scalars"].items()} == {
+        "adam/train": ["epoch_loss"],
+        "adam/validation": ["epoch_loss"],
+    }
+    assert [r["run"] for r in data["runs"]["runs"]] == ["adam/train"]
