@@ -37,6 +37,8 @@ from typing import Any
 import keras
 from tensorboard.compat.proto import event_pb2
 
+from tb_callbacks_plugin import conventions
+
 logger = logging.getLogger(__name__)
 
 _LENGTH = struct.Struct("<Q")
@@ -193,7 +195,7 @@ class GraphTrace:
             return
         self.on = False
         tf = self._tf
-        train = channel(tf, "train")
+        train = channel(tf, conventions.TRAIN_RUN)
         train.used = True
         try:
             # record_if(True): written whatever the channel's recording switch says.
