@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import keras
 from keras.src.utils import file_utils
 
@@ -35,7 +37,13 @@ class BackupAndRestore(Callback, keras.callbacks.BackupAndRestore):
     ```
     """
 
-    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+    def __init__(
+        self,
+        backup_dir: str | os.PathLike,
+        save_freq: str | int = "epoch",
+        double_checkpoint: bool = False,
+        delete_checkpoint: bool = True,
+    ) -> None:
         super().__init__(
             backup_dir=backup_dir,
             save_freq=save_freq,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import keras
@@ -36,7 +37,7 @@ class LearningRateScheduler(Callback, keras.callbacks.LearningRateScheduler):
     ```
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., Any], verbose: int = 0) -> None:
         super().__init__(schedule=schedule, verbose=verbose)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

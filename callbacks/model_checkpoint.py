@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from typing import Any
+
 import keras
 
 from callbacks import _checkpoints
@@ -41,15 +44,15 @@ class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
 
     def __init__(
         self,
-        filepath,
-        monitor="val_loss",
-        verbose=0,
-        save_best_only=False,
-        save_weights_only=False,
-        mode="auto",
-        save_freq="epoch",
-        initial_value_threshold=None,
-    ):
+        filepath: str | os.PathLike,
+        monitor: str = "val_loss",
+        verbose: int = 0,
+        save_best_only: bool = False,
+        save_weights_only: bool = False,
+        mode: str = "auto",
+        save_freq: str | int = "epoch",
+        initial_value_threshold: float | None = None,
+    ) -> None:
         super().__init__(
             filepath=filepath,
             monitor=monitor,
@@ -81,9 +84,11 @@ class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
         super().on_train_batch_end(batch, logs)
         self._report(path, before, best, logs, step=session.step(batch) if session is not None else None)
 
-    def _report(self, path, before, previous_best, logs, **where) -> None:
+    def _report(
+        self, path: str | None, before: Any, previous_best: Any, logs: dict | None, **where: Any
+    ) -> None:
         after = _checkpoints.file_state(path)
-        if after is None or after == before:
+        if path is None or after is None or after == before:
             return
         message, data = _checkpoints.saved_event(self, path, logs, previous_best)
         self._log("checkpoint_saved", message, **where, data=data)

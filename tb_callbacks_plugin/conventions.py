@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Iterable
 from typing import Any
 
 # ---------------------------------------------------------------- tags
@@ -86,7 +87,7 @@ def run_label(run: str) -> str:
     return "" if experiment == run else posixpath.basename(run)
 
 
-def experiment_groups(runs: list[str] | tuple[str, ...] | set[str] | frozenset[str]) -> dict[str, list[str]]:
+def experiment_groups(runs: Iterable[str]) -> dict[str, list[str]]:
     """Experiment -> its runs among `runs` (each list sorted)."""
     groups: dict[str, list[str]] = {}
     for run in sorted(set(runs)):

@@ -192,8 +192,6 @@ def make_event_json(
     return dumps(record).encode("utf-8", "surrogatepass")
 
 
-
-
 # ---------------------------------------------------------------- summaries
 
 
@@ -283,9 +281,7 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def event_from_dict(
-    run: str | None, step: int, item: dict[str, Any], *, within_caps: bool = False
-) -> Event:
+def event_from_dict(run: str | None, step: int, item: dict[str, Any], *, within_caps: bool = False) -> Event:
     """An `Event` from a decoded element, with hostile sizes capped again
     (unless the caller knows the element is `within_caps`)."""
     data = item.get("data")

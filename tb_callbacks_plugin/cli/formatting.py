@@ -177,7 +177,7 @@ def write_jsonl(rows: Iterable[dict[str, Any]], columns: Sequence[Column], out: 
 
 
 def write(
-    fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column], out: TextIO, **table_options
+    fmt: str, rows: Sequence[dict[str, Any]], columns: Sequence[Column], out: TextIO, **table_options: Any
 ) -> None:
     if fmt == "table":
         write_table(rows, columns, out, **table_options)

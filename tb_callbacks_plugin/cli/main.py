@@ -23,7 +23,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from tb_callbacks_plugin import conventions, event_format
 from tb_callbacks_plugin.cli import formatting
@@ -32,6 +32,9 @@ from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import event_reader as reader
 from tb_callbacks_plugin.eventfiles import storage
 from tb_callbacks_plugin.metadata import UnsupportedVersionError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm  # the `cli` extra
 
 PROG = "tb-callbacks"
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE = 0, 1, 2
@@ -82,7 +85,7 @@ def _select_runs(logdir: str, pattern: str | None) -> dict[str, list[str]]:
     return runs
 
 
-def _progress_bar(total: int, unit: str, enabled: bool):
+def _progress_bar(total: int, unit: str, enabled: bool) -> tqdm | None:
     """A tqdm bar on stderr that shows itself only once reading is slow."""
     try:
         delay = float(os.environ.get(PROGRESS_DELAY_ENV, "1"))
@@ -579,7 +582,14 @@ def _note(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr)
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     # One line per warning, without Python's source-location block.
     text = " ".join(str(message).split("\n"))
     _note(f"warning: {text}")

@@ -14,17 +14,21 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.cli.experiments import group_by_experiment
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes  # the `plot` extra
+
 MAX_ROWS = 24
 _LINE_STYLES = {conventions.TRAIN_RUN: "-", conventions.VALIDATION_RUN: "--"}
 
 
-def _import_pyplot():
+def _import_pyplot() -> Any:  # matplotlib.pyplot, imported only when plotting
     try:
         import matplotlib
     except ImportError as e:
@@ -64,7 +68,14 @@ def _use_log(values: list[float], tag: str) -> bool:
     return "learning_rate" in tag or tag == "lr" or max(finite) / min(finite) > 1e3
 
 
-def _draw_metric(ax, members, metrics, tag, epoch_steps, by_step) -> None:
+def _draw_metric(
+    ax: Axes,
+    members: Sequence[str],
+    metrics: Mapping[str, RunMetrics],
+    tag: str,
+    epoch_steps: dict[int, int],
+    by_step: bool,
+) -> None:
     blended = ax.get_xaxis_transform()
     all_values: list[float] = []
     for run in members:
@@ -103,16 +114,13 @@ def _draw_metric(ax, members, metrics, tag, epoch_steps, by_step) -> None:
         ax.set_yscale("log")
 
 
-def _draw_events(ax, events: Sequence[Event], by_step: bool, colors: dict[str, tuple]) -> None:
+def _draw_events(ax: Axes, events: Sequence[Event], by_step: bool, colors: dict[str, tuple]) -> None:
     """A vertical line per event and a marker in a lane per kind, so coincident events all show."""
     blended = ax.get_xaxis_transform()
     kinds = [k for k in colors if any(e.kind == k for e in events)]
     for lane, kind in enumerate(kinds):
-        xs = [
-            e.step if by_step else e.epoch
-            for e in events
-            if e.kind == kind and (by_step or e.epoch is not None)
-        ]
+        placed = (e.step if by_step else e.epoch for e in events if e.kind == kind)
+        xs = [x for x in placed if x is not None]
         if not xs:
             continue
         ax.vlines(xs, 0, 1, transform=blended, colors=[colors[kind]], linewidth=1.0, alpha=0.6)

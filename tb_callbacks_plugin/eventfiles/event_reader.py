@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tensorboard.compat.proto import event_pb2
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import records, storage
+
+if TYPE_CHECKING:
+    import pandas as pd  # the `pandas` extra
 
 COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data")
 _MARKER = event_format.TAG_PREFIX.encode()
@@ -166,7 +169,7 @@ def _read_remote(
 
 def events_dataframe(
     logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None
-):  # -> pandas.DataFrame
+) -> pd.DataFrame:
     """`read_events(logdir)` as a pandas DataFrame with one column per field."""
     try:
         import pandas as pd

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
-from tensorboard.compat.proto import event_pb2, types_pb2
+from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
 from tb_callbacks_plugin import metadata
 from tb_callbacks_plugin.eventfiles import records, storage
@@ -62,7 +62,7 @@ class RunMetrics:
     epoch_steps: dict[int, int] = field(default_factory=dict)
 
 
-def scalar_value(value) -> float | None:
+def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
     """The number held by a `Summary.Value` that is a scalar, else None."""
     which = value.WhichOneof("value")
     if which == "simple_value":
@@ -121,7 +121,7 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
         into.scalars[tag] = Series(steps=steps, values=[by_step[s] for s in steps])
 
 
-def _classify(value, plugin: str) -> str:
+def _classify(value: summary_pb2.Summary.Value, plugin: str) -> str:
     if plugin == SCALARS_PLUGIN or value.WhichOneof("value") == "simple_value":
         return "scalar"
     if plugin == metadata.PLUGIN_NAME:

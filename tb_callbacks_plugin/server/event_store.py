@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_CACHE_CHARS = 256 * 1024 * 1024
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
 def event_json(event: Event) -> str:
     """One event as the JSON object the `events` route serves."""
     wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
