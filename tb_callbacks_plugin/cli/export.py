@@ -28,13 +28,16 @@ import shutil
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tb_callbacks_plugin.cli.formatting import strict_dumps
 from tb_callbacks_plugin.conventions import experiment_of
 from tb_callbacks_plugin.event_format import Event
+
+if TYPE_CHECKING:
+    import pyarrow as pa  # the `parquet` extra
 
 FORMATS = ("parquet", "csv", "jsonl")
 # The fields that built-in kinds share (DESIGN's kinds table), with their type.
@@ -114,7 +117,7 @@ def event_columns(events: Sequence[Event]) -> dict[str, list]:
     return columns
 
 
-def _arrow_events(columns: dict[str, list]):
+def _arrow_events(columns: dict[str, list]) -> pa.Table:
     import pyarrow as pa
 
     types = {
@@ -131,7 +134,9 @@ def _arrow_events(columns: dict[str, list]):
     )
 
 
-def _arrow_scalars(experiment: str, names: list[str], codes: np.ndarray, tags: list[str], rows: dict):
+def _arrow_scalars(
+    experiment: str, names: list[str], codes: np.ndarray, tags: list[str], rows: dict
+) -> pa.Table:
     import pyarrow as pa
 
     return pa.table(

@@ -20,8 +20,8 @@ import math
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +29,10 @@ from tb_callbacks_plugin import metadata
 from tb_callbacks_plugin.event_format import EPOCHS_TAG_PREFIX
 from tb_callbacks_plugin.eventfiles import event_reader, scalar_layout, storage
 from tb_callbacks_plugin.eventfiles.scalar_layout import FileScalars
+
+if TYPE_CHECKING:
+    import pandas as pd  # the `pandas` extra
+    from tqdm import tqdm  # the `cli` extra
 
 COLUMNS = ("run", "tag", "step", "wall_time", "value")
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
@@ -40,7 +44,7 @@ PROGRESS_DELAY_ENV = "TB_CALLBACKS_PROGRESS_DELAY"
 Selection = str | re.Pattern | Iterable[str] | None
 
 
-def _matcher(selection: Selection, what: str):
+def _matcher(selection: Selection, what: str) -> Callable[[str], bool] | None:
     """A predicate for `runs=` / `tags=`: a name, a list of names, or a compiled regex (searched)."""
     if selection is None:
         return None
@@ -141,7 +145,7 @@ def _progress_delay() -> float:
         return PROGRESS_DELAY
 
 
-def _progress_bar(paths: list[str], enabled: bool):
+def _progress_bar(paths: list[str], enabled: bool) -> tuple[tqdm | None, dict[str, int]]:
     if not enabled:
         return None, {}
     try:
@@ -243,7 +247,7 @@ def scalars_dataframe(
     tags: Selection = None,
     progress: bool = True,
     storage_options: dict[str, Any] | None = None,
-):  # -> pandas.DataFrame
+) -> pd.DataFrame:
     """Every scalar of every run below `logdir`, one row per recorded value.
 
     Columns `run, tag, step, wall_time, value` (the rows tbparse's

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,7 +103,7 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _fields(data: bytes, start: int, end: int):
+def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """`(field number, wire type, value start, value end)` of each field in data[start:end]."""
     pos = start
     while pos < end:
