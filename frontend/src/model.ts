@@ -4,6 +4,7 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
+import { runFilter } from "./runfilter";
 import type { State } from "./state";
 
 export interface Ev extends CallbackEvent {
@@ -147,15 +148,6 @@ export function joinViews(events: EventView, charts: ChartView): View {
     domain = [min - pad, max + pad];
   }
   return { ...events, ...charts, domain };
-}
-
-function compileFilter(text: string): { re: RegExp | null; error: string | null } {
-  if (!text) return { re: null, error: null };
-  try {
-    return { re: new RegExp(text, "i"), error: null };
-  } catch (e) {
-    return { re: null, error: (e as Error).message };
-  }
 }
 
 /** Loss first, its validation twin, the learning rate, the first accuracy-like metric. */
@@ -319,9 +311,9 @@ function seriesXY(
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
 
 export function visibleRunsOf(state: State, data: DataStore): { runs: string[]; error: string | null } {
-  const { re, error } = compileFilter(state.runFilter);
-  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && (!re || re.test(run)));
-  return { runs, error };
+  const filter = runFilter(state.runFilter);
+  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && filter.test(run));
+  return { runs, error: filter.error };
 }
 
 export function computeEventView(state: State, data: DataStore): EventView {
