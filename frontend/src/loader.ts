@@ -4,7 +4,7 @@
 // The request queue itself (parallelism, priorities) is in api.ts.
 
 import { ApiError, fetchEvents, fetchRuns, fetchScalars } from "./api";
-import { type DataStore, groupOf, scalarKey } from "./model";
+import { type DataStore, scalarKey } from "./model";
 
 export function message(e: unknown): string {
   return e instanceof ApiError || e instanceof Error ? e.message : String(e);
@@ -89,9 +89,9 @@ export class Loader {
       }
       if (reload) {
         // Metric series have no cheap change marker: refetch the drawn ones.
-        const groups = new Set([...names].map(groupOf));
+        const groups = new Set([...names].map((n) => data.group(n)));
         for (const [key, series] of [...data.scalars]) {
-          if (!names.has(series.run) && !groups.has(groupOf(series.run))) {
+          if (!names.has(series.run) && !groups.has(data.group(series.run))) {
             data.scalars.delete(key);
             continue;
           }

@@ -4,14 +4,14 @@
 import { X_AXES, type XAxis } from "./axis";
 import { Charts } from "./charts";
 import { kindStyle, runColor } from "./colors";
-import { segmented, type Segmented } from "./controls";
+import { FocusBar, segmented, type Segmented } from "./controls";
 import { Details, type EventLook } from "./details";
 import { button, h } from "./dom";
 import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
 import { Loader } from "./loader";
 import type { Markers } from "./markers";
-import { DataStore, type Ev, groupOf, missingSeries, planCharts, type Placed, type View, visibleRunsOf } from "./model";
+import { DataStore, type Ev, missingSeries, planCharts, type Placed, type View, visibleRunsOf } from "./model";
 import { banners, emptyState } from "./notices";
 import { reportData } from "./report_data";
 import { type PlotEnv, readTheme, type Theme } from "./plotbase";
@@ -56,6 +56,7 @@ class App {
   private readonly table: EventTable;
   private readonly details: Details;
   private readonly tooltip = new Tooltip();
+  private readonly focusBar = new FocusBar((focus) => this.store.set({ focus }));
 
   private readonly loader = new Loader(this.data, {
     changed: () => this.scheduleRender(),
@@ -186,6 +187,7 @@ class App {
       this.bannersEl,
       this.emptyEl,
       this.timelineCard,
+      this.focusBar.el,
       this.chartsMessage,
       this.charts.el,
       this.table.el,
@@ -219,8 +221,8 @@ class App {
       return;
     }
     const markers = this.views.currentMarkers();
-    if (changed.has("selected") && markers) {
-      markers.selectedKey = state.selected;
+    if (changed.has("selected") && markers.length) {
+      for (const m of markers) m.selectedKey = state.selected;
       this.timeline.redraw();
       this.charts.redraw();
     }
@@ -294,7 +296,7 @@ class App {
 
   look(ev: Ev): EventLook {
     const style = kindStyle(ev.kind, this.theme.dark);
-    const t0 = this.view?.t0.get(groupOf(ev.run)) ?? ev.wall_time;
+    const t0 = this.view?.t0.get(this.data.group(ev.run)) ?? ev.wall_time;
     return {
       shape: style.shape,
       kindColor: style.color,
@@ -366,7 +368,7 @@ class App {
       this.renderProgress(visible.length, pending);
       return;
     }
-    const { view, markers } = this.views.compute(state, data, this.theme.dark);
+    const { view, markers, chartMarkers } = this.views.compute(state, data, this.theme.dark);
     this.view = view;
 
     showSidebar(this.sidebar, view, state, data, this.theme.dark);
@@ -378,7 +380,8 @@ class App {
       const env = this.env();
       const width = this.plotWidth();
       this.renderTimeline(view, env, markers, width);
-      this.renderCharts(view, env, markers, width);
+      this.focusBar.update(view.experiments, view.focused);
+      this.renderCharts(view, env, chartMarkers, width);
       this.table.update(view.events, state.sort, state.tableFilter, state.selected);
       const selected = state.selected ? view.events.find((e) => e.key === state.selected) ?? null : null;
       this.details.show(selected, selected ? this.look(selected) : null);
@@ -419,6 +422,7 @@ class App {
     this.emptyEl.hidden = !empty;
     if (content) this.emptyEl.replaceChildren(...content);
     for (const el of [this.timelineCard, this.charts.el, this.table.el]) el.hidden = empty;
+    if (empty) this.focusBar.el.hidden = true;
     if (empty) this.chartsMessage.hidden = true;
     return !empty;
   }
