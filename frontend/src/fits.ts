@@ -17,8 +17,6 @@ export interface Fit {
   lastEpoch: number | null;
 }
 
-// One fit's train_begin seen twice (two runs of an experiment) is one start.
-const SAME_START_S = 0.5;
 
 /** The fits of one experiment, from its events (any order), by start time. */
 export function fitsOf(events: Iterable<CallbackEvent>): Fit[] {
@@ -31,7 +29,9 @@ export function fitsOf(events: Iterable<CallbackEvent>): Fit[] {
   begins.sort((a, b) => a.wall_time - b.wall_time);
   const fits: Fit[] = [];
   for (const b of begins) {
-    if (fits.length && b.wall_time - fits[fits.length - 1].wall <= SAME_START_S) continue;
+    // One fit's train_begin seen twice (two runs of an experiment) is one
+    // start; a small model's fits can begin within a second of each other.
+    if (fits.length && b.wall_time === fits[fits.length - 1].wall) continue;
     const spe = b.data.steps;
     fits.push({
       index: fits.length,

@@ -246,10 +246,10 @@ def _fit_epochs(
     if series is not None and series.steps:
         return len(series.steps)
     begin = next((e for e in events if e.kind == "train_begin"), None)
-    end = next((e for e in events if e.kind == "train_end" and e.epoch is not None), None)
-    if end is not None:
+    last = next((e.epoch for e in events if e.kind == "train_end" and e.epoch is not None), None)
+    if last is not None:
         first = begin.epoch if begin is not None and begin.epoch is not None else 0
-        return end.epoch - first + 1
+        return last - first + 1
     return None
 
 

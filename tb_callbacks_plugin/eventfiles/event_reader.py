@@ -122,7 +122,7 @@ def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterat
 def sort_events(events: Iterable[Event]) -> list[Event]:
     """`events` by run, step and wall time, each with its `fit` set (see `fits`)."""
     ordered = sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
-    by_run: dict[str, list[Event]] = {}
+    by_run: dict[str | None, list[Event]] = {}
     for event in ordered:
         by_run.setdefault(event.run, []).append(event)
     for run_events in by_run.values():

@@ -13,18 +13,15 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-# train_begin events of one fit seen in two runs of an experiment (or twice
-# by a reader) are one start, not two fits.
-SAME_START_SECONDS = 0.5
-
 
 def fit_starts(events: Iterable) -> list[float]:
-    """Wall times of the `train_begin` events among `events`, ascending."""
-    starts: list[float] = []
-    for wall_time in sorted(e.wall_time for e in events if e.kind == "train_begin"):
-        if not starts or wall_time - starts[-1] > SAME_START_SECONDS:
-            starts.append(wall_time)
-    return starts
+    """Wall times of the `train_begin` events among `events`, ascending.
+
+    A fit's train_begin seen twice (in two runs of an experiment) is one
+    start; fits of a small model can begin within a second of each other, so
+    only the same time counts as the same fit.
+    """
+    return sorted({e.wall_time for e in events if e.kind == "train_begin"})
 
 
 def fit_of(wall_time: float, starts: Sequence[float]) -> int:

@@ -49,8 +49,8 @@ def _nearest_epoch_steps(
     by_epoch: dict[int, list[tuple[float, int]]] = {}
     for epoch, step, wall_time in records:
         by_epoch.setdefault(epoch, []).append((wall_time, step))
-    for ends in by_epoch.values():
-        ends.sort()
+    for recorded in by_epoch.values():
+        recorded.sort()
     out: list[int | None] = []
     for epoch, wall_time in zip(epochs, wall_times, strict=True):
         ends = by_epoch.get(epoch)
