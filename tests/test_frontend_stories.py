@@ -265,7 +265,7 @@ def test_repeated_fits_are_kept_apart_at_their_own_steps(tb, browser):
                 assert (drawn[label]["x0"], drawn[label]["x1"]) == (steps[0], steps[-1]), label
         notes = tab.ui.locator(".chart-card[data-tag=epoch_loss] .chart-notes").inner_text()
         if tb.load_fast:
-            assert "fits 0, 1 is missing or partial" in notes and "--load_fast=false" in notes
+            assert "fits 0, 1 are missing or partial" in notes and "--load_fast=false" in notes
         else:
             assert "missing" not in notes
         shot(tab, f"repeated-fits-{'load_fast' if tb.load_fast else 'python'}")

@@ -6,7 +6,8 @@ import { lowerBound, upperBound } from "./axis";
 import { button, h } from "./dom";
 import { fmtNumber } from "./format";
 import type { Markers } from "./markers";
-import { type ChartSpec, isLearningRate, type Placed, type SeriesSpec } from "./model";
+import type { ChartSpec, Placed, SeriesSpec } from "./model";
+import { isLearningRate } from "./series";
 import { type PlotEnv, plotOptions, pointerIn, yAxisOptions } from "./plotbase";
 
 export const CHART_HEIGHT = 210;

@@ -4,7 +4,8 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
-import { epochEndStep, epochsTrained, type Fit, fitAt, fitsOf, lrSteps, stepEpoch } from "./fits";
+import { type Fit, fitAt, fitsOf, lrSteps, stepEpoch } from "./fits";
+import { droppedFits, fitShade, isLearningRate, type PlaceInfo, seriesParts } from "./series";
 import { runFilter } from "./runfilter";
 import type { State } from "./state";
 
@@ -196,11 +197,7 @@ export function defaultTags(available: string[]): string[] {
   return out;
 }
 
-interface GroupInfo {
-  t0: number;
-  epochs: EpochMap | null;
-  fits: Fit[];
-}
+type GroupInfo = PlaceInfo;
 
 interface EventFacts {
   /** Per experiment, the wall time of its first event. */
@@ -321,86 +318,6 @@ function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
   if (e.epoch != null) return e.epoch;
   if (info && info.fits.length > 1) return stepEpoch(info.fits[e.fit ?? 0], e.step);
   return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
-}
-
-interface SeriesPart {
-  fit: number;
-  xs: number[];
-  ys: Array<number | null>;
-  bad: number[];
-}
-
-/** A series' points on the axis, one part per fit (one part without fits), each ascending in x. */
-function seriesParts(
-  series: ScalarSeries,
-  axis: XAxis,
-  info: GroupInfo | undefined,
-): { parts: SeriesPart[]; unmapped: boolean } {
-  const n = series.step.length;
-  const fits = info && info.fits.length > 1 ? info.fits : null;
-  const byFit = new Map<number, SeriesPart>();
-  const nonfinite = Array.isArray(series.nonfinite) ? (series.nonfinite as Array<string | null>) : null;
-  let unmapped = false;
-  for (let i = 0; i < n; i++) {
-    const fitIndex = fits ? fitAt(fits, series.wall_time[i]) : 0;
-    const fit = fits?.[fitIndex];
-    let x: number;
-    if (axis === "relative") x = info ? series.wall_time[i] - info.t0 : Number.NaN;
-    else if (axis === series.x) x = series.step[i];
-    else if (axis === "step") {
-      x = series.global_step?.[i] ?? Number.NaN;
-      if (!Number.isFinite(x)) x = fit ? epochEndStep(fit, series.step[i]) : info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN;
-    } else x = fit ? stepEpoch(fit, series.step[i]) : info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
-    if (!Number.isFinite(x)) {
-      unmapped = true;
-      continue;
-    }
-    let part = byFit.get(fitIndex);
-    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [] }));
-    part.xs.push(x);
-    part.ys.push(series.value[i]);
-    if (nonfinite?.[i]) part.bad.push(x);
-  }
-  const parts = [...byFit.values()].sort((a, b) => a.fit - b.fit);
-  // Wall times of a restarted run can go backwards; uPlot wants ascending x.
-  for (const part of parts) {
-    const { xs, ys } = part;
-    for (let i = 1; i < xs.length; i++) {
-      if (xs[i] < xs[i - 1]) {
-        const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
-        part.xs = order.map((j) => xs[j]);
-        part.ys = order.map((j) => ys[j]);
-        part.bad.sort((a, b) => a - b);
-        break;
-      }
-    }
-  }
-  return { parts, unmapped };
-}
-
-/** Earlier fits of a run in lighter shades of its colour, the latest in full. */
-function fitShade(color: string, fit: number, count: number): string {
-  if (count < 2 || !/^#[0-9a-f]{6}$/i.test(color)) return color;
-  const alpha = Math.round(255 * (0.35 + (0.65 * (fit + 1)) / count));
-  return `${color}${Math.min(255, alpha).toString(16).padStart(2, "0")}`;
-}
-
-export function isLearningRate(tag: string): boolean {
-  return /learning_rate|(^|[_/])lr$/.test(tag);
-}
-
-/** Fits of the experiment that trained but have no points in `parts`, or fewer than they trained. */
-function droppedFits(parts: SeriesPart[], fits: Fit[], epochIndexed: boolean): number[] {
-  if (fits.length < 2 || !parts.length) return [];
-  const counts = new Map(parts.map((p) => [p.fit, p.xs.length]));
-  return fits
-    .filter((f) => {
-      const trained = epochsTrained(f);
-      if (trained == null || trained < 1) return false;
-      const n = counts.get(f.index) ?? 0;
-      return n === 0 || (epochIndexed && n < trained);
-    })
-    .map((f) => f.index);
 }
 
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
@@ -593,7 +510,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
       const dropped = droppedFits(parts, fits, series.x === "epoch");
       if (dropped.length) {
         chart.notes.push(
-          `${run}: ${tag} of fit${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")} is missing or partial in TensorBoard's answer. ` +
+          `${run}: ${tag} of fit${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")} ${dropped.length > 1 ? "are" : "is"} missing or partial in TensorBoard's answer. ` +
             "Its data server (--load_fast=true) drops a tag's earlier points when a later fit restarts at a lower step; --load_fast=false keeps them.",
         );
       }
