@@ -269,6 +269,17 @@ def test_repeated_fits_are_kept_apart_at_their_own_steps(tb, browser):
         else:
             assert "missing" not in notes
         shot(tab, f"repeated-fits-{'load_fast' if tb.load_fast else 'python'}")
+        # An event says which fit it belongs to: the lr_change is the second fit's.
+        kind = tab.ui.locator("[data-col=kind]", has_text="lr_change")
+        tab.ui.locator(".table-viewport .grid-row", has=kind).first.click()
+        details = tab.ui.locator(".details")
+        details.wait_for()
+        fields = dict(
+            zip(
+                details.locator("dt").all_inner_texts(), details.locator("dd").all_inner_texts(), strict=False
+            )
+        )
+        assert fields["Fit"] == "1"
     finally:
         tab.close()
 

@@ -15,7 +15,7 @@ export interface Ev extends CallbackEvent {
   key: string;
   /** Lower-cased text the table filter searches, built on first use. */
   search?: string;
-  /** Which fit of its experiment it belongs to (0-based). */
+  /** Which fit of its experiment it belongs to (0-based), when it had several. */
   fit?: number;
 }
 
@@ -243,8 +243,10 @@ function eventFacts(data: DataStore): EventFacts {
     const changes: Ev[][] = groupFits.length ? groupFits.map(() => []) : [[]];
     for (const events of lists) {
       for (const e of events) {
-        e.fit = groupFits.length > 1 ? fitAt(groupFits, e.wall_time) : 0;
-        if (e.kind === "lr_change") changes[e.fit]?.push(e);
+        const fit = groupFits.length > 1 ? fitAt(groupFits, e.wall_time) : 0;
+        // Only where there are several fits is "which fit" worth saying.
+        e.fit = groupFits.length > 1 ? fit : undefined;
+        if (e.kind === "lr_change") changes[fit]?.push(e);
       }
     }
     lrChanges.set(g, changes);
