@@ -12,7 +12,9 @@ import type { ColorBy } from "./state";
 const ENDINGS = new Set(["early_stop", "nan_terminated"]);
 // Kinds that happen all the time and say little on their own.
 const ROUTINE = new Set(["checkpoint_saved"]);
-// A user's kind this many times per run or more is routine too.
+// Any other kind this many times per run or more (a user's per-batch note,
+// a schedule's lr_change every epoch) is routine too; endings and the
+// train_begin/train_end that bound fits never are.
 const ROUTINE_PER_RUN = 10;
 const TICK_PX = 7;
 
