@@ -69,7 +69,9 @@ class Event:
     """One thing a callback did, as read back from an event file.
 
     `run` is None only for an event a `callbacks.Callback` kept in memory
-    (`.events`) because its fit had no writer.
+    (`.events`) because its fit had no writer. `fit` is which fit of the run
+    dir the event belongs to (0-based): the readers count the run's
+    `train_begin` events up to the event's wall time.
     """
 
     run: str | None
@@ -80,6 +82,7 @@ class Event:
     source: str | None
     message: str
     data: dict[str, Any] = field(default_factory=dict)
+    fit: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -23,6 +23,7 @@ from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_callbacks_plugin import EventWriter, read_events
 from tb_callbacks_plugin.cli import main as cli
+from tb_callbacks_plugin.eventfiles import event_reader as reader
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
 
@@ -273,7 +274,7 @@ def test_events_csv_round_trips_exact_text(logdir, capsys):
     assert float(odd["wall_time"]) == T0 + 20.5
     pd = pytest.importorskip("pandas")
     frame = pd.read_csv(io.StringIO(out))
-    assert list(frame.columns) == ["run", "kind", "step", "epoch", "wall_time", "source", "message", "data"]
+    assert list(frame.columns) == list(reader.COLUMNS) and reader.COLUMNS[-1] == "fit"
     assert ODD_MESSAGE in frame["message"].tolist()
 
 
@@ -326,7 +327,7 @@ def test_events_none_found_exits_1(logdir, capsys, tmp_path):
     code, out, _ = run_cli(capsys, "events", logdir, "--run", "nothing-matches", "--format", "json")
     assert code == 1 and json.loads(out) == []
     code, out, _ = run_cli(capsys, "events", logdir, "--run", "nothing-matches", "--format", "csv")
-    assert code == 1 and out == "run,kind,step,epoch,wall_time,source,message,data\r\n"
+    assert code == 1 and out == "run,kind,step,epoch,wall_time,source,message,data,fit\r\n"
     code, out, _ = run_cli(capsys, "events", tmp_path)  # an empty directory
     assert code == 1 and out == ""
 

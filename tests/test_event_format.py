@@ -361,8 +361,19 @@ def test_events_dataframe_columns_and_types(tmp_path):
         writer.write("train_begin", 0, "go", epoch=0, epochs=3)
         writer.write("lr_change", 20, "down", old=0.1, new=0.01)
     frame = events_dataframe(tmp_path)
-    assert list(frame.columns) == ["run", "kind", "step", "epoch", "wall_time", "source", "message", "data"]
+    assert list(frame.columns) == [
+        "run",
+        "kind",
+        "step",
+        "epoch",
+        "wall_time",
+        "source",
+        "message",
+        "data",
+        "fit",
+    ]
     assert frame["kind"].tolist() == ["train_begin", "lr_change"]
+    assert frame["fit"].tolist() == [0, 0] and str(frame["fit"].dtype) == "int64"
     assert str(frame["step"].dtype) == "int64"
     assert frame["epoch"].isna().tolist() == [False, True]
     assert frame["data"][1] == {"old": 0.1, "new": 0.01}

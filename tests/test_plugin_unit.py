@@ -354,6 +354,21 @@ def test_epoch_series_maps_to_global_steps_from_epoch_records(app):
     assert body["nonfinite"] is None
 
 
+def test_epoch_points_of_repeated_fits_map_to_their_own_fits_steps():
+    from tb_callbacks_plugin.server import scalar_series
+
+    # Two fits numbering their epochs from 0: the second continues at step 20.
+    records = [(0, 10, 100.0), (1, 20, 101.0), (0, 30, 200.0), (1, 40, 201.0)]
+    body = scalar_series.reduced_series(
+        np.array([0, 1, 0, 1]),
+        np.array([100.01, 101.01, 200.01, 201.01]),
+        np.array([4.0, 3.0, 2.0, 1.0]),
+        epoch_records=records,
+    )
+    assert body["global_step"] == [10, 20, 30, 40]
+    assert body["step"] == [0, 1, 0, 1]  # one fit after the other, as written
+
+
 def test_step_series_has_no_global_step(app):
     body = app.json("scalars?" + q(run="scalars_only", tag="loss"))
     assert body["x"] == "step" and body["global_step"] is None

@@ -152,6 +152,14 @@ def test_plugin_serves_what_read_events_reads_and_scalars_as_tensorboard_keeps(l
         # dropped both of A's fits' epoch_loss (every step >= 0).
         assert series["step"] == list(range(B_EPOCHS))
     else:
-        # The Python loader keeps all three fits' points (file_version 2).
-        assert series["step"] == sorted([*range(A_EPOCHS), *range(A_EPOCHS), *range(B_EPOCHS)])
+        # The Python loader keeps all three fits' points (file_version 2),
+        # one fit after another as written, each at its own fit's steps: A's
+        # second fit continues A's steps, B (a fresh model) starts again.
+        assert series["step"] == [*range(A_EPOCHS), *range(A_EPOCHS), *range(B_EPOCHS)]
+        ends = [(e + 1) * STEPS_PER_EPOCH for e in range(A_EPOCHS)]
+        assert series["global_step"] == [
+            *ends,
+            *(A_EPOCHS * STEPS_PER_EPOCH + s for s in ends),
+            *ends[:B_EPOCHS],
+        ]
     assert series["total"] == len(series["step"])

@@ -12,6 +12,8 @@ export interface RunSummary {
   warnings?: string[];
   /** The run's `tags` answer: the scalar tags of it and its siblings. */
   scalar_tags: Record<string, string[]>;
+  /** The experiment the run belongs to (the plugin's one rule for grouping runs). */
+  experiment: string;
 }
 
 export interface CallbackEvent {

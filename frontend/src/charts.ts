@@ -7,6 +7,7 @@ import { button, h } from "./dom";
 import { fmtNumber } from "./format";
 import type { Markers } from "./markers";
 import type { ChartSpec, Placed, SeriesSpec } from "./model";
+import { isLearningRate } from "./series";
 import { type PlotEnv, plotOptions, pointerIn, yAxisOptions } from "./plotbase";
 
 export const CHART_HEIGHT = 210;
@@ -18,8 +19,26 @@ export interface ChartCallbacks {
   remove(tag: string): void;
 }
 
-function isLearningRate(tag: string): boolean {
-  return /learning_rate|(^|[_/])lr$/.test(tag);
+/** The legend's name of a series: the run, and its fit when the experiment had several. */
+export function seriesLabel(s: SeriesSpec): string {
+  return s.fit == null ? s.run : `${s.run} · fit ${s.fit}`;
+}
+
+/** Indices of the recorded points (not the corners of a learning-rate step). */
+function realPoints(s: SeriesSpec): number[] | null {
+  if (!s.real) return null;
+  const out: number[] = [];
+  s.real.forEach((r, i) => r && out.push(i));
+  return out;
+}
+
+/** The last finite value at or before index `i`, and whether a NaN/Inf came after it. */
+function lastFinite(s: SeriesSpec, i: number): { value: number | null; bad: boolean } {
+  for (let j = i; j >= 0; j--) {
+    const y = s.ys[j];
+    if (y != null && Number.isFinite(y)) return { value: y, bad: s.bad.some((x) => x > s.xs[j] && x <= s.xs[i]) };
+  }
+  return { value: null, bad: s.bad.length > 0 };
 }
 
 /** y range of the points inside the x window, padded; log-aware. */
@@ -121,7 +140,7 @@ class ChartCard {
     this.markers = markers;
     const parts: string[] = [];
     if (spec.loading) parts.push(`loading ${spec.loading} of ${spec.loading + spec.series.length} series…`);
-    const reduced = spec.series.some((s) => s.total > s.xs.length);
+    const reduced = spec.series.some((s) => s.reduced);
     if (reduced) parts.push("downsampled, extremes kept");
     this.statusEl.textContent = parts.join(" · ");
     if (spec.loading) {
@@ -151,7 +170,7 @@ class ChartCard {
     const signature = [
       envSignature,
       this.log,
-      ...spec.series.map((s) => `${s.run}:${s.color}:${s.dashed}:${s.xs.length <= 60}`),
+      ...spec.series.map((s) => `${seriesLabel(s)}:${s.color}:${s.dashed}:${s.xs.length <= 60}:${Boolean(s.real)}`),
     ].join("|");
     const data = [null, ...spec.series.map((s) => [s.xs, s.ys])] as unknown as uPlot.AlignedData;
     if (!this.plot || signature !== this.signature) {
@@ -218,7 +237,7 @@ class ChartCard {
       },
       yAxis: yAxisOptions(env),
       series: this.spec.series.map((s) => ({
-        label: s.run,
+        label: seriesLabel(s),
         stroke: s.color,
         width: lineWidth,
         dash: s.dashed ? [6, 4] : undefined,
@@ -227,14 +246,88 @@ class ChartCard {
           { scale: "y", auto: true },
         ],
         paths: uPlot.paths.linear?.(),
-        points: { show: s.xs.length <= 60, size: 5, width: 1, fill: env.theme.surface },
+        // A lone finite point (a run that went NaN after one epoch) has no
+        // line to show it: it is always drawn as a point.
+        points: {
+          show: s.xs.length <= 60 || s.ys.filter((y) => y != null).length <= 1,
+          size: 5,
+          width: 1,
+          fill: env.theme.surface,
+          filter: realPoints(s),
+        },
         spanGaps: false,
       })),
       hooks: {
         drawAxes: [(u) => this.markers?.drawLines(u, env.theme.accent)],
+        draw: [
+          (u) => {
+            this.drawBad(u);
+            this.drawLone(u);
+            // The x range drawn, for tests and automation (as data-zoom on the app).
+            this.el.dataset.xScale = `${u.scales.x.min},${u.scales.x.max}`;
+          },
+        ],
         setCursor: [(u) => this.showValues(u.cursor.left ?? -1)],
       },
     });
+  }
+
+  /** An × near the top edge at every NaN/Inf value, in the line's colour (a value
+   * that cannot be drawn as a point still says where training went wrong). */
+  private drawBad(u: uPlot): void {
+    const sc = u.scales.x;
+    if (sc.min == null || sc.max == null) return;
+    const { ctx } = u;
+    const pr = devicePixelRatio || 1;
+    const r = 4 * pr;
+    // Just below the event glyphs along the top edge, so neither hides the other.
+    const y = u.bbox.top + 14 * pr + r;
+    ctx.save();
+    ctx.lineWidth = 1.8 * pr;
+    for (const s of this.spec.series) {
+      if (!s.bad.length) continue;
+      ctx.strokeStyle = s.color;
+      ctx.beginPath();
+      for (const x of s.bad) {
+        if (x < sc.min || x > sc.max) continue;
+        const px = u.valToPos(x, "x", true);
+        ctx.moveTo(px - r, y - r);
+        ctx.lineTo(px + r, y + r);
+        ctx.moveTo(px + r, y - r);
+        ctx.lineTo(px - r, y + r);
+      }
+      ctx.stroke();
+    }
+    ctx.restore();
+  }
+
+  /** A finite value with no finite neighbour has no line through it (a run
+   * that went NaN after one epoch): a dot in the line's colour shows it. */
+  private drawLone(u: uPlot): void {
+    const { ctx } = u;
+    const pr = devicePixelRatio || 1;
+    const { left, top, width, height } = u.bbox;
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(left, top, width, height);
+    ctx.clip();
+    for (const s of this.spec.series) {
+      const finite = (i: number) => {
+        const y = s.ys[i];
+        return y != null && Number.isFinite(y);
+      };
+      ctx.fillStyle = s.color;
+      ctx.beginPath();
+      for (let i = 0; i < s.ys.length; i++) {
+        if (!finite(i) || finite(i - 1) || finite(i + 1)) continue;
+        const px = u.valToPos(s.xs[i], "x", true);
+        const py = u.valToPos(s.ys[i] as number, "y", true);
+        ctx.moveTo(px + 3.5 * pr, py);
+        ctx.arc(px, py, 3.5 * pr, 0, 2 * Math.PI);
+      }
+      ctx.fill();
+    }
+    ctx.restore();
   }
 
   private buildLegend(): void {
@@ -242,11 +335,16 @@ class ChartCard {
     const items = this.spec.series.map((s) => {
       const value = h("span", { class: "legend-value" });
       this.values.push(value);
+      const label = seriesLabel(s);
       return h(
         "span",
-        { class: "legend-item", title: s.run },
+        {
+          class: "legend-item",
+          title: label,
+          attrs: { "data-fit": s.fit ?? "", "data-x0": s.xs[0] ?? "", "data-x1": s.xs[s.xs.length - 1] ?? "", "data-bad": s.bad.length },
+        },
         h("span", { class: `legend-swatch${s.dashed ? " dashed" : ""}`, attrs: { style: `--swatch:${s.color}` } }),
-        h("span", { class: "legend-run", text: s.run }),
+        h("span", { class: "legend-run", text: label }),
         value,
       );
     });
@@ -266,7 +364,14 @@ class ChartCard {
         idx = Math.min(s.xs.length - 1, lowerBound(s.xs, x));
         if (idx > 0 && Math.abs(s.xs[idx - 1] - x) < Math.abs(s.xs[idx] - x)) idx -= 1;
       }
-      el.textContent = fmtNumber(s.ys[idx]);
+      const y = s.ys[idx];
+      if (y != null && Number.isFinite(y)) {
+        el.textContent = fmtNumber(y);
+        return;
+      }
+      // A NaN/Inf has no value to show: the last finite one, and that it went bad.
+      const last = lastFinite(s, idx);
+      el.textContent = last.bad ? `${fmtNumber(last.value)}, then NaN/Inf` : fmtNumber(last.value);
     });
   }
 

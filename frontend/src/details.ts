@@ -17,6 +17,7 @@ export interface EventLook {
 export function eventFields(ev: Ev, look: EventLook): Array<[string, Node | string]> {
   return [
     ["Run", h("span", { class: "run-ref" }, h("span", { class: "swatch", attrs: { style: `--swatch:${look.runColor}` } }), ev.run)],
+    ...(ev.fit === undefined ? [] : ([["Fit", String(ev.fit)]] as Array<[string, string]>)),
     ["Step", fmtNumber(ev.step)],
     ["Epoch", ev.epoch == null ? "—" : fmtNumber(ev.epoch)],
     ["Time", `${fmtWallTime(ev.wall_time)} (+${fmtDuration(look.relative)})`],

@@ -40,12 +40,6 @@ export function append(parent: Node, children: Child[]): void {
   }
 }
 
-/** Replaces the children of `node`. */
-export function fill(node: Node, ...children: Child[]): void {
-  (node as Element).replaceChildren();
-  append(node, children);
-}
-
 export function button(label: string, onClick: () => void, props: Props = {}): HTMLButtonElement {
   const b = h("button", { ...props, attrs: { type: "button", ...props.attrs } }, label);
   b.addEventListener("click", onClick);

@@ -1,45 +1,29 @@
 // The Callback Events tab. TensorBoard loads this module in an iframe
 // (data/plugin_entry.html) and calls `render()`.
 
-import {
-  ApiError,
-  fetchEvents,
-  fetchRuns,
-  fetchScalars,
-} from "./api";
 import { X_AXES, type XAxis } from "./axis";
 import { Charts } from "./charts";
 import { kindStyle, runColor } from "./colors";
+import { FocusBar, segmented, type Segmented } from "./controls";
 import { Details, type EventLook } from "./details";
 import { button, h } from "./dom";
 import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
+import { Loader } from "./loader";
+import type { Markers } from "./markers";
+import { DataStore, type Ev, missingSeries, planCharts, type Placed, type View, visibleRunsOf } from "./model";
+import { banners, emptyState } from "./notices";
 import { reportData } from "./report_data";
-import { Markers } from "./markers";
-import {
-  type ChartView,
-  computeChartView,
-  computeEventView,
-  DataStore,
-  type Ev,
-  type EventView,
-  groupOf,
-  joinViews,
-  visibleRunsOf,
-  missingSeries,
-  planCharts,
-  type Placed,
-  scalarKey,
-  type View,
-} from "./model";
 import { type PlotEnv, readTheme, type Theme } from "./plotbase";
-import { glyph } from "./shapes";
+import { runFilter } from "./runfilter";
 import { Sidebar } from "./sidebar";
+import { showSidebar } from "./sidebarview";
 import { type ColorBy, type State, Store } from "./state";
 import { EventTable } from "./table";
 import { watchTheme } from "./theme";
 import { Timeline } from "./timeline";
 import { Tooltip } from "./tooltip";
+import { Views } from "./views";
 
 const ZOOM_FACTOR = 1.6;
 const PAN_FRACTION = 0.15;
@@ -47,51 +31,19 @@ const PAN_FRACTION = 0.15;
 // the view over all events.
 const LOADING_RENDER_MS = 200;
 
-function message(e: unknown): string {
-  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
-}
-
-function segmented<T extends string>(
-  name: string,
-  label: string,
-  options: ReadonlyArray<readonly [T, string]>,
-  onChange: (value: T) => void,
-): { el: HTMLElement; set(value: T): void } {
-  const inputs = new Map<T, HTMLInputElement>();
-  const el = h("fieldset", { class: "segmented" }, h("legend", { class: "sr-only", text: label }));
-  for (const [value, text] of options) {
-    const input = h("input", { attrs: { type: "radio", name, value } });
-    input.addEventListener("change", () => input.checked && onChange(value));
-    inputs.set(value, input);
-    el.append(h("label", { class: "segment", attrs: { "data-value": value } }, input, h("span", { text })));
-  }
-  return {
-    el,
-    set(value: T) {
-      const input = inputs.get(value);
-      if (input) input.checked = true;
-    },
-  };
-}
-
 class App {
   private readonly store = new Store();
   private readonly data = new DataStore();
   private theme: Theme;
   private view: View | null = null;
-  private eventView: EventView | null = null;
-  private eventKey = "";
-  private chartView: ChartView | null = null;
-  private chartKey = "";
-  private markers: Markers | null = null;
-  private markersKey = "";
+  private readonly views = new Views();
   private gutter = 96;
 
   private readonly root: HTMLElement;
   private readonly content: HTMLElement;
   private readonly sidebar: Sidebar;
-  private readonly axisControl: ReturnType<typeof segmented<XAxis>>;
-  private readonly colorControl: ReturnType<typeof segmented<ColorBy>>;
+  private readonly axisControl: Segmented<XAxis>;
+  private readonly colorControl: Segmented<ColorBy>;
   private readonly statusEl = h("span", { class: "status", attrs: { "aria-live": "polite" } });
   private readonly bannersEl = h("div", { class: "banners" });
   private readonly emptyEl = h("section", { class: "card empty-state", attrs: { hidden: true } });
@@ -104,13 +56,12 @@ class App {
   private readonly table: EventTable;
   private readonly details: Details;
   private readonly tooltip = new Tooltip();
+  private readonly focusBar = new FocusBar((focus) => this.store.set({ focus }));
 
-  private loading = false;
-  private reloadQueued = false;
-  private generation = 0;
-  private lastLoaded = 0;
-  private reloadError: string | null = null;
-  private readonly inflight = new Set<string>();
+  private readonly loader = new Loader(this.data, {
+    changed: () => this.scheduleRender(),
+    wanted: () => missingSeries(planCharts(this.store.state, this.data), this.data),
+  });
   private renderTimer = 0;
   private renderFrame = 0;
   private lastRender = 0;
@@ -126,7 +77,8 @@ class App {
       allRuns: (on) => {
         const hidden = new Set(s.state.hiddenRuns);
         // All/None act on the runs the filter shows, as in TensorBoard.
-        const matching = this.data.runs.map((r) => r.run).filter((r) => this.matchesFilter(r));
+        const filter = runFilter(s.state.runFilter);
+        const matching = this.data.runs.map((r) => r.run).filter((run) => filter.test(run));
         for (const run of matching) on ? hidden.delete(run) : hidden.add(run);
         s.set({ hiddenRuns: hidden });
       },
@@ -235,6 +187,7 @@ class App {
       this.bannersEl,
       this.emptyEl,
       this.timelineCard,
+      this.focusBar.el,
       this.chartsMessage,
       this.charts.el,
       this.table.el,
@@ -252,121 +205,9 @@ class App {
 
   start(): void {
     this.renderNow();
-    void this.load();
+    void this.loader.load();
     // A report's data never changes, and no host is there to reload it.
-    if (!reportData()) connectToHost(() => void this.load());
-  }
-
-  // ------------------------------------------------------------ data
-
-  private async load(): Promise<void> {
-    if (this.loading) {
-      this.reloadQueued = true;
-      return;
-    }
-    this.loading = true;
-    this.scheduleRender();
-    const data = this.data;
-    const reload = data.loadedOnce;
-    try {
-      let runs;
-      try {
-        runs = (await fetchRuns()).runs;
-      } catch (e) {
-        if (reload) this.reloadError = `Reload failed: ${message(e)}`;
-        else data.runsError = message(e);
-        data.loadedOnce = true;
-        data.touchEvents();
-        return;
-      }
-      data.runsError = null;
-      this.reloadError = null;
-      data.loadedOnce = true;
-      const names = new Set(runs.map((r) => r.run));
-      for (const run of [...data.events.keys()]) if (!names.has(run)) data.events.delete(run);
-      data.setRuns(runs);
-      this.scheduleRender();
-      const tasks: Array<Promise<void>> = [];
-      // `runs` carries each run's tags (its `tags` answer), so the metric
-      // series can be requested at once.
-      for (const r of runs) data.tags.set(r.run, r.scalar_tags);
-      data.touchMetrics();
-      this.requestScalars();
-      for (const r of runs) {
-        if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
-          tasks.push(
-            fetchEvents(r.run).then(
-              (resp) => {
-                data.setEvents(r.run, resp.events, r.count);
-                if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
-              },
-              (e) => {
-                data.eventErrors.set(r.run, message(e));
-                data.touchEvents();
-              },
-            ),
-          );
-        }
-      }
-      if (reload) {
-        // Metric series have no cheap change marker: refetch the drawn ones.
-        for (const [key, series] of [...data.scalars]) {
-          if (!names.has(series.run) && ![...names].some((n) => groupOf(n) === groupOf(series.run))) {
-            data.scalars.delete(key);
-            continue;
-          }
-          tasks.push(this.fetchSeries(series.run, series.tag));
-        }
-      }
-      for (const task of tasks) task.finally(() => this.scheduleRender());
-      await Promise.all(tasks);
-    } finally {
-      this.loading = false;
-      this.generation += 1;
-      this.lastLoaded = Date.now();
-      data.touchEvents();
-      data.touchMetrics();
-      this.scheduleRender();
-      if (this.reloadQueued) {
-        this.reloadQueued = false;
-        void this.load();
-      }
-    }
-  }
-
-  private fetchSeries(run: string, tag: string): Promise<void> {
-    const key = scalarKey(run, tag);
-    this.inflight.add(key);
-    return fetchScalars(run, tag)
-      .then(
-        (series) => {
-          this.data.scalars.set(key, series);
-          this.data.scalarErrors.delete(key);
-        },
-        (e) => {
-          // A series that vanished on reload is an error only if never seen.
-          if (!this.data.scalars.has(key)) this.data.scalarErrors.set(key, message(e));
-        },
-      )
-      .finally(() => {
-        this.inflight.delete(key);
-        this.data.touchMetrics();
-        this.scheduleRender();
-      });
-  }
-
-  private scalarsQueued = false;
-
-  /** Fetches the series the charts need, once per task however often asked. */
-  private requestScalars(): void {
-    if (this.scalarsQueued) return;
-    this.scalarsQueued = true;
-    queueMicrotask(() => {
-      this.scalarsQueued = false;
-      for (const [run, tag] of missingSeries(planCharts(this.store.state, this.data), this.data)) {
-        if (!this.inflight.has(scalarKey(run, tag))) void this.fetchSeries(run, tag);
-      }
-    });
+    if (!reportData()) connectToHost(() => void this.loader.load());
   }
 
   // ------------------------------------------------------------ state
@@ -379,22 +220,13 @@ class App {
       this.applyWindow();
       return;
     }
-    if (changed.has("selected") && this.markers) {
-      this.markers.selectedKey = state.selected;
+    const markers = this.views.currentMarkers();
+    if (changed.has("selected") && markers.length) {
+      for (const m of markers) m.selectedKey = state.selected;
       this.timeline.redraw();
       this.charts.redraw();
     }
     this.renderNow();
-  }
-
-  private matchesFilter(run: string): boolean {
-    const text = this.store.state.runFilter;
-    if (!text) return true;
-    try {
-      return new RegExp(text, "i").test(run);
-    } catch {
-      return true;
-    }
   }
 
   private currentTags(): string[] {
@@ -457,16 +289,14 @@ class App {
   private setDark(dark: boolean): void {
     document.documentElement.classList.toggle("dark", dark);
     this.theme = readTheme(dark);
-    this.eventKey = "";
-    this.chartKey = "";
-    this.markersKey = "";
+    this.views.reset();
     this.table.resetStyles();
     this.renderNow();
   }
 
   look(ev: Ev): EventLook {
     const style = kindStyle(ev.kind, this.theme.dark);
-    const t0 = this.view?.t0.get(groupOf(ev.run)) ?? ev.wall_time;
+    const t0 = this.view?.t0.get(this.data.group(ev.run)) ?? ev.wall_time;
     return {
       shape: style.shape,
       kindColor: style.color,
@@ -479,7 +309,7 @@ class App {
 
   private scheduleRender(): void {
     if (this.renderFrame || this.renderTimer) return;
-    const wait = this.loading ? Math.max(0, LOADING_RENDER_MS - (performance.now() - this.lastRender)) : 0;
+    const wait = this.loader.loading ? Math.max(0, LOADING_RENDER_MS - (performance.now() - this.lastRender)) : 0;
     this.renderTimer = window.setTimeout(() => {
       this.renderTimer = 0;
       this.renderFrame = requestAnimationFrame(() => {
@@ -538,52 +368,20 @@ class App {
       this.renderProgress(visible.length, pending);
       return;
     }
-    const selection = [state.runFilter, [...state.hiddenRuns].join("\u0001")].join("\u0000");
-    // Event positions depend on metrics only through epoch maps (events
-    // without an epoch, on the epoch axis).
-    const eventKey = [
-      data.eventsVersion,
-      state.xAxis === "epoch" ? data.metricsVersion : 0,
-      state.xAxis,
-      selection,
-      [...state.hiddenKinds].join("\u0001"),
-    ].join("\u0000");
-    if (eventKey !== this.eventKey || !this.eventView) {
-      this.eventView = computeEventView(state, data);
-      this.eventKey = eventKey;
-    }
-    const chartKey = [
-      data.metricsVersion,
-      data.eventsVersion,
-      state.xAxis,
-      selection,
-      state.tags?.join("\u0001") ?? "\u0002",
-      this.theme.dark,
-    ].join("\u0000");
-    if (chartKey !== this.chartKey || !this.chartView) {
-      this.chartView = computeChartView(state, data, this.theme.dark);
-      this.chartKey = chartKey;
-    }
-    const view = (this.view = joinViews(this.eventView, this.chartView));
-    const markersKey = `${eventKey}|${state.colorBy}|${this.theme.dark}`;
-    if (!this.markers || markersKey !== this.markersKey) {
-      this.markers = new Markers(view.byLane, state.colorBy, this.theme.dark);
-      this.markersKey = markersKey;
-    }
-    const markers = this.markers;
-    markers.selectedKey = state.selected;
+    const { view, markers, chartMarkers } = this.views.compute(state, data, this.theme.dark);
+    this.view = view;
 
-    this.renderSidebar(view);
-    this.renderBanners(view);
-    const hasRuns = this.renderEmpty();
-    const settled = !this.loading && this.inflight.size === 0 && view.loadingEvents === 0 && !view.missingScalars.length;
+    showSidebar(this.sidebar, view, state, data, this.theme.dark);
+    const hasRuns = this.renderEmpty(view);
+    const settled = !this.loader.busy && view.loadingEvents === 0 && !view.missingScalars.length;
 
     if (hasRuns) {
       this.gutter = this.computeGutter(view.lanes);
       const env = this.env();
       const width = this.plotWidth();
       this.renderTimeline(view, env, markers, width);
-      this.renderCharts(view, env, markers, width);
+      this.focusBar.update(view.experiments, view.focused);
+      this.renderCharts(view, env, chartMarkers, width);
       this.table.update(view.events, state.sort, state.tableFilter, state.selected);
       const selected = state.selected ? view.events.find((e) => e.key === state.selected) ?? null : null;
       this.details.show(selected, selected ? this.look(selected) : null);
@@ -592,10 +390,10 @@ class App {
       this.details.show(null, null);
       this.root.classList.remove("with-details");
     }
-    this.requestScalars();
+    this.loader.requestScalars();
     this.renderStatus(view, settled);
     this.root.dataset.state = data.runsError ? "error" : !data.loadedOnce || !settled ? "loading" : hasRuns ? "ready" : "empty";
-    this.root.dataset.generation = String(this.generation);
+    this.root.dataset.generation = String(this.loader.generation);
     this.root.dataset.xAxis = state.xAxis;
     this.exposeWindow();
   }
@@ -616,106 +414,15 @@ class App {
     this.root.dataset.state = "loading";
   }
 
-  private renderSidebar(view: View): void {
-    const state = this.store.state;
-    const data = this.data;
-    const dark = this.theme.dark;
-    this.sidebar.setRunFilter(state.runFilter, view.runFilterError);
-    const visible = new Set(view.visibleRuns);
-    const filterRe = (() => {
-      try {
-        return state.runFilter ? new RegExp(state.runFilter, "i") : null;
-      } catch {
-        return null;
-      }
-    })();
-    this.sidebar.runs.update(
-      data.runs
-        .filter((r) => !filterRe || filterRe.test(r.run))
-        .map((r) => {
-          const index = data.runIndex.get(r.run) ?? 0;
-          const color = runColor(index, dark);
-          return {
-            key: r.run,
-            label: r.run,
-            checked: !state.hiddenRuns.has(r.run),
-            count: r.count,
-            dimmed: !visible.has(r.run),
-            decorKey: color,
-            decor: () => h("span", { class: "swatch", attrs: { style: `--swatch:${color}` } }),
-          };
-        }),
-    );
-    this.sidebar.kinds.update(
-      view.allKinds.map((kind) => {
-        const style = kindStyle(kind, dark);
-        return {
-          key: kind,
-          label: kind,
-          checked: !state.hiddenKinds.has(kind),
-          count: view.kindCounts.get(kind) ?? 0,
-          decorKey: `${style.shape}${style.color}`,
-          decor: () => glyph(style.shape, style.color, 12),
-        };
-      }),
-    );
-    const charted = new Set(view.charts.map((c) => c.tag));
-    this.sidebar.tags.update(view.availableTags.map((tag) => ({ key: tag, label: tag, checked: charted.has(tag) })));
-    this.sidebar.setTagsHint(
-      view.availableTags.length ? "" : view.visibleRuns.length ? "No scalar metrics in the selected runs." : "",
-    );
-    const shownEvents = view.visibleRuns.reduce((n, run) => n + (data.runs[data.runIndex.get(run) ?? -1]?.count ?? 0), 0);
-    this.sidebar.setCounts(
-      `${view.visibleRuns.length} of ${data.runs.length}`,
-      `${fmtNumber(shownEvents)} events`,
-      `${charted.size} of ${view.availableTags.length}`,
-    );
-  }
-
-  private renderBanners(view: View): void {
-    const data = this.data;
-    const items: HTMLElement[] = [];
-    if (this.reloadError) items.push(h("p", { class: "banner error", attrs: { role: "alert" }, text: this.reloadError }));
-    for (const run of view.visibleRuns) {
-      const err = data.eventErrors.get(run);
-      if (err) items.push(h("p", { class: "banner error", attrs: { role: "alert" }, text: `Events of ${run} could not be loaded: ${err}` }));
-      for (const w of data.warnings.get(run) ?? []) items.push(h("p", { class: "banner warning", text: `${run}: ${w}` }));
-    }
-    this.bannersEl.replaceChildren(...items);
-  }
-
   /** The whole-tab empty and error states; false when there is nothing else to show. */
-  private renderEmpty(): boolean {
-    const data = this.data;
-    let content: Array<Node | null> | null = null;
-    if (data.runsError && !data.runs.length) {
-      content = [
-        h("h2", { text: "Could not load callback events" }),
-        h("p", { class: "error-text", text: data.runsError }),
-        button("Retry", () => void this.load(), { class: "text-button primary" }),
-      ];
-    } else if (!data.loadedOnce) {
-      content = [h("p", { class: "muted", text: "Loading callback events…" })];
-    } else if (!data.runs.length) {
-      content = [
-        h("h2", { text: "No callback events yet" }),
-        h(
-          "p",
-          null,
-          "Pass ",
-          h("code", { text: "callbacks.TensorBoard(log_dir=…)" }),
-          " to ",
-          h("code", { text: "model.fit(callbacks=[…])" }),
-          " (or write events with ",
-          h("code", { text: "tb_callbacks_plugin.EventWriter" }),
-          "); what your callbacks do then shows up here, next to the metrics.",
-        ),
-      ];
-    }
+  private renderEmpty(view: View): boolean {
+    this.bannersEl.replaceChildren(...banners(this.data, view.visibleRuns, this.loader.reloadError));
+    const content = emptyState(this.data, () => void this.loader.load());
     const empty = content !== null;
     this.emptyEl.hidden = !empty;
-    if (content) this.emptyEl.replaceChildren(...content.filter((n): n is Node => n !== null));
+    if (content) this.emptyEl.replaceChildren(...content);
     for (const el of [this.timelineCard, this.charts.el, this.table.el]) el.hidden = empty;
+    if (empty) this.focusBar.el.hidden = true;
     if (empty) this.chartsMessage.hidden = true;
     return !empty;
   }
@@ -758,7 +465,7 @@ class App {
       parts.push(`${fmtNumber(shown)} event${shown === 1 ? "" : "s"} · ${view.visibleRuns.length} run${view.visibleRuns.length === 1 ? "" : "s"}`);
     }
     if (!settled) parts.push("loading…");
-    else if (this.lastLoaded) parts.push(`updated ${fmtWallTime(this.lastLoaded / 1000).slice(11)}`);
+    else if (this.loader.lastLoaded) parts.push(`updated ${fmtWallTime(this.loader.lastLoaded / 1000).slice(11)}`);
     this.statusEl.textContent = parts.join(" · ");
   }
 }

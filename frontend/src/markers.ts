@@ -8,6 +8,16 @@ import type { Placed } from "./model";
 import { isHollow, tracePath } from "./shapes";
 import type { ColorBy } from "./state";
 
+/** Why a fit ended early: drawn last, on top of anything at the same step. */
+const ENDINGS = new Set(["early_stop", "nan_terminated"]);
+// Kinds that happen all the time and say little on their own.
+const ROUTINE = new Set(["checkpoint_saved"]);
+// Any other kind this many times per run or more (a user's per-batch note,
+// a schedule's lr_change every epoch) is routine too; endings and the
+// train_begin/train_end that bound fits never are.
+const ROUTINE_PER_RUN = 10;
+const TICK_PX = 7;
+
 export class Markers {
   /** All placed events, ascending x. */
   readonly all: Placed[];
@@ -16,6 +26,10 @@ export class Markers {
   readonly laneXs: Float64Array[];
   selectedKey: string | null = null;
   hoveredKey: string | null = null;
+  /** Events that ended a fit early, ascending x: drawn on top on the charts. */
+  readonly endings: Placed[];
+  /** Kinds drawn on the charts as short ticks at the top, not full-height lines. */
+  readonly routine: Set<string>;
   private readonly styles = new Map<string, KindStyle>();
   private keyIndex: Map<string, Placed> | null = null;
 
@@ -27,6 +41,16 @@ export class Markers {
     this.all = byLane.flat().sort((a, b) => a.x - b.x);
     this.xs = Float64Array.from(this.all, (p) => p.x);
     this.laneXs = byLane.map((lane) => Float64Array.from(lane, (p) => p.x));
+    this.endings = this.all.filter((p) => ENDINGS.has(p.ev.kind));
+    this.routine = new Set();
+    for (const lane of byLane) {
+      const kind = lane[0]?.ev.kind;
+      if (!kind || ENDINGS.has(kind)) continue;
+      const runs = new Set(lane.map((p) => p.ev.run)).size;
+      if (ROUTINE.has(kind) || (!kind.startsWith("train_") && lane.length >= ROUTINE_PER_RUN * runs)) this.routine.add(kind);
+    }
+    // With nothing but routine kinds shown, they are what the user asked to see.
+    if (byLane.every((lane) => !lane.length || this.routine.has(lane[0].ev.kind))) this.routine.clear();
   }
 
   byKey(key: string): Placed | undefined {
@@ -87,7 +111,7 @@ export class Markers {
       let path = lines.get(color);
       if (!path) lines.set(color, (path = new Path2D()));
       path.moveTo(px + 0.5, top + 2 * r + 2 * pr);
-      path.lineTo(px + 0.5, top + height);
+      path.lineTo(px + 0.5, this.routine.has(p.ev.kind) ? top + 2 * r + (2 + TICK_PX) * pr : top + height);
       const shape = this.style(p.ev.kind).shape;
       const target = isHollow(shape) ? hollow : glyphs;
       let g = target.get(color);
@@ -117,6 +141,7 @@ export class Markers {
       ctx.strokeStyle = color;
       ctx.stroke(path);
     }
+    this.drawEndings(u, sc.min, sc.max, r);
     if (selected && selected.x >= sc.min && selected.x <= sc.max) {
       const px = Math.round(u.valToPos(selected.x, "x", true)) + 0.5;
       ctx.strokeStyle = selectedColor;
@@ -129,6 +154,45 @@ export class Markers {
       ctx.setLineDash([]);
     }
     ctx.restore();
+  }
+
+  /** Early stops and NaN terminations, over whatever else shares their
+   * step (train_end always does), each with its own line and glyph on a
+   * backing disc, so the reason a fit ended is what one sees. */
+  private drawEndings(u: uPlot, min: number, max: number, r: number): void {
+    if (!this.endings.length) return;
+    const { ctx } = u;
+    const pr = devicePixelRatio || 1;
+    const { top, height } = u.bbox;
+    const surface = getComputedStyle(u.root).getPropertyValue("--cbe-surface").trim() || (this.dark ? "#202124" : "#ffffff");
+    for (let i = bisect(this.endings, min); i < this.endings.length && this.endings[i].x <= max; i++) {
+      const p = this.endings[i];
+      const px = Math.round(u.valToPos(p.x, "x", true)) + 0.5;
+      const color = this.color(p);
+      const yc = top + r + pr;
+      ctx.globalAlpha = 0.9;
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 1.5 * pr;
+      ctx.beginPath();
+      ctx.moveTo(px, yc + r);
+      ctx.lineTo(px, top + height);
+      ctx.stroke();
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = surface;
+      ctx.beginPath();
+      ctx.arc(px, yc, r + 1.5 * pr, 0, 2 * Math.PI);
+      ctx.fill();
+      const shape = this.style(p.ev.kind).shape;
+      const g = new Path2D();
+      tracePath(g, shape, px, yc, r * 1.15);
+      if (isHollow(shape)) {
+        ctx.lineWidth = 1.4 * pr;
+        ctx.stroke(g);
+      } else {
+        ctx.fillStyle = color;
+        ctx.fill(g);
+      }
+    }
   }
 }
 

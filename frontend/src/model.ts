@@ -4,6 +4,9 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
+import { type Fit, fitAt, fitsOf, lrSteps, stepEpoch } from "./fits";
+import { droppedFits, fitShade, isLearningRate, type PlaceInfo, seriesParts } from "./series";
+import { runFilter } from "./runfilter";
 import type { State } from "./state";
 
 export interface Ev extends CallbackEvent {
@@ -12,12 +15,8 @@ export interface Ev extends CallbackEvent {
   key: string;
   /** Lower-cased text the table filter searches, built on first use. */
   search?: string;
-}
-
-/** The experiment a run belongs to: `exp/train` and `exp/validation` share `exp`. */
-export function groupOf(run: string): string {
-  const i = run.lastIndexOf("/");
-  return i < 0 ? run : run.slice(0, i);
+  /** Which fit of its experiment it belongs to (0-based), when it had several. */
+  fit?: number;
 }
 
 export function scalarKey(run: string, tag: string): string {
@@ -42,6 +41,13 @@ export class DataStore {
   scalars = new Map<string, ScalarSeries>();
   scalarErrors = new Map<string, string>();
   warnings = new Map<string, string[]>();
+  /** Run -> experiment, from `runs` (event runs and the sibling runs they list). */
+  groups = new Map<string, string>();
+
+  /** The experiment of `run`. */
+  group(run: string): string {
+    return this.groups.get(run) ?? run;
+  }
 
   touchEvents(): void {
     this.eventsVersion += 1;
@@ -54,6 +60,16 @@ export class DataStore {
   setRuns(runs: RunSummary[]): void {
     this.runs = runs;
     this.runIndex = new Map(runs.map((r, i) => [r.run, i]));
+    this.groups = new Map();
+    // The plugin's one rule for which runs form an experiment (conventions.py).
+    for (const r of runs) this.groups.set(r.run, r.experiment);
+    // A sibling (validation) run has no events of its own: it is in the
+    // experiment of the event run that lists its tags.
+    for (const r of runs) {
+      for (const sibling of Object.keys(r.scalar_tags ?? {})) {
+        if (!this.groups.has(sibling)) this.groups.set(sibling, this.group(r.run));
+      }
+    }
     for (const r of runs) if (r.warnings?.length) this.warnings.set(r.run, r.warnings);
     this.touchEvents();
     this.touchMetrics();
@@ -87,6 +103,12 @@ export interface Placed {
 
 export interface SeriesSpec {
   run: string;
+  /** The fit drawn, when the experiment had several (each fit is its own line). */
+  fit: number | null;
+  /** x of the points whose value was NaN or Inf (drawn as marks, not as points). */
+  bad: number[];
+  /** Per point, whether it was recorded (false: a corner of a learning-rate step); null: all. */
+  real: boolean[] | null;
   /** The event run whose colour this series takes. */
   owner: string;
   color: string;
@@ -95,6 +117,8 @@ export interface SeriesSpec {
   xs: number[];
   ys: Array<number | null>;
   total: number;
+  /** The route sent fewer points than the series has (bucket extremes kept). */
+  reduced: boolean;
 }
 
 export interface ChartSpec {
@@ -125,6 +149,8 @@ export interface EventView {
 
 /** What the metric charts show. */
 export interface ChartView {
+  experiments: string[];
+  focused: string | null;
   availableTags: string[];
   charts: ChartSpec[];
   missingScalars: Array<[string, string]>;
@@ -149,15 +175,6 @@ export function joinViews(events: EventView, charts: ChartView): View {
   return { ...events, ...charts, domain };
 }
 
-function compileFilter(text: string): { re: RegExp | null; error: string | null } {
-  if (!text) return { re: null, error: null };
-  try {
-    return { re: new RegExp(text, "i"), error: null };
-  } catch (e) {
-    return { re: null, error: (e as Error).message };
-  }
-}
-
 /** Loss first, its validation twin, the learning rate, the first accuracy-like metric. */
 export function defaultTags(available: string[]): string[] {
   const rank = (tag: string) => (tag.startsWith("epoch_") ? 0 : tag.startsWith("batch_") ? 2 : 1);
@@ -180,16 +197,16 @@ export function defaultTags(available: string[]): string[] {
   return out;
 }
 
-interface GroupInfo {
-  t0: number;
-  epochs: EpochMap | null;
-}
+type GroupInfo = PlaceInfo;
 
 interface EventFacts {
   /** Per experiment, the wall time of its first event. */
   t0: Map<string, number>;
   /** Per experiment, steps per epoch from `train_begin` (the fallback epoch map). */
   stepsPerEpoch: Map<string, { steps: number; last: number }>;
+  fits: Map<string, Fit[]>;
+  /** Per experiment and fit, its lr_change events. */
+  lrChanges: Map<string, Ev[][]>;
 }
 
 const factsCache = new WeakMap<DataStore, { version: number; facts: EventFacts }>();
@@ -201,8 +218,12 @@ function eventFacts(data: DataStore): EventFacts {
   if (cached?.version === data.eventsVersion) return cached.facts;
   const t0 = new Map<string, number>();
   const stepsPerEpoch = new Map<string, { steps: number; last: number }>();
+  const byGroup = new Map<string, Ev[][]>();
   for (const [run, events] of data.events) {
-    const g = groupOf(run);
+    const g = data.group(run);
+    const lists = byGroup.get(g);
+    if (lists) lists.push(events);
+    else byGroup.set(g, [events]);
     let min = t0.get(g) ?? Number.POSITIVE_INFINITY;
     for (const e of events) {
       if (e.wall_time > 0 && e.wall_time < min) min = e.wall_time;
@@ -214,7 +235,23 @@ function eventFacts(data: DataStore): EventFacts {
     }
     t0.set(g, min);
   }
-  const facts = { t0, stepsPerEpoch };
+  const fits = new Map<string, Fit[]>();
+  const lrChanges = new Map<string, Ev[][]>();
+  for (const [g, lists] of byGroup) {
+    const groupFits = fitsOf(lists.flat());
+    fits.set(g, groupFits);
+    const changes: Ev[][] = groupFits.length ? groupFits.map(() => []) : [[]];
+    for (const events of lists) {
+      for (const e of events) {
+        const fit = groupFits.length > 1 ? fitAt(groupFits, e.wall_time) : 0;
+        // Only where there are several fits is "which fit" worth saying.
+        e.fit = groupFits.length > 1 ? fit : undefined;
+        if (e.kind === "lr_change") changes[fit]?.push(e);
+      }
+    }
+    lrChanges.set(g, changes);
+  }
+  const facts = { t0, stepsPerEpoch, fits, lrChanges };
   factsCache.set(data, { version: data.eventsVersion, facts });
   return facts;
 }
@@ -239,7 +276,7 @@ function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
   const t0 = new Map(facts.t0);
   const epochSeries = new Map<string, ScalarSeries[]>();
   for (const series of data.scalars.values()) {
-    const g = groupOf(series.run);
+    const g = data.group(series.run);
     if (!t0.has(g) && series.wall_time.length) t0.set(g, series.wall_time[0]);
     if (series.x !== "epoch" || !series.global_step) continue;
     const list = epochSeries.get(g);
@@ -257,7 +294,7 @@ function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
       kept = { inputs, map: buildEpochMap(epochSeries.get(g), spe) };
       maps.set(g, kept);
     }
-    out.set(g, { t0: t0.get(g) ?? 0, epochs: kept.map });
+    out.set(g, { t0: t0.get(g) ?? 0, epochs: kept.map, fits: facts.fits.get(g) ?? [] });
   }
   return out;
 }
@@ -281,56 +318,27 @@ function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
   if (axis === "step") return e.step;
   if (axis === "relative") return info ? e.wall_time - info.t0 : Number.NaN;
   if (e.epoch != null) return e.epoch;
+  if (info && info.fits.length > 1) return stepEpoch(info.fits[e.fit ?? 0], e.step);
   return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
-}
-
-function seriesXY(
-  series: ScalarSeries,
-  axis: XAxis,
-  info: GroupInfo | undefined,
-): { xs: number[]; ys: Array<number | null>; unmapped: boolean } {
-  const n = series.step.length;
-  const xs: number[] = [];
-  const ys: Array<number | null> = [];
-  let unmapped = false;
-  for (let i = 0; i < n; i++) {
-    let x: number;
-    if (axis === "relative") x = info ? series.wall_time[i] - info.t0 : Number.NaN;
-    else if (axis === series.x) x = series.step[i];
-    else if (axis === "step") x = series.global_step?.[i] ?? (info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN);
-    else x = info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
-    if (!Number.isFinite(x)) {
-      unmapped = true;
-      continue;
-    }
-    xs.push(x);
-    ys.push(series.value[i]);
-  }
-  // Wall times of a restarted run can go backwards; uPlot wants ascending x.
-  for (let i = 1; i < xs.length; i++) {
-    if (xs[i] < xs[i - 1]) {
-      const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
-      return { xs: order.map((j) => xs[j]), ys: order.map((j) => ys[j]), unmapped };
-    }
-  }
-  return { xs, ys, unmapped };
 }
 
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
 
 export function visibleRunsOf(state: State, data: DataStore): { runs: string[]; error: string | null } {
-  const { re, error } = compileFilter(state.runFilter);
-  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && (!re || re.test(run)));
-  return { runs, error };
+  const filter = runFilter(state.runFilter);
+  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && filter.test(run));
+  return { runs, error: filter.error };
 }
 
 export function computeEventView(state: State, data: DataStore): EventView {
   const { runs: visibleRuns, error } = visibleRunsOf(state, data);
 
+  // The kinds filter lists only what the selected runs hold.
   const allKindSet = new Set<string>();
-  for (const r of data.runs) for (const k of Object.keys(r.kinds)) allKindSet.add(k);
-  for (const events of data.events.values()) for (const e of events) allKindSet.add(e.kind);
-  const allKinds = [...allKindSet].sort(compareKinds);
+  for (const run of visibleRuns) {
+    const summary = data.runs[data.runIndex.get(run) ?? -1];
+    for (const k of Object.keys(summary?.kinds ?? {})) allKindSet.add(k);
+  }
 
   const kindCounts = new Map<string, number>();
   const events: Ev[] = [];
@@ -348,6 +356,8 @@ export function computeEventView(state: State, data: DataStore): EventView {
       if (!state.hiddenKinds.has(e.kind)) events.push(e);
     }
   }
+  for (const k of kindCounts.keys()) allKindSet.add(k);
+  const allKinds = [...allKindSet].sort(compareKinds);
 
   const lanes = allKinds.filter((k) => !state.hiddenKinds.has(k) && (kindCounts.get(k) ?? 0) > 0);
   const laneOf = new Map(lanes.map((k, i) => [k, i]));
@@ -358,7 +368,7 @@ export function computeEventView(state: State, data: DataStore): EventView {
   let max = Number.NEGATIVE_INFINITY;
   let placedCount = 0;
   for (const e of events) {
-    const x = eventX(e, state.xAxis, infos.get(groupOf(e.run)));
+    const x = eventX(e, state.xAxis, infos.get(data.group(e.run)));
     if (!Number.isFinite(x)) continue;
     const lane = laneOf.get(e.kind);
     if (lane === undefined) continue;
@@ -398,6 +408,22 @@ interface ChartPlan {
   availableTags: string[];
   runsWithoutMetrics: string[];
   charts: Array<{ tag: string; series: PlannedSeries[] }>;
+  /** The experiments of the visible runs, in run order. */
+  experiments: string[];
+  /** The one experiment charted, when more than MAX_CHART_EXPERIMENTS are visible; else null. */
+  focused: string | null;
+}
+
+// More experiments than this on one chart is a tangle of lines and marker
+// lines: the charts then show one experiment at a time.
+export const MAX_CHART_EXPERIMENTS = 6;
+
+/** The experiments of the visible runs and which one the charts show (null: all). */
+export function chartFocus(state: State, data: DataStore, visibleRuns: string[]): { experiments: string[]; focused: string | null } {
+  const experiments = [...new Set(visibleRuns.map((r) => data.group(r)))];
+  if (experiments.length <= MAX_CHART_EXPERIMENTS) return { experiments, focused: null };
+  const focused = state.focus !== null && experiments.includes(state.focus) ? state.focus : experiments[0];
+  return { experiments, focused };
 }
 
 /** Which series each chart draws, from tags alone (no metric data needed). */
@@ -419,10 +445,12 @@ export function planCharts(state: State, data: DataStore): ChartPlan {
   }
   const availableTags = [...available].sort();
   const chartTags = (state.tags ?? defaultTags(availableTags)).filter((t) => available.has(t));
+  const { experiments, focused } = chartFocus(state, data, visibleRuns);
+  const owners = focused === null ? visibleRuns : visibleRuns.filter((r) => data.group(r) === focused);
   const charts = chartTags.map((tag) => {
     const series: PlannedSeries[] = [];
     const done = new Set<string>();
-    for (const owner of visibleRuns) {
+    for (const owner of owners) {
       const tags = data.tags.get(owner);
       if (!tags) continue;
       for (const [run, list] of Object.entries(tags)) {
@@ -436,7 +464,7 @@ export function planCharts(state: State, data: DataStore): ChartPlan {
     }
     return { tag, series };
   });
-  return { availableTags, runsWithoutMetrics, charts };
+  return { availableTags, runsWithoutMetrics, charts, experiments, focused };
 }
 
 /** Series the charts need that are neither loaded nor failed. */
@@ -471,31 +499,58 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         chart.loading += 1;
         continue;
       }
-      const { xs, ys, unmapped } = seriesXY(series, state.xAxis, infos.get(groupOf(owner)));
-      if (unmapped && !xs.length) {
+      const group = data.group(owner);
+      const info = infos.get(group);
+      const { parts, unmapped } = seriesParts(series, state.xAxis, info);
+      if (unmapped && !parts.length) {
         chart.notes.push(
           `${run}: ${tag} is recorded per ${series.x}, and no ${series.x}-to-${AXIS_NAMES[state.xAxis]} mapping is known`,
         );
         continue;
       }
-      for (const x of [xs[0], xs[xs.length - 1]]) {
-        if (x === undefined) continue;
-        if (x < min) min = x;
-        if (x > max) max = x;
+      const fits = info?.fits ?? [];
+      const dropped = droppedFits(parts, fits, series.x === "epoch");
+      if (dropped.length) {
+        chart.notes.push(
+          `${run}: ${tag} of fit${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")} ${dropped.length > 1 ? "are" : "is"} missing or partial in TensorBoard's answer. ` +
+            "Its data server (--load_fast=true) drops a tag's earlier points when a later fit restarts at a lower step; --load_fast=false keeps them.",
+        );
       }
-      chart.series.push({
-        run,
-        owner,
-        color: runColor(data.runIndex.get(owner) ?? 0, dark),
-        dashed: !isEventRun,
-        xs,
-        ys,
-        total: series.total,
-      });
+      const changes = isLearningRate(tag) && state.xAxis !== "relative" ? eventFacts(data).lrChanges.get(group) : undefined;
+      for (const part of parts) {
+        for (const x of [part.xs[0], part.xs[part.xs.length - 1]]) {
+          if (x === undefined) continue;
+          if (x < min) min = x;
+          if (x > max) max = x;
+        }
+        let { xs, ys } = part;
+        let real: boolean[] | null = null;
+        const fitChanges = changes?.[part.fit];
+        if (fitChanges?.length) {
+          // At the event's own x, where its marker is drawn.
+          const atX = fitChanges.map((e) => eventX(e, state.xAxis, info)).filter(Number.isFinite);
+          ({ xs, ys, real } = lrSteps(xs, ys, atX));
+        }
+        chart.series.push({
+          run,
+          owner,
+          fit: fits.length > 1 ? part.fit : null,
+          bad: part.bad,
+          real,
+          color: fitShade(runColor(data.runIndex.get(owner) ?? 0, dark), part.fit, fits.length),
+          dashed: !isEventRun,
+          xs,
+          ys,
+          total: series.total,
+          reduced: series.total > series.step.length,
+        });
+      }
     }
     charts.push(chart);
   }
   return {
+    experiments: plan.experiments,
+    focused: plan.focused,
     availableTags: plan.availableTags,
     charts,
     missingScalars: missingSeries(plan, data),

@@ -21,6 +21,8 @@ export interface State {
   selected: string | null;
   sort: { column: SortColumn; descending: boolean };
   tableFilter: string;
+  /** The experiment the charts show when there are too many for one chart; null: the first. */
+  focus: string | null;
 }
 
 export type Listener = (state: State, changed: ReadonlySet<keyof State>) => void;
@@ -37,6 +39,7 @@ export class Store {
     selected: null,
     sort: { column: "step", descending: false },
     tableFilter: "",
+    focus: null,
   };
 
   private readonly listeners: Listener[] = [];

@@ -35,6 +35,26 @@ export interface TableCallbacks {
   look(ev: Ev): { shape: Shape; kindColor: string; runColor: string };
 }
 
+const TAIL_CHARS = 48;
+
+/**
+ * A message as [head, tail]: callbacks write the reason first and the
+ * outcome last ("val_loss did not improve for 2 epochs: learning rate 0.1 ->
+ * 0.05"), so a cell too narrow keeps the outcome whole and cuts the reason
+ * instead. The outcome is a change "a -> b" when there is one, else what
+ * follows the last ": "; tail is "" when there is nothing to keep.
+ */
+export function messageParts(message: string): [string, string] {
+  const arrow = message.lastIndexOf(" -> ");
+  let i = arrow > 0 ? message.lastIndexOf(" ", arrow - 1) + 1 : -1;
+  if (i <= 0) {
+    const colon = message.lastIndexOf(": ");
+    i = colon > 0 ? colon + 2 : -1;
+  }
+  if (i <= 0 || message.length - i > TAIL_CHARS) return [message, ""];
+  return [message.slice(0, i), message.slice(i)];
+}
+
 function searchText(e: Ev): string {
   if (e.search === undefined) {
     e.search = [e.run, e.kind, e.source ?? "", e.message, fmtDataInline(e.data)].join("\u0001").toLowerCase();
@@ -283,7 +303,10 @@ export class EventTable {
     cells[3].textContent = ev.epoch == null ? "—" : fmtNumber(ev.epoch);
     cells[4].textContent = fmtWallTime(ev.wall_time);
     cells[5].textContent = ev.source ?? "—";
-    cells[6].textContent = ev.message;
+    const [head, tail] = messageParts(ev.message);
+    const parts: Node[] = [h("span", { class: "msg-head", text: head })];
+    if (tail) parts.push(h("span", { class: "msg-tail", text: tail }));
+    cells[6].replaceChildren(...parts);
     cells[6].title = ev.message;
     const data = fmtDataInline(ev.data);
     cells[7].textContent = data;

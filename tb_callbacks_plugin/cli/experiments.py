@@ -4,6 +4,11 @@ An experiment is what one `callbacks.TensorBoard(log_dir=...)` wrote, as
 `conventions.experiment_of` decides for the plugin and the tab alike: Keras
 puts its runs in `<log_dir>/train` and `<log_dir>/validation`, so those (and
 an `eval` run beside them) are grouped under `<log_dir>`.
+
+Several fits into one log_dir (a notebook's habit) restart Keras's epoch
+numbering and often the step count: such an experiment gets one line per
+fit (`fit`, 0-based, as in `events_dataframe`), each from that fit's own
+points and events (see `eventfiles.fits`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
 
 MAIN_METRIC = conventions.epoch_tag("loss")
@@ -25,9 +31,14 @@ _HIGHER_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou", "r2", "sc
 
 @dataclass
 class ExperimentSummary:
-    """What `summarize` reports about one experiment (all fields JSON-ready)."""
+    """What `summarize` reports about one experiment, or one fit of it (all fields JSON-ready).
+
+    `fit` is the fit (0-based) the line is about when the experiment's
+    log_dir holds several fits, else None (the line is the whole experiment).
+    """
 
     experiment: str
+    fit: int | None
     epochs: int | None
     metric: str | None
     mode: str | None
@@ -87,13 +98,22 @@ def _candidates(experiment: str, runs: list[str], tag: str) -> list[tuple[str, s
     return [(run, tag) for run in sorted(runs, key=order)]
 
 
+@dataclass
+class _Chosen:
+    label: str
+    run: str
+    tag: str
+    series: Series
+    mode: str
+
+
 def _choose_metric(
     experiment: str,
     runs: list[str],
     metrics: Mapping[str, RunMetrics],
     events: list[Event],
     wanted: str | None,
-) -> tuple[str, Series, str] | None:
+) -> _Chosen | None:
     """The main metric of an experiment: `wanted`, else what callbacks monitored, else epoch_loss."""
     monitor, mode = _monitor_hint(events)
     choices: list[tuple[str, str]] = []
@@ -116,11 +136,11 @@ def _choose_metric(
         series = metrics.get(run) and metrics[run].scalars.get(tag)
         if series and series.values:
             label = conventions.run_label(run)
-            return (f"{label}/{tag}" if label else tag), series, _mode_for(tag, mode)
+            return _Chosen((f"{label}/{tag}" if label else tag), run, tag, series, _mode_for(tag, mode))
     return None
 
 
-def _best(series: Series, mode: str) -> tuple[float | None, int | None]:
+def _best(series: Series | fits.FitSeries, mode: str) -> tuple[float | None, int | None]:
     finite = [(v, s) for s, v in zip(series.steps, series.values, strict=True) if math.isfinite(v)]
     if not finite:
         return None, None
@@ -208,14 +228,85 @@ def _ending(events: list[Event]) -> str:
     return "; ".join(parts) if parts else "no train_begin/train_end events"
 
 
+def _fit_epochs(
+    fit: int,
+    runs: list[str],
+    metrics: Mapping[str, RunMetrics],
+    starts: list[float],
+    series: fits.FitSeries | None,
+    events: list[Event],
+) -> int | None:
+    """Epochs one fit trained: its epoch-end records, else its points, else its train_end."""
+    ends: set[int] = set()
+    for run in runs:
+        if run in metrics:
+            ends.update(fits.split_epoch_steps(metrics[run].epoch_records, starts).get(fit, {}))
+    if ends:
+        return len(ends)
+    if series is not None and series.steps:
+        return len(series.steps)
+    begin = next((e for e in events if e.kind == "train_begin"), None)
+    last = next((e.epoch for e in events if e.kind == "train_end" and e.epoch is not None), None)
+    if last is not None:
+        first = begin.epoch if begin is not None and begin.epoch is not None else 0
+        return last - first + 1
+    return None
+
+
+def _fit_lines(
+    experiment: str,
+    members: list[str],
+    metrics: Mapping[str, RunMetrics],
+    exp_events: list[Event],
+    starts: list[float],
+    metric: str | None,
+) -> list[ExperimentSummary]:
+    chosen = _choose_metric(experiment, members, metrics, exp_events, metric)
+    per_fit: dict[int, fits.FitSeries] = {}
+    if chosen is not None:
+        points = metrics[chosen.run].points.get(chosen.tag, [])
+        per_fit = {s.fit: s for s in fits.split_points(points, starts)}
+    by_fit: dict[int, list[Event]] = {}
+    for event in exp_events:
+        by_fit.setdefault(fits.fit_of(event.wall_time, starts), []).append(event)
+    lines = []
+    for fit in range(len(starts)):
+        events = by_fit.get(fit, [])
+        series = per_fit.get(fit)
+        best = best_at = final = None
+        if chosen is not None and series is not None and series.values:
+            best, best_at = _best(series, chosen.mode)
+            final = series.values[-1]
+            if not conventions.is_epoch_tag(chosen.tag):
+                best_at = None
+        count, lr = _lr_story(events)
+        lines.append(
+            ExperimentSummary(
+                experiment=experiment,
+                fit=fit,
+                epochs=_fit_epochs(fit, members, metrics, starts, series, events),
+                metric=chosen.label if chosen else None,
+                mode=chosen.mode if chosen else None,
+                best=best,
+                best_epoch=best_at,
+                final=final,
+                lr_changes=count,
+                lr=lr,
+                ended=_ending(events),
+            )
+        )
+    return lines
+
+
 def summarize(
     runs: Iterable[str],
     events: Iterable[Event],
     metrics: Mapping[str, RunMetrics],
     *,
     metric: str | None = None,
+    root_name: str | None = None,
 ) -> list[ExperimentSummary]:
-    """One `ExperimentSummary` per experiment, sorted by name.
+    """One `ExperimentSummary` per experiment (per fit, for several fits), sorted by name.
 
     Args:
       runs: run names (as `reader.find_runs` gives them).
@@ -223,6 +314,8 @@ def summarize(
       metrics: run -> `RunMetrics` (scalars) for the same runs.
       metric: the scalar tag to rank by (default: what EarlyStopping or
         ModelCheckpoint monitored, else `epoch_loss`, validation run first).
+      root_name: the name of the experiment whose runs sit at the top of
+        the logdir (a log_dir passed itself as LOGDIR), instead of ".".
 
     Example:
 
@@ -233,7 +326,7 @@ def summarize(
     runs = find_runs("logs")
     metrics = {run: read_run_metrics(run, paths) for run, paths in runs.items()}
     for line in summarize(runs, read_events("logs"), metrics):
-        print(line.experiment, line.best, line.ended)
+        print(line.experiment, line.fit, line.best, line.ended)
     ```
     """
     groups, by_experiment = group_by_experiment(runs, events)
@@ -241,22 +334,26 @@ def summarize(
     for experiment in sorted(groups):
         members = groups[experiment]
         exp_events = by_experiment.get(experiment, [])
+        name = root_name if experiment == "." and root_name else experiment
+        starts = fits.fit_starts(exp_events)
+        if len(starts) > 1:
+            out.extend(_fit_lines(name, members, metrics, exp_events, starts, metric))
+            continue
         chosen = _choose_metric(experiment, members, metrics, exp_events, metric)
-        label = mode = None
         best = best_at = final = None
         if chosen is not None:
-            label, series, mode = chosen
-            best, best_at = _best(series, mode)
-            final = series.values[-1]
-            if not conventions.is_epoch_tag(label.rsplit("/", 1)[-1]):
+            best, best_at = _best(chosen.series, chosen.mode)
+            final = chosen.series.values[-1]
+            if not conventions.is_epoch_tag(chosen.tag):
                 best_at = None  # a step, not an epoch: not worth a column of its own
         count, lr = _lr_story(exp_events)
         out.append(
             ExperimentSummary(
-                experiment=experiment,
+                experiment=name,
+                fit=None,
                 epochs=_epochs_trained(members, metrics, exp_events),
-                metric=label,
-                mode=mode,
+                metric=chosen.label if chosen else None,
+                mode=chosen.mode if chosen else None,
                 best=best,
                 best_epoch=best_at,
                 final=final,

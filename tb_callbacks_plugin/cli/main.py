@@ -164,6 +164,13 @@ def _load(
     return runs, reader.sort_events(events), metrics
 
 
+def logdir_name(logdir: str) -> str:
+    """The logdir's own folder name: what its top-level runs' experiment is called (not ".")."""
+    local = storage.local_path(logdir)
+    path = os.path.abspath(local) if local is not None else logdir.rstrip("/")
+    return os.path.basename(path.rstrip(os.sep)) or path
+
+
 # ---------------------------------------------------------------- events
 
 
@@ -182,6 +189,7 @@ def _human_json(value: Any) -> str:
 
 EVENT_TABLE_COLUMNS = (
     Column("run", "RUN", max_width=40),
+    Column("fit", "FIT", right=True),
     Column("step", "STEP", right=True),
     Column("epoch", "EPOCH", right=True),
     Column("wall_time", "TIME (UTC)", cell=_utc),
@@ -209,8 +217,10 @@ def _cmd_events(args: argparse.Namespace) -> int:
         events = [e for e in events if e.kind in kinds]
     rows = [e.to_dict() for e in events]
     if args.format == "table":
+        # A FIT column only when some run dir holds several fits.
+        columns = [c for c in EVENT_TABLE_COLUMNS if c.key != "fit" or any(r["fit"] for r in rows)]
         if rows:
-            formatting.write_table(rows, EVENT_TABLE_COLUMNS, sys.stdout, max_width=args.max_width)
+            formatting.write_table(rows, columns, sys.stdout, max_width=args.max_width)
     else:
         formatting.write(args.format, rows, EVENT_COLUMNS, sys.stdout)
     if not rows:
@@ -243,6 +253,7 @@ SUMMARY_COLUMNS = tuple(
     Column(key, key)
     for key in (
         "experiment",
+        "fit",
         "epochs",
         "metric",
         "mode",
@@ -256,6 +267,7 @@ SUMMARY_COLUMNS = tuple(
 )
 SUMMARY_TABLE_COLUMNS = (
     Column("experiment", "EXPERIMENT", max_width=40),
+    Column("fit", "FIT", right=True),
     Column("epochs", "EPOCHS", right=True),
     Column("metric", "METRIC", max_width=40),
     Column("best", "BEST", cell=_number, right=True),
@@ -270,7 +282,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     from tb_callbacks_plugin.cli.experiments import summarize
 
     runs, events, metrics = _load(args.logdir, args.run, progress=args.progress, scalars=True)
-    lines = summarize(list(runs), events, metrics, metric=args.metric)
+    lines = summarize(list(runs), events, metrics, metric=args.metric, root_name=logdir_name(args.logdir))
     rows = [line.to_dict() for line in lines]
     if args.format == "table":
         for row in rows:
@@ -278,8 +290,11 @@ def _cmd_summary(args: argparse.Namespace) -> int:
             row["lr_story"] = f"{count}: {row['lr']}" if count else "0"
             if row["metric"] and row["mode"]:
                 row["metric"] = f"{row['metric']} ({row['mode']})"
+        # A FIT column, only when some experiment holds several fits (a line per fit).
+        per_fit = any(r["fit"] is not None for r in rows)
+        columns = [c for c in SUMMARY_TABLE_COLUMNS if c.key != "fit" or per_fit]
         if rows:
-            formatting.write_table(rows, SUMMARY_TABLE_COLUMNS, sys.stdout, max_width=args.max_width)
+            formatting.write_table(rows, columns, sys.stdout, max_width=args.max_width)
     else:
         formatting.write(args.format, rows, SUMMARY_COLUMNS, sys.stdout)
     if not rows:
@@ -329,7 +344,15 @@ def _cmd_plot(args: argparse.Namespace) -> int:
         _note(f"nothing to plot in {args.logdir}{_filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY
     try:
-        tags = plotting.plot(list(runs), events, metrics, args.output, tags=args.metric, title=args.title)
+        tags = plotting.plot(
+            list(runs),
+            events,
+            metrics,
+            args.output,
+            tags=args.metric,
+            title=args.title,
+            root_name=logdir_name(args.logdir),
+        )
     except (OSError, ValueError) as e:
         raise CliError(f"cannot write {args.output}: {e}") from e
     print(f"wrote {args.output}: {len(events)} events, metrics {', '.join(tags) or 'none'}")

@@ -7,6 +7,11 @@ legend of kinds for the whole figure. The x axis is the training step when
 `callbacks.TensorBoard` recorded where epochs ended (epoch-indexed metrics are
 moved to those steps, so they line up with events); otherwise epoch-indexed
 metrics are drawn by epoch and events at their epoch.
+
+Several fits into one log_dir are drawn apart: each fit's points are placed
+with that fit's own epoch ends and drawn as their own line ("train · fit 1"),
+never joined to another fit's. A learning rate is drawn as steps that change
+at the step of the `lr_change` event between two points.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.cli.experiments import group_by_experiment
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
+from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
 if TYPE_CHECKING:
@@ -60,6 +66,36 @@ def _x_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int], by_ste
     return [float(s) for s in steps]
 
 
+def is_learning_rate(tag: str) -> bool:
+    return "learning_rate" in tag or tag == "lr" or tag.endswith("/lr")
+
+
+def lr_steps(xs: list[float], ys: list[float], changes: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The learning rate as drawn: where it changed between two points and an
+    `lr_change` event lies between them, the line jumps at the event.
+
+    Keras logs the rate once per epoch, and whether an epoch's value is the
+    rate before or after a callback changed it depends on the callbacks'
+    order; the event's step is when it changed. Without an event (a
+    schedule's own decay) the points are joined as they are.
+    """
+    out_x: list[float] = []
+    out_y: list[float] = []
+    ordered = sorted(changes)
+    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
+        if i and math.isfinite(y) and math.isfinite(ys[i - 1]) and y != ys[i - 1]:
+            at = [c for c in ordered if xs[i - 1] <= c <= x]
+            if at and at[0] == x:
+                out_x.append(x)
+                out_y.append(ys[i - 1])
+            elif at:
+                out_x += [at[0], at[0]] if at[0] > xs[i - 1] else [at[0]]
+                out_y += [ys[i - 1], y] if at[0] > xs[i - 1] else [y]
+        out_x.append(x)
+        out_y.append(y)
+    return out_x, out_y
+
+
 def _use_log(values: list[float], tag: str) -> bool:
     finite = [v for v in values if math.isfinite(v)]
     if not finite or min(finite) <= 0:
@@ -73,45 +109,76 @@ def _draw_metric(
     members: Sequence[str],
     metrics: Mapping[str, RunMetrics],
     tag: str,
-    epoch_steps: dict[int, int],
-    by_step: bool,
+    placing: _Placing,
+    events: Sequence[Event],
 ) -> None:
     blended = ax.get_xaxis_transform()
     all_values: list[float] = []
+    starts = placing.starts
     for run in members:
-        series = run in metrics and metrics[run].scalars.get(tag)
-        if not series:
+        points = metrics[run].points.get(tag) if run in metrics else None
+        if not points:
             continue
-        xs = _x_of_points(tag, series.steps, epoch_steps, by_step)
-        ys = [v if math.isfinite(v) else math.nan for v in series.values]
-        all_values += ys
         name = conventions.run_label(run) or run
-        # A learning rate holds for the whole epoch it is logged at the end of.
-        drawstyle = "steps-pre" if "learning_rate" in tag else "default"
-        (line,) = ax.plot(
-            xs,
-            ys,
-            _LINE_STYLES.get(name, "-"),
-            marker=".",
-            markersize=3,
-            label=name,
-            linewidth=1.4,
-            drawstyle=drawstyle,
-        )
-        bad = [x for x, v in zip(xs, series.values, strict=True) if not math.isfinite(v)]
-        if bad:  # NaN/Inf cannot be drawn as a point: an x on the top edge says where
-            ax.plot(
-                bad,
-                [1.0] * len(bad),
-                "x",
-                color=line.get_color(),
-                transform=blended,
-                clip_on=False,
-                markersize=7,
-                label=f"{name}: NaN/Inf",
-            )
+        for part in fits.split_points(points, starts):
+            xs = _x_of_points(tag, part.steps, placing.epoch_steps(part.fit), placing.by_step)
+            ys = [v if math.isfinite(v) else math.nan for v in part.values]
+            all_values += ys
+            label = f"{name} · fit {part.fit}" if len(starts) > 1 else name
+            line_x, line_y = xs, ys
+            if is_learning_rate(tag):
+                changes = [
+                    placing.event_x(e)
+                    for e in events
+                    if e.kind == "lr_change" and fits.fit_of(e.wall_time, starts) == part.fit
+                ]
+                line_x, line_y = lr_steps(xs, ys, [c for c in changes if c is not None])
+            (line,) = ax.plot(line_x, line_y, _LINE_STYLES.get(name, "-"), label=label, linewidth=1.4)
+            # Dots on the recorded points only (not on the corners of a step).
+            ax.plot(xs, ys, ".", color=line.get_color(), markersize=3 if len(xs) > 1 else 6)
+            bad = [x for x, v in zip(xs, part.values, strict=True) if not math.isfinite(v)]
+            if bad:  # NaN/Inf cannot be drawn as a point: an x on the top edge says where
+                ax.plot(
+                    bad,
+                    [1.0] * len(bad),
+                    "x",
+                    color=line.get_color(),
+                    transform=blended,
+                    clip_on=False,
+                    markersize=7,
+                    label=f"{label}: NaN/Inf",
+                )
     if _use_log(all_values, tag):
         ax.set_yscale("log")
+
+
+class _Placing:
+    """Where one experiment's points and events go on the x axis, per fit."""
+
+    def __init__(
+        self,
+        members: Sequence[str],
+        metrics: Mapping[str, RunMetrics],
+        events: Sequence[Event],
+        tags: Sequence[str],
+    ) -> None:
+        self.starts = fits.fit_starts(events)
+        self._by_fit: dict[int, dict[int, int]] = {}
+        self._merged: dict[int, int] = {}
+        for run in members:
+            if run in metrics:
+                self._merged.update(metrics[run].epoch_steps)
+                for fit, steps in fits.split_epoch_steps(metrics[run].epoch_records, self.starts).items():
+                    self._by_fit.setdefault(fit, {}).update(steps)
+        self.by_step = bool(self._merged) or not any(conventions.is_epoch_tag(t) for t in tags)
+
+    def epoch_steps(self, fit: int) -> dict[int, int]:
+        return self._by_fit.get(fit) or self._merged
+
+    def event_x(self, event: Event) -> float | None:
+        if self.by_step:
+            return float(event.step)
+        return None if event.epoch is None else float(event.epoch)
 
 
 def _draw_events(ax: Axes, events: Sequence[Event], by_step: bool, colors: dict[str, tuple]) -> None:
@@ -143,6 +210,7 @@ def plot(
     *,
     tags: Sequence[str] | None = None,
     title: str | None = None,
+    root_name: str | None = None,
 ) -> list[str]:
     """Draws the figure into `output` (format from its extension, e.g. .png).
 
@@ -153,6 +221,8 @@ def plot(
       output: the image file to write.
       tags: scalar tags to draw (default: `default_metrics`).
       title: the figure's title.
+      root_name: what to call the experiment at the top of the logdir
+        (a log_dir passed itself), instead of ".".
 
     Returns:
       The tags drawn.
@@ -185,12 +255,10 @@ def plot(
     for row, experiment in enumerate(experiments):
         members = sorted(groups[experiment])
         exp_events = events_by_exp.get(experiment, [])
+        shown = root_name if experiment == "." and root_name else experiment
         present = [t for t in tags if any(run in metrics and metrics[run].scalars.get(t) for run in members)]
-        epoch_steps: dict[int, int] = {}
-        for run in members:
-            if run in metrics:
-                epoch_steps.update(metrics[run].epoch_steps)
-        by_step = bool(epoch_steps) or not any(conventions.is_epoch_tag(t) for t in present)
+        placing = _Placing(members, metrics, exp_events, present)
+        by_step = placing.by_step
         for col, tag in enumerate(tags or [""]):
             ax = axes[row][col]
             if tag not in present and (present or col > 0):
@@ -198,7 +266,7 @@ def plot(
                 ax.text(
                     0.5,
                     0.5,
-                    f"{experiment}: no {tag}",
+                    f"{shown}: no {tag}",
                     ha="center",
                     va="center",
                     transform=ax.transAxes,
@@ -207,11 +275,11 @@ def plot(
                 )
                 continue
             if tag in present:
-                _draw_metric(ax, members, metrics, tag, epoch_steps, by_step)
-                ax.set_title(f"{experiment} · {tag}", fontsize=9)
+                _draw_metric(ax, members, metrics, tag, placing, exp_events)
+                ax.set_title(f"{shown} · {tag}", fontsize=9)
             else:  # no metric at all: the events alone, on their steps
                 ax.set_yticks([])
-                ax.set_title(f"{experiment} · events", fontsize=9)
+                ax.set_title(f"{shown} · events", fontsize=9)
             _draw_events(ax, exp_events, by_step, colors)
             ax.set_xlabel("step" if by_step else "epoch", fontsize=8)
             ax.tick_params(labelsize=7)

@@ -19,11 +19,12 @@ from tensorboard.compat.proto import event_pb2
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import records, storage
+from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
 
 if TYPE_CHECKING:
     import pandas as pd  # the `pandas` extra
 
-COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data")
+COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data", "fit")
 _MARKER = event_format.TAG_PREFIX.encode()
 
 
@@ -122,7 +123,19 @@ def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterat
 
 
 def sort_events(events: Iterable[Event]) -> list[Event]:
-    return sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
+    """`events` by run, step and wall time, each with its `fit` set (see `fits`)."""
+    ordered = sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
+    by_run: dict[str | None, list[Event]] = {}
+    for event in ordered:
+        by_run.setdefault(event.run, []).append(event)
+    for run_events in by_run.values():
+        starts = fit_starts(run_events)
+        if len(starts) < 2:
+            continue  # one fit (or none): every event keeps fit 0
+        for event in run_events:
+            # The dataclass is frozen for users; the reader fills this in once.
+            object.__setattr__(event, "fit", fit_of(event.wall_time, starts))
+    return ordered
 
 
 def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None) -> list[Event]:
@@ -170,7 +183,18 @@ def _read_remote(
 def events_dataframe(
     logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None
 ) -> pd.DataFrame:
-    """`read_events(logdir)` as a pandas DataFrame with one column per field."""
+    """`read_events(logdir)` as a pandas DataFrame with one column per field.
+
+    Columns: run, kind, step, epoch, wall_time, source, message, data and
+    fit (which fit of the run dir the event belongs to, 0-based).
+
+    Example:
+
+    ```python
+    df = events_dataframe("logs")
+    df[df.kind == "early_stop"].groupby(["run", "fit"]).step.first()
+    ```
+    """
     try:
         import pandas as pd
     except ImportError as e:
@@ -186,6 +210,7 @@ def events_dataframe(
             "source": [e.source for e in events],
             "message": [e.message for e in events],
             "data": [e.data for e in events],
+            "fit": pd.array([e.fit for e in events], dtype="int64"),
         },
         columns=list(COLUMNS),
     )

@@ -55,11 +55,18 @@ class RunMetrics:
     Attributes:
       scalars: tag -> `Series`.
       epoch_steps: epoch (0-based) -> the global step at which it ended.
+      points: tag -> every (step, wall_time, value) as written, in file
+        order; with several fits in one log_dir `scalars` and `epoch_steps`
+        mix them up (a later fit's epoch 0 replaces the first's), these
+        keep them apart (see `fits.split_points`).
+      epoch_records: every (epoch, step, wall_time) epoch end, in file order.
     """
 
     run: str
     scalars: dict[str, Series] = field(default_factory=dict)
     epoch_steps: dict[int, int] = field(default_factory=dict)
+    points: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
+    epoch_records: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
@@ -109,10 +116,12 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
                 number = scalar_value(value)
                 if number is not None:
                     points.setdefault(value.tag, {})[int(event.step)] = number
+                    into.points.setdefault(value.tag, []).append((int(event.step), event.wall_time, number))
             elif kind == "epochs":
                 epoch = scalar_value(value)
                 if epoch is not None and math.isfinite(epoch):
                     into.epoch_steps[int(epoch)] = int(event.step)
+                    into.epoch_records.append((int(epoch), int(event.step), event.wall_time))
     for tag, by_step in points.items():
         if tag in into.scalars:  # a later file of the same run continues the series
             old = into.scalars[tag]

@@ -3,8 +3,9 @@ and a series reduced to a bounded number of points as JSON-ready lists."""
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +43,26 @@ def x_axis(tag: str) -> str:
     return "epoch" if conventions.is_epoch_tag(tag) else "step"
 
 
+def _nearest_epoch_steps(
+    epochs: list[int], wall_times: list[float], records: Sequence[tuple[int, int, float]]
+) -> list[int | None]:
+    by_epoch: dict[int, list[tuple[float, int]]] = {}
+    for epoch, step, wall_time in records:
+        by_epoch.setdefault(epoch, []).append((wall_time, step))
+    for recorded in by_epoch.values():
+        recorded.sort()
+    out: list[int | None] = []
+    for epoch, wall_time in zip(epochs, wall_times, strict=True):
+        ends = by_epoch.get(epoch)
+        if not ends:
+            out.append(None)
+            continue
+        i = bisect.bisect_left(ends, (wall_time, -math.inf))
+        near = [ends[j] for j in (i - 1, i) if 0 <= j < len(ends)]
+        out.append(min(near, key=lambda end: abs(end[0] - wall_time))[1])
+    return out
+
+
 def reduced_series(
     steps: np.ndarray,
     wall_times: np.ndarray,
@@ -49,6 +70,7 @@ def reduced_series(
     *,
     max_points: int = downsample.DEFAULT_MAX_POINTS,
     epoch_steps: Mapping[int, int] | None = None,
+    epoch_records: Sequence[tuple[int, int, float]] | None = None,
 ) -> dict[str, Any]:
     """The JSON fields of a reduced series (without run and tag).
 
@@ -57,6 +79,10 @@ def reduced_series(
       max_points: most points to return; bucket minima and maxima are kept.
       epoch_steps: epoch -> global step, to map an epoch-indexed series onto
         the step axis, or None.
+      epoch_records: (epoch, global step, wall time) epoch ends, or None:
+        each point takes the step of its epoch's record nearest in time, so
+        that with several fits in one directory (each numbering its epochs
+        from 0) a point lands at its own fit's step.
 
     Returns:
       `{"total", "step", "wall_time", "value", "nonfinite", "global_step"}`
@@ -66,7 +92,9 @@ def reduced_series(
     """
     total = len(steps)
     if total > 1 and np.any(np.diff(steps) < 0):
-        order = np.argsort(steps, kind="stable")
+        # Epochs restart with every fit into the same directory: those points
+        # stay in the order they were written (one fit after the other).
+        order = np.argsort(wall_times if epoch_records else steps, kind="stable")
         steps, wall_times, values = steps[order], wall_times[order], values[order]
     keep = downsample.minmax_indices(values, max_points)
     steps, wall_times, values = steps[keep], wall_times[keep], values[keep]
@@ -80,7 +108,9 @@ def reduced_series(
             value_list[i] = None
     step_list = steps.tolist()
     global_step = None
-    if epoch_steps:
+    if epoch_records:
+        global_step = _nearest_epoch_steps(step_list, wall_times.tolist(), epoch_records)
+    elif epoch_steps:
         global_step = [epoch_steps.get(s) for s in step_list]
     wall_list = [w if math.isfinite(w) else None for w in wall_times.tolist()]
     return {

@@ -229,11 +229,11 @@ class EventWriter:
         if durable:
             self._sync(fsync=True)
 
-    def write_epoch(self, epoch: int, step: int) -> None:
-        """Notes that `epoch` ended at global step `step`."""
+    def write_epoch(self, epoch: int, step: int, *, wall_time: float | None = None) -> None:
+        """Notes that `epoch` ended at global step `step` (at `wall_time`, default now)."""
         step = event_format.check_step("step", step)
         summary = event_format.epoch_summary(event_format.EPOCHS_TAG_PREFIX + self._writer_id, epoch)
-        self.write_summary(summary, step)
+        self.write_summary(summary, step, wall_time=wall_time)
 
     def write_summary(self, summary: summary_pb2.Summary, step: int, wall_time: float | None = None) -> None:
         """Queues any `Summary` (scalars, histograms, images) at `step`."""

@@ -158,6 +158,17 @@ class EventStore:
         """Epoch -> global step at which it ended, from the epoch records of
         `runs`; when an epoch was recorded more than once (a second fit into
         the same directory), the latest record wins."""
+        latest: dict[int, tuple[float, int]] = {}
+        for epoch, step, wall_time in self.epoch_records(ctx, experiment_id=experiment_id, runs=runs):
+            if epoch not in latest or wall_time >= latest[epoch][0]:
+                latest[epoch] = (wall_time, step)
+        return {epoch: step for epoch, (_, step) in latest.items()}
+
+    def epoch_records(
+        self, ctx: Any, *, experiment_id: str, runs: Iterable[str]
+    ) -> list[tuple[int, int, float]]:
+        """Every (epoch, global step, wall time) epoch end recorded in `runs`:
+        with several fits in one directory an epoch is recorded once per fit."""
         runs = list(runs)
         listing = self._list(ctx, experiment_id, runs)
         wanted = {
@@ -165,12 +176,7 @@ class EventStore:
             for run, tags in listing.items()
         }
         entries = self._entries(ctx, experiment_id, listing, wanted)
-        latest: dict[int, tuple[float, int]] = {}
-        for entry in entries.values():
-            for epoch, step, wall_time in entry.epochs:
-                if epoch not in latest or wall_time >= latest[epoch][0]:
-                    latest[epoch] = (wall_time, step)
-        return {epoch: step for epoch, (_, step) in latest.items()}
+        return [record for entry in entries.values() for record in entry.epochs]
 
     # ------------------------------------------------------------ internals
 

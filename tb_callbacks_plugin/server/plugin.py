@@ -193,12 +193,12 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         if series is None:
             raise RouteError(404, f"run {run!r} has no scalar tag {tag!r}")
         x = scalar_series.x_axis(tag)
-        epoch_steps = None
+        epoch_records = None
         if x == "epoch":
             group = scalar_series.sibling_runs(run, all_runs)
-            epoch_steps = self._store.epoch_steps(ctx, experiment_id=eid, runs=group)
+            epoch_records = self._store.epoch_records(ctx, experiment_id=eid, runs=group)
         reduced = scalar_series.reduced_series(
-            series.steps, series.wall_times, series.values, epoch_steps=epoch_steps
+            series.steps, series.wall_times, series.values, epoch_records=epoch_records
         )
         body = {"run": run, "tag": tag, "x": x, **reduced}
         return _json(request, _ENCODER.encode(body))

@@ -1,0 +1,149 @@
+// Loading: the runs listing, every run's events, and the metric series the
+// charts ask for, into a DataStore. One load at a time (a reload asked for
+// meanwhile runs after it), each series fetched once however often asked.
+// The request queue itself (parallelism, priorities) is in api.ts.
+
+import { ApiError, fetchEvents, fetchRuns, fetchScalars } from "./api";
+import { type DataStore, scalarKey } from "./model";
+
+export function message(e: unknown): string {
+  return e instanceof ApiError || e instanceof Error ? e.message : String(e);
+}
+
+export interface LoaderHooks {
+  /** Something arrived or failed: render (throttled by the caller). */
+  changed(): void;
+  /** The series the charts need now, as [run, tag]. */
+  wanted(): Array<[string, string]>;
+}
+
+export class Loader {
+  loading = false;
+  /** Bumped when a load ends (for tests and automation). */
+  generation = 0;
+  /** Date.now() when the last load ended, 0 before. */
+  lastLoaded = 0;
+  reloadError: string | null = null;
+  private reloadQueued = false;
+  private readonly inflight = new Set<string>();
+  private scalarsQueued = false;
+
+  constructor(
+    private readonly data: DataStore,
+    private readonly hooks: LoaderHooks,
+  ) {}
+
+  /** True while a series is on its way. */
+  get busy(): boolean {
+    return this.loading || this.inflight.size > 0;
+  }
+
+  async load(): Promise<void> {
+    if (this.loading) {
+      this.reloadQueued = true;
+      return;
+    }
+    this.loading = true;
+    this.hooks.changed();
+    const data = this.data;
+    const reload = data.loadedOnce;
+    try {
+      let runs;
+      try {
+        runs = (await fetchRuns()).runs;
+      } catch (e) {
+        if (reload) this.reloadError = `Reload failed: ${message(e)}`;
+        else data.runsError = message(e);
+        data.loadedOnce = true;
+        data.touchEvents();
+        return;
+      }
+      data.runsError = null;
+      this.reloadError = null;
+      data.loadedOnce = true;
+      const names = new Set(runs.map((r) => r.run));
+      for (const run of [...data.events.keys()]) if (!names.has(run)) data.events.delete(run);
+      data.setRuns(runs);
+      this.hooks.changed();
+      const tasks: Array<Promise<void>> = [];
+      // `runs` carries each run's tags (its `tags` answer), so the metric
+      // series can be requested at once.
+      for (const r of runs) data.tags.set(r.run, r.scalar_tags);
+      data.touchMetrics();
+      this.requestScalars();
+      for (const r of runs) {
+        if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
+          tasks.push(
+            fetchEvents(r.run).then(
+              (resp) => {
+                data.setEvents(r.run, resp.events, r.count);
+                if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
+              },
+              (e) => {
+                data.eventErrors.set(r.run, message(e));
+                data.touchEvents();
+              },
+            ),
+          );
+        }
+      }
+      if (reload) {
+        // Metric series have no cheap change marker: refetch the drawn ones.
+        const groups = new Set([...names].map((n) => data.group(n)));
+        for (const [key, series] of [...data.scalars]) {
+          if (!names.has(series.run) && !groups.has(data.group(series.run))) {
+            data.scalars.delete(key);
+            continue;
+          }
+          tasks.push(this.fetchSeries(series.run, series.tag));
+        }
+      }
+      for (const task of tasks) task.finally(() => this.hooks.changed());
+      await Promise.all(tasks);
+    } finally {
+      this.loading = false;
+      this.generation += 1;
+      this.lastLoaded = Date.now();
+      data.touchEvents();
+      data.touchMetrics();
+      this.hooks.changed();
+      if (this.reloadQueued) {
+        this.reloadQueued = false;
+        void this.load();
+      }
+    }
+  }
+
+  /** Fetches the series the charts need, once per task however often asked. */
+  requestScalars(): void {
+    if (this.scalarsQueued) return;
+    this.scalarsQueued = true;
+    queueMicrotask(() => {
+      this.scalarsQueued = false;
+      for (const [run, tag] of this.hooks.wanted()) {
+        if (!this.inflight.has(scalarKey(run, tag))) void this.fetchSeries(run, tag);
+      }
+    });
+  }
+
+  private fetchSeries(run: string, tag: string): Promise<void> {
+    const key = scalarKey(run, tag);
+    this.inflight.add(key);
+    return fetchScalars(run, tag)
+      .then(
+        (series) => {
+          this.data.scalars.set(key, series);
+          this.data.scalarErrors.delete(key);
+        },
+        (e) => {
+          // A series that vanished on reload is an error only if never seen.
+          if (!this.data.scalars.has(key)) this.data.scalarErrors.set(key, message(e));
+        },
+      )
+      .finally(() => {
+        this.inflight.delete(key);
+        this.data.touchMetrics();
+        this.hooks.changed();
+      });
+  }
+}
