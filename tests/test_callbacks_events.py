@@ -183,8 +183,11 @@ def test_custom_scheduler_and_stopper(tmp_path):
         ("train_begin", 0, 0, None),
         ("lr_change", STEPS, 1, "TableScheduler"),
         ("early_stop", 2 * STEPS, 1, "StopAtMinLoss"),
+        # Its self.model.set_weights(self.best_weights), of weights taken at epoch 0.
+        ("weights_restored", 2 * STEPS, 1, "StopAtMinLoss"),
         ("train_end", 2 * STEPS, 1, None),
     ]
+    assert kh.events(logdir, "weights_restored")[0].data["best_epoch"] == 0
     stop = kh.events(logdir, "early_stop")[0]
     # Facts of a user's stopper, read from its attributes where they exist.
     assert stop.data["patience"] == 1 and stop.data["wait"] == 1 and stop.data["stopped_epoch"] == 1
