@@ -36,9 +36,9 @@ def _tf_config_says_chief() -> bool | None:
 
 
 def _backend() -> str:
-    from keras import backend
+    from callbacks import _keras
 
-    return backend.backend()
+    return _keras.backend_name()
 
 
 def is_chief(model: Any) -> bool:

@@ -20,6 +20,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 # Attributes of monitoring callbacks worth recording when they exist
 # (EarlyStopping, ReduceLROnPlateau, and users' stoppers written like them).
 _MONITOR_FACTS = (
@@ -59,7 +61,8 @@ def plain(value: Any) -> Any:
     shape = getattr(value, "shape", None)
     if shape is not None and len(shape) == 0:
         try:
-            return plain(value.item())
+            # np.asarray: a tf.Tensor has no .item() (tf-keras passes them as logs).
+            return plain(np.asarray(value).item())
         except (AttributeError, TypeError, ValueError):
             return None
     return None

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 
-from callbacks import _checkpoints, _describe, _model_state, _observers
+from callbacks import _checkpoints, _describe, _keras, _model_state, _observers
 from callbacks._hooks import BATCH_HOOKS, hook_logs
+from callbacks._keras import keras
 
 if TYPE_CHECKING:
     from callbacks._session import FitSession
@@ -222,21 +222,20 @@ class InitialEpoch(Detector):
         self._backup_before: dict[int, bool] = {}
 
     def begin(self, undo: list) -> None:
-        self._value = getattr(self.session.model, "_initial_epoch", None)
+        self._value = _keras.restored_initial_epoch(self.session.model)
 
     def explain(self, kind: str) -> None:
         if kind == "backup_restored":
-            self._value = getattr(self.session.model, "_initial_epoch", None)
+            self._value = _keras.restored_initial_epoch(self.session.model)
 
     def before_hook(self, callback: Any, hook: str) -> None:
         if hook == "on_train_begin" and is_stock(callback, keras.callbacks.BackupAndRestore):
-            weights = getattr(callback, "_weights_path", None)
-            self._backup_before[id(callback)] = bool(weights) and _checkpoints.file_state(weights) is not None
+            self._backup_before[id(callback)] = _keras.backup_exists(callback)
 
     def after_hook(self, callback: Any, hook: str) -> None:
         if hook != "on_train_begin" or not self._backup_before.pop(id(callback), False):
             return
-        value = getattr(self.session.model, "_initial_epoch", None) or 0
+        value = _keras.restored_initial_epoch(self.session.model) or 0
         self.session.record(
             "backup_restored",
             _describe.backup_restored(int(value), callback.backup_dir),
@@ -246,7 +245,7 @@ class InitialEpoch(Detector):
         )
 
     def check(self, callback: Any) -> None:
-        value = getattr(self.session.model, "_initial_epoch", None)
+        value = _keras.restored_initial_epoch(self.session.model)
         if value == self._value:
             return
         self._value = value

@@ -9,13 +9,9 @@ from __future__ import annotations
 from typing import Any, overload
 
 import numpy as np
-from keras import ops
-from keras.optimizers.schedules import LearningRateSchedule
 
-try:  # the class behind every backend's variables
-    from keras.src.backend.common.variables import Variable as _KerasVariable
-except ImportError:  # pragma: no cover - keras layout changed
-    from keras import Variable as _KerasVariable
+from callbacks._keras import LearningRateSchedule, to_numpy
+from callbacks._keras import Variable as _KerasVariable
 
 
 def unwrap(optimizer: Any) -> Any:
@@ -57,7 +53,7 @@ def is_scheduled(optimizer: Any) -> bool:
 def lr_value(optimizer: Any) -> float | None:
     """The rate as a float; a float32 rate as its shortest decimal (0.01, not 0.009999999776)."""
     try:
-        value = ops.convert_to_numpy(optimizer.learning_rate)
+        value = to_numpy(optimizer.learning_rate)
     except Exception:  # noqa: BLE001 - an optimizer without a readable rate has none to report
         return None
     if getattr(value, "dtype", None) == np.float32:
@@ -94,7 +90,7 @@ def read_step(model: Any, default: int | None = 0) -> int | None:
     if optimizer is None:
         return default
     try:
-        return int(ops.convert_to_numpy(optimizer.iterations))
+        return int(to_numpy(optimizer.iterations))
     except Exception:  # noqa: BLE001 - unbuilt, or (JAX, mid-epoch) its value lives in the trainer
         return default
 

@@ -13,8 +13,6 @@ import logging
 import weakref
 from typing import Any
 
-from keras import tree
-
 logger = logging.getLogger(__name__)
 
 # The forward graph of a built model does not change between fits (variables
@@ -29,7 +27,8 @@ def _input_specs(model: Any, tf: Any) -> Any | None:
     except (AttributeError, ValueError):
         inputs = None
     if inputs is not None:
-        return tree.map_structure(
+        # tf.nest, not keras.tree: the latter is missing before Keras 3.1.
+        return tf.nest.map_structure(
             lambda t: tf.TensorSpec(t.shape, t.dtype, name=getattr(t, "name", None)), inputs
         )
     shapes = getattr(model, "_build_shapes_dict", None)

@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import Any
 
-from keras.src import backend  # the per-backend profiler module lives here
+from callbacks import _keras
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def check_backend(profile_batch: Any) -> Any:
     """`profile_batch`, or 0 where the backend cannot profile (as Keras decides)."""
     if not profile_batch:
         return profile_batch
-    name = backend.backend()
+    name = _keras.backend_name()
     if name not in ("jax", "tensorflow"):
         raise ValueError(
             f"Profiling is not yet available with the {name} backend. "
@@ -76,7 +76,7 @@ class Profiler:
         if self.started:
             return
         try:
-            backend.tensorboard.start_trace(logdir)
+            _keras.profiler().start_trace(logdir)
             self.started = True
         except Exception as e:  # noqa: BLE001 - profiler errors are not fatal
             logger.error("Failed to start profiler: %s", e)
@@ -85,7 +85,7 @@ class Profiler:
         if not self.started:
             return
         try:
-            backend.tensorboard.stop_trace(save=save)
+            _keras.profiler().stop_trace(save=save)
         except Exception as e:  # noqa: BLE001 - profiler errors are not fatal
             logger.error("Failed to stop profiler: %s", e)
         finally:
@@ -95,14 +95,15 @@ class Profiler:
         if global_batch == self.start_batch:
             self._start(logdir)
             self.tracing = True
-        if self.started:
-            self._batch_context = backend.tensorboard.start_batch_trace(batch)
+        start_batch_trace = getattr(_keras.profiler(), "start_batch_trace", None)  # Keras >= 3.1
+        if self.started and start_batch_trace is not None:
+            self._batch_context = start_batch_trace(batch)
 
     def batch_end(self, global_batch: int) -> None:
         if not self.tracing:
             return
         if self.started and self._batch_context is not None:
-            backend.tensorboard.stop_batch_trace(self._batch_context)
+            _keras.profiler().stop_batch_trace(self._batch_context)
             self._batch_context = None
         if global_batch >= self.stop_batch:
             self.finish()

@@ -27,9 +27,7 @@ import time
 import weakref
 from typing import Any, Protocol
 
-import keras
-
-from callbacks import _describe, _detectors, _model_state, _observers
+from callbacks import _describe, _detectors, _keras, _model_state, _observers
 from callbacks._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
 
 logger = logging.getLogger(__name__)
@@ -185,7 +183,7 @@ class FitSession:
         """
         if batch is None and self._batch is not None:
             batch, after_batch = self._batch, self._batch_hook in BATCH_END_HOOKS
-        if keras.backend.backend() == "jax":
+        if _keras.backend_name() == "jax":
             if batch is not None and self.epoch_begin_step is not None:
                 return self.epoch_begin_step + int(batch) + (1 if after_batch else 0)
             sync = getattr(self.model, "jax_state_sync", None)
@@ -233,7 +231,7 @@ class FitSession:
     # ------------------------------------------------------------ lifecycle
 
     def _start_epoch(self) -> int:
-        restored = getattr(self.model, "_initial_epoch", None)
+        restored = _keras.restored_initial_epoch(self.model)
         return restored or self._fit_initial_epoch or 0
 
     def begin_training(self, *, announce: bool = True) -> None:
@@ -274,7 +272,7 @@ class FitSession:
             "epochs": params.get("epochs"),
             "steps": params.get("steps"),
             "initial_epoch": self._start_epoch(),
-            "backend": keras.backend.backend(),
+            "backend": _keras.backend_name(),
         }
         data.update(_model_state.learning_rates(self.model))
         names = [_class_name(c) for c in self.siblings()]

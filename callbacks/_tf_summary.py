@@ -34,9 +34,9 @@ import struct
 import sys
 from typing import Any
 
-import keras
 from tensorboard.compat.proto import event_pb2
 
+from callbacks import _keras
 from tb_callbacks_plugin import conventions
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ _said_unavailable = False
 def tensorflow() -> Any | None:
     """TensorFlow when using it is free (its backend, or imported already), else None."""
     global _said_unavailable
-    if keras.backend.backend() == "tensorflow":
+    if _keras.backend_name() == "tensorflow":
         import tensorflow as tf
 
         return tf
@@ -61,7 +61,7 @@ def tensorflow() -> Any | None:
         logger.info(
             "callbacks.TensorBoard: tf.summary calls in model code are not logged on the %s backend "
             "unless the program imports TensorFlow (it is never imported for you)",
-            keras.backend.backend(),
+            _keras.backend_name(),
         )
     return None
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
-import keras
-from keras.src.utils import file_utils
-
-from callbacks import _describe
+from callbacks import _describe, _keras
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class BackupAndRestore(Callback, keras.callbacks.BackupAndRestore):
     """Backs training up every epoch and resumes an interrupted run, and says so.
 
@@ -37,28 +34,11 @@ class BackupAndRestore(Callback, keras.callbacks.BackupAndRestore):
     ```
     """
 
-    def __init__(
-        self,
-        backup_dir: str | os.PathLike,
-        save_freq: str | int = "epoch",
-        double_checkpoint: bool = False,
-        delete_checkpoint: bool = True,
-    ) -> None:
-        super().__init__(
-            backup_dir=backup_dir,
-            save_freq=save_freq,
-            double_checkpoint=double_checkpoint,
-            delete_checkpoint=delete_checkpoint,
-        )
-
     def on_train_begin(self, logs: dict | None = None) -> None:
-        weights = getattr(self, "_weights_path", None) or file_utils.join(
-            self.backup_dir, "latest.weights.h5"
-        )
-        had_backup = file_utils.exists(weights)
+        had_backup = _keras.backup_exists(self)
         super().on_train_begin(logs)
         if had_backup:
-            initial_epoch = int(getattr(self.model, "_initial_epoch", None) or 0)
+            initial_epoch = int(_keras.restored_initial_epoch(self.model) or 0)
             backup_dir = str(self.backup_dir)
             self._log(
                 "backup_restored",

@@ -7,8 +7,7 @@ import logging
 import warnings
 from typing import Any
 
-import keras
-
+from callbacks._keras import LEGACY, keras
 from callbacks._model_state import read_step
 from callbacks._session import FitSession
 from tb_callbacks_plugin import event_format
@@ -47,6 +46,11 @@ class Callback(keras.callbacks.Callback):
     # Read by the session's detectors (see `_detectors.REPORTS_OWN_EVENTS`):
     # the drop-ins report their own actions, so no detector watches them.
     _reports_own_events = True
+
+    if LEGACY:
+        # Keras 3 keeps the model in `_model` (`model` syncs JAX state on
+        # each read); tf-keras only has the plain attribute.
+        _model = property(lambda self: self.model)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import keras
-
 from callbacks import _describe
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
     """Stops training when a monitored metric stops improving, and says so.
 
@@ -40,28 +40,6 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
     ])
     ```
     """
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        min_delta: float = 0,
-        patience: int = 0,
-        verbose: int = 0,
-        mode: str = "auto",
-        baseline: float | None = None,
-        restore_best_weights: bool = False,
-        start_from_epoch: int = 0,
-    ) -> None:
-        super().__init__(
-            monitor=monitor,
-            min_delta=min_delta,
-            patience=patience,
-            verbose=verbose,
-            mode=mode,
-            baseline=baseline,
-            restore_best_weights=restore_best_weights,
-            start_from_epoch=start_from_epoch,
-        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch, logs)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-import keras
-
 from callbacks import _describe, _model_state
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class LearningRateScheduler(Callback, keras.callbacks.LearningRateScheduler):
     """Sets the learning rate from a schedule at each epoch start, and says so.
 
@@ -36,9 +35,6 @@ class LearningRateScheduler(Callback, keras.callbacks.LearningRateScheduler):
     ])
     ```
     """
-
-    def __init__(self, schedule: Callable[..., Any], verbose: int = 0) -> None:
-        super().__init__(schedule=schedule, verbose=verbose)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         before = [(name, _model_state.lr_value(opt)) for name, opt in _model_state.optimizers(self.model)]

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-import keras
-
 from callbacks import _checkpoints
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
     """Saves the model or its weights, and records each save.
 
@@ -41,28 +40,6 @@ class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
     ])
     ```
     """
-
-    def __init__(
-        self,
-        filepath: str | os.PathLike,
-        monitor: str = "val_loss",
-        verbose: int = 0,
-        save_best_only: bool = False,
-        save_weights_only: bool = False,
-        mode: str = "auto",
-        save_freq: str | int = "epoch",
-        initial_value_threshold: float | None = None,
-    ) -> None:
-        super().__init__(
-            filepath=filepath,
-            monitor=monitor,
-            verbose=verbose,
-            save_best_only=save_best_only,
-            save_weights_only=save_weights_only,
-            mode=mode,
-            save_freq=save_freq,
-            initial_value_threshold=initial_value_threshold,
-        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.save_freq != "epoch":

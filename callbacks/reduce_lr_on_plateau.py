@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import keras
-
 from callbacks import _describe, _model_state
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
     """Reduces the learning rate when a metric has stopped improving, and says so.
 
@@ -40,30 +38,6 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
     ])
     ```
     """
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        factor: float = 0.1,
-        patience: int = 10,
-        verbose: int = 0,
-        mode: str = "auto",
-        min_delta: float = 1e-4,
-        cooldown: int = 0,
-        min_lr: float = 0.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(
-            monitor=monitor,
-            factor=factor,
-            patience=patience,
-            verbose=verbose,
-            mode=mode,
-            min_delta=min_delta,
-            cooldown=cooldown,
-            min_lr=min_lr,
-            **kwargs,
-        )
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         before = [(name, _model_state.lr_value(opt)) for name, opt in _model_state.optimizers(self.model)]

@@ -9,11 +9,10 @@ import warnings
 import weakref
 from typing import Any
 
-import keras
-from keras.src.utils import file_utils
+from keras.src.utils import file_utils  # Keras 3's, for tf-keras too: plain file access
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from callbacks import _chief, _model_state, _op_graph, _profiler, _summaries, _tf_summary
+from callbacks import _chief, _keras, _model_state, _op_graph, _profiler, _summaries, _tf_summary
 from callbacks._session import FitSession
 from callbacks.callback import Callback
 from tb_callbacks_plugin import EventWriter, conventions
@@ -334,7 +333,7 @@ class TensorBoard(Callback):
                 warnings.warn(f"Model failed to serialize as JSON. Ignoring... {exc}", stacklevel=3)
         if values:
             self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), 0)
-        self._op_graph_pending = keras.backend.backend() == "tensorflow"
+        self._op_graph_pending = _keras.backend_name() == "tensorflow"
         self._write_op_graph(model)
 
     def _write_op_graph(self, model: Any) -> None:
@@ -356,7 +355,7 @@ class TensorBoard(Callback):
         metadata = self.embeddings_metadata
         by_layer = dict(metadata) if isinstance(metadata, dict) else None
         for layer in model.layers:
-            if isinstance(layer, keras.layers.Embedding):
+            if isinstance(layer, _keras.Embedding):
                 embedding = config.embeddings.add()
                 # Where Keras's weight checkpoints keep the first embedding.
                 embedding.tensor_name = "layer_with_weights-0/embeddings/.ATTRIBUTES/VARIABLE_VALUE"
@@ -464,12 +463,12 @@ class TensorBoard(Callback):
                 self._writer(run).write_summary(_summaries.scalars(values), epoch)
 
     def _log_weights(self, epoch: int) -> None:
-        channels_last = keras.backend.image_data_format() == "channels_last"
+        channels_last = _keras.image_data_format() == "channels_last"
         values = []
         for layer in self._model.layers:
             for weight in layer.weights:
-                name = weight.path.replace(":", "_")
-                array = keras.ops.convert_to_numpy(weight)
+                name = _keras.weight_tag(weight)
+                array = _keras.to_numpy(weight)
                 values.append(_summaries.histogram_value(f"{name}/histogram", array))
                 if self.write_images:
                     images = _summaries.weight_as_images(array, channels_last)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import keras
-
 from callbacks import _describe
+from callbacks._keras import keras, same_signature
 from callbacks.callback import Callback
 
 
+@same_signature
 class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
     """Stops training on a NaN or infinite loss, and says where.
 
@@ -31,20 +31,19 @@ class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
     ```
     """
 
-    def __init__(self, raise_error: bool = False):
-        super().__init__(raise_error=raise_error)
-
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
         if loss is None or not _describe.is_bad_loss(loss):
             return super().on_batch_end(batch, logs)
         session = self._fit_session
         epoch = session.current_epoch() if session is not None else None
+        # tf-keras's and Keras < 3.x's TerminateOnNaN never raise.
+        raise_error = bool(getattr(self, "raise_error", False))
         self._log(
             "nan_terminated",
-            _describe.nan_terminated(loss, epoch, batch, raised=self.raise_error),
+            _describe.nan_terminated(loss, epoch, batch, raised=raise_error),
             step=session.step(batch) if session is not None else None,
-            data={"batch": batch, "loss": _describe.plain(loss), "raise_error": self.raise_error},
+            data={"batch": batch, "loss": _describe.plain(loss), "raise_error": raise_error},
         )
         try:
             super().on_batch_end(batch, logs)

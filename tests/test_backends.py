@@ -6,7 +6,8 @@ files in a pytest subprocess:
 
 - `jax`, `torch`: Keras 3 (newest) on that backend, in a venv where
   TensorFlow is not installed at all (scripts/backend_env.sh);
-- `floor`: the oldest supported Keras 3 and tf-keras, on TensorFlow 2.16;
+- `floor`, `floor-tf-keras`: the oldest supported Keras 3, and tf-keras 2,
+  on TensorFlow 2.16 (one venv);
 - `tf-keras`: tf-keras 2 (TF_USE_LEGACY_KERAS=1) in this very venv.
 
 Each venv is cached under .venvs/, keyed by the set-up files: a warm run
@@ -54,11 +55,25 @@ SETUPS = {
         (*EVENT_FILES, "tests/test_without_tensorflow.py"),
         ("tests/test_without_tensorflow.py::", "tests/test_callbacks_events.py::test_stock"),
     ),
+    "tf-keras": Setup(
+        None,
+        "tensorflow",
+        ("tests/test_tf_keras.py",),
+        ("tests/test_tf_keras.py::",),
+        {"TF_USE_LEGACY_KERAS": "1"},
+    ),
     "floor": Setup(
         "floor",
         "tensorflow",
-        (*EVENT_FILES, "tests/test_callbacks_tensorboard.py", "tests/test_tf_keras.py"),
+        (*EVENT_FILES, "tests/test_callbacks_tensorboard.py"),
         ("tests/test_callbacks_tensorboard.py::test_same_tags", "tests/test_callbacks_events.py::test_stock"),
+    ),
+    "floor-tf-keras": Setup(
+        "floor",
+        "tensorflow",
+        ("tests/test_tf_keras.py",),
+        ("tests/test_tf_keras.py::",),
+        {"TF_USE_LEGACY_KERAS": "1"},
     ),
 }
 
