@@ -23,17 +23,18 @@ import keras_helpers as kh
 import numpy as np
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("TF_USE_LEGACY_KERAS") != "1",
-    reason="needs a process started with TF_USE_LEGACY_KERAS=1 (tests/test_backends.py starts one)",
-)
-if os.environ.get("TF_USE_LEGACY_KERAS") == "1":
-    import tensorflow as tf
+if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+    pytest.skip(
+        "needs a process started with TF_USE_LEGACY_KERAS=1 (tests/test_backends.py starts one)",
+        allow_module_level=True,
+    )
 
-    import callbacks
+import tensorflow as tf  # noqa: E402 - only in a tf-keras process
 
-    tfk = tf.keras
-    K = tf.keras.backend
+import callbacks  # noqa: E402
+
+tfk = tf.keras
+K = tf.keras.backend
 
 STEPS = 5  # steps per epoch of kh.fit
 DROP_INS = [
@@ -79,7 +80,8 @@ def test_drop_ins_subclass_tf_keras_with_its_signature(name):
 
 
 def test_tensorboard_takes_tf_keras_arguments():
-    theirs = [p for p in inspect.signature(tfk.callbacks.TensorBoard).parameters.values() if p.kind != p.VAR_KEYWORD]
+    theirs = inspect.signature(tfk.callbacks.TensorBoard).parameters.values()
+    theirs = [p for p in theirs if p.kind != p.VAR_KEYWORD]
     ours = list(inspect.signature(callbacks.TensorBoard).parameters.values())
     assert [(p.name, p.default) for p in ours[: len(theirs)]] == [(p.name, p.default) for p in theirs]
 
@@ -87,7 +89,7 @@ def test_tensorboard_takes_tf_keras_arguments():
 # ---------------------------------------------------------------- the tutorials' own callbacks
 
 
-class GetSetScheduler(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class GetSetScheduler(tfk.callbacks.Callback):
     """Reads `optimizer.lr` with K.get_value, assigns with K.set_value, at each epoch begin."""
 
     def __init__(self, schedule):
@@ -99,7 +101,7 @@ class GetSetScheduler(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KE
         K.set_value(self.model.optimizer.lr, self.schedule(epoch, lr))
 
 
-class TableScheduler(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class TableScheduler(tfk.callbacks.Callback):
     """The guide's CustomLearningRateScheduler: an epoch table, `learning_rate` read, `lr` set."""
 
     def __init__(self, table):
@@ -114,7 +116,7 @@ class TableScheduler(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KER
         self.model.optimizer.lr = lr  # assigned every epoch: only real changes are events
 
 
-class EarlyStoppingAtMinLoss(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class EarlyStoppingAtMinLoss(tfk.callbacks.Callback):
     """The guide's early stopper: stop_training, then set_weights of the best epoch."""
 
     def __init__(self, patience=0, min_delta=0.0):
@@ -142,7 +144,7 @@ class EarlyStoppingAtMinLoss(tfk.callbacks.Callback if os.environ.get("TF_USE_LE
                 self.model.set_weights(self.best_weights)
 
 
-class LossPrinter(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class LossPrinter(tfk.callbacks.Callback):
     """The guide's LossAndErrorPrintingCallback: a line per batch."""
 
     def __init__(self):
@@ -167,7 +169,9 @@ def test_tutorial_callbacks(tmp_path):
         EarlyStoppingAtMinLoss(patience=1, min_delta=100),
         printer,
         tfk.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: json_log.write(json.dumps({"epoch": epoch, "loss": logs["loss"]}) + "\n"),
+            on_epoch_end=lambda epoch, logs: json_log.write(
+                json.dumps({"epoch": epoch, "loss": logs["loss"]}) + "\n"
+            ),
             on_train_end=lambda logs: json_log.close(),
         ),
     ]
@@ -212,7 +216,8 @@ def test_get_set_value_scheduler_and_lambda_stop(tmp_path):
         ("train_end", 4 * STEPS, 3, None),
     ]
     change = kh.events(logdir, "lr_change")[0]
-    assert (change.data["old"], change.data["new"]) == (0.01, 0.003) and change.data["hook"] == "on_epoch_begin"
+    assert (change.data["old"], change.data["new"]) == (0.01, 0.003)
+    assert change.data["hook"] == "on_epoch_begin"
 
 
 @pytest.mark.timeout(180)
@@ -278,7 +283,7 @@ def test_nan_terminated(tmp_path, flavour):
     assert got[2].data["reason"] == "nan"
 
 
-class Preempted(tfk.callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class Preempted(tfk.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 2:
             raise RuntimeError("simulated preemption")
@@ -300,7 +305,8 @@ def test_backup_and_restore_resumes(tmp_path, flavour):
     second = [e for e in kh.events(logdir) if e.wall_time > first[1].wall_time]
     assert [e.kind for e in second] == ["train_begin", "backup_restored", "train_end"]
     restored = second[1]
-    assert restored.data["initial_epoch"] == 3 and restored.epoch == 3 and restored.source == "BackupAndRestore"
+    assert restored.data["initial_epoch"] == 3 and restored.epoch == 3
+    assert restored.source == "BackupAndRestore"
     assert ("detected" in restored.data) == (flavour == "stock")
     assert second[2].data["reason"] == "completed" and second[2].epoch == 4
 
@@ -362,7 +368,7 @@ def test_drop_ins_train_like_tf_keras_and_report_once(tmp_path):
     assert saves and all(e.data["filepath"] == str(tmp / "best.h5") for e in saves)
 
 
-class Marker(callbacks.Callback if os.environ.get("TF_USE_LEGACY_KERAS") == "1" else object):
+class Marker(callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:
             self.log_event("marker.test", "second epoch done", value=np.float32(1.5))
@@ -386,7 +392,9 @@ def _tags_and_steps(run_dir):
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize("config", [{}, {"histogram_freq": 1, "update_freq": "batch"}], ids=["default", "full"])
+@pytest.mark.parametrize(
+    "config", [{}, {"histogram_freq": 1, "update_freq": "batch"}], ids=["default", "full"]
+)
 def test_same_tags_and_steps_as_tf_keras_tensorboard(tmp_path, config):
     for flavour, cls in (("tf_keras", tfk.callbacks.TensorBoard), ("ours", callbacks.TensorBoard)):
         kh.fit(classifier(seed=7), [cls(str(tmp_path / flavour), **config)], epochs=3)
