@@ -55,7 +55,7 @@ setup(
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
         # What the event tests need on any backend (tests/test_backends.py
         # installs it into the JAX, torch and Keras-floor environments).
-        "test-events": ["pytest>=7", "pytest-timeout>=2", "scikit-learn>=1.2"],
+        "test-events": ["pytest>=7", "pytest-timeout>=2", "scikit-learn>=1.2", "pillow>=9"],
         "test": [
             TENSORFLOW,
             TF_KERAS,

@@ -90,7 +90,12 @@ def test_same_tags_steps_and_values_as_keras(paired, config, run):
             assert {e.step for e in a} <= {e.step for e in b}, tag
             kept = {e.step for e in a}
             b = [e for e in b if e.step in kept]
-        assert [e.step for e in a] == [e.step for e in b], tag
+        if tag.startswith("batch_") and {e.step for e in a} == {0} and len(a) > 1:
+            # Keras bug up to some 3.x release (the floor has it): every
+            # batch scalar at step 0. We write each at its global batch.
+            assert [e.step for e in b] == list(range(1, len(a) + 1)), tag
+        else:
+            assert [e.step for e in a] == [e.step for e in b], tag
         meta_a, meta_b = theirs.SummaryMetadata(tag), ours.SummaryMetadata(tag)
         assert meta_a.plugin_data.plugin_name == meta_b.plugin_data.plugin_name, tag
         assert meta_a.plugin_data.content == meta_b.plugin_data.content, tag
@@ -122,12 +127,17 @@ def test_same_tags_steps_and_values_as_keras(paired, config, run):
 
 @pytest.mark.timeout(60)
 def test_expected_tags_present(paired):
-    _, ours = paired[1]["full"]
+    theirs, ours = paired[1]["full"]
     train = _tensor_tags(kh.accumulate(os.path.join(ours, "train")))
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "epoch_steps_per_second", "keras"} <= train
     assert {"batch_loss", "batch_accuracy", "batch_steps_per_second"} <= train
-    assert "sequential/conv2d/kernel/histogram" in train and "sequential/conv2d/kernel/image" in train
-    assert "sequential/dense/bias/image" in train
+    # Weights by path (sequential/conv2d/kernel) since some Keras 3.x release,
+    # by name (kernel) before, as that Keras's own TensorBoard names them.
+    keras_train = _tensor_tags(kh.accumulate(os.path.join(theirs, "train")))
+    by_path = "sequential/conv2d/kernel/histogram" in keras_train
+    conv, dense = ("sequential/conv2d/", "sequential/dense/") if by_path else ("", "")
+    assert f"{conv}kernel/histogram" in train and f"{conv}kernel/image" in train
+    assert f"{dense}bias/image" in train
     val = _tensor_tags(kh.accumulate(os.path.join(ours, "validation")))
     assert {"epoch_loss", "evaluation_loss_vs_iterations", "evaluation_accuracy_vs_iterations"} <= val
 
@@ -142,8 +152,6 @@ def test_one_event_file_per_run_and_op_graph(paired):
         graph = acc.Graph()  # the op-level graph of the forward pass
         ops = {node.op for node in graph.node}
         assert {"MatMul", "Softmax", "ReadVariableOp"} <= ops
-        theirs = kh.accumulate(os.path.join(paired[1][config][0], "train"))
-        assert not theirs.Tags()["graph"]  # Keras 3 writes none
 
 
 def _served(server, run_prefix):
@@ -171,9 +179,7 @@ def test_tensorboard_tabs_show_the_same(paired, load_fast):
         theirs = server.wait_for(lambda: _served(server, "keras/") if ready() else None)
         for key, tags in theirs.items():
             assert tags <= ours[key], key
-        assert ("histograms", "train") in ours and "sequential/conv2d/kernel/histogram" in ours[
-            "histograms", "train"
-        ]
+        assert ("histograms", "train") in ours and ("histograms", "train") in theirs
         info = server.get_json("/data/plugin/graphs/info")
         assert info["ours/train"]["run_graph"] is True
         assert info["ours/train"]["tags"]["keras"]["conceptual_graph"] is True
