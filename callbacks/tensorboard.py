@@ -19,6 +19,17 @@ from tb_callbacks_plugin import EventWriter, conventions
 
 logger = logging.getLogger(__name__)
 
+_said: set[str] = set()
+
+
+def _say_once(sentence: str) -> None:
+    # At INFO: the default write_graph=True would otherwise warn at every fit
+    # off TensorFlow, about something Keras's own callback never writes there.
+    if sentence not in _said:
+        _said.add(sentence)
+        logger.info(sentence)
+
+
 _TRAIN = conventions.TRAIN_RUN
 _VALIDATION = conventions.VALIDATION_RUN
 
@@ -334,6 +345,11 @@ class TensorBoard(Callback):
         if values:
             self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), 0)
         self._op_graph_pending = _keras.backend_name() == "tensorflow"
+        if not self._op_graph_pending:
+            _say_once(
+                f"callbacks.TensorBoard: no op graph on the {_keras.backend_name()} backend (an op graph "
+                "is a TensorFlow graph); the Keras model graph is written"
+            )
         self._write_op_graph(model)
 
     def _write_op_graph(self, model: Any) -> None:

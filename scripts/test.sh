@@ -13,4 +13,9 @@ fi
 if command -v npm >/dev/null && [ -f frontend/package-lock.json ] && [ ! -d frontend/node_modules ]; then
   (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The extra Keras environments tests/test_backends.py runs the event tests in
+# (cached under .venvs/; a warm run only checks their stamps).
+for env in jax torch floor; do
+  scripts/backend_env.sh "$env" >/dev/null
+done
 exec .venv/bin/python -m pytest "$@"

@@ -3,6 +3,7 @@ points and no Node needed (the wheel is built here from a clean copy)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -53,3 +54,54 @@ def test_wheel_declares_the_plugin_and_the_cli(wheel):
     loader = "callback_events = tb_callbacks_plugin.server.loader:CallbackEventsLoader"
     assert f"[tensorboard_plugins]\n{loader}" in text
     assert "tb-callbacks = tb_callbacks_plugin.cli.main:main" in text
+
+
+def _requires(wheel: zipfile.ZipFile) -> list[str]:
+    (metadata,) = [n for n in wheel.namelist() if n.endswith(".dist-info/METADATA")]
+    lines = wheel.read(metadata).decode().splitlines()
+    return [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
+
+
+def test_tensorflow_is_only_an_extra(wheel):
+    requires = _requires(wheel)
+    base = [r for r in requires if "extra ==" not in r]
+    assert {r.split(">")[0].split("<")[0].split("=")[0].strip() for r in base} == {
+        "keras",
+        "tensorboard",
+        "protobuf",
+        "werkzeug",
+        "numpy",
+        "google-crc32c",
+    }
+    assert any(r.startswith("tensorflow>=") and 'extra == "tensorflow"' in r for r in requires)
+
+
+@pytest.mark.timeout(300)
+def test_installs_next_to_tensorflow_cpu_without_a_second_tensorflow(wheel, tmp_path):
+    report = tmp_path / "report.json"
+    # What pip would install into an empty environment asked for both.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "-q",
+            "--report",
+            str(report),
+            "tensorflow-cpu",
+            wheel.filename,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    names = {
+        item["metadata"]["name"].lower().replace("_", "-")
+        for item in json.loads(report.read_text())["install"]
+    }
+    assert {"tensorflow-cpu", "tb-callbacks-plugin", "keras"} <= names
+    assert "tensorflow" not in names
