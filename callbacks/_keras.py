@@ -27,18 +27,20 @@ LEGACY = os.environ.get("TF_USE_LEGACY_KERAS") in ("1", "true", "True") and (
     importlib.util.find_spec("tf_keras") is not None
 )
 
+Variable: Any
 if LEGACY:
     import tensorflow as tf
     import tf_keras as keras
 
-    Variable: Any = tf.Variable
+    Variable = tf.Variable
 else:
     import keras
 
     try:  # the class behind every backend's variables
-        from keras.src.backend.common.variables import Variable
+        from keras.src.backend.common.variables import Variable as _Variable
     except ImportError:  # pragma: no cover - keras layout changed
-        Variable = keras.Variable
+        _Variable = keras.Variable
+    Variable = _Variable
 
 callbacks = keras.callbacks
 CallbackList = keras.callbacks.CallbackList
@@ -130,7 +132,7 @@ class _TensorFlowProfiler:
         tf.profiler.experimental.stop(save=save)
 
 
-def same_signature(cls: type) -> type:
+def same_signature(cls: Any) -> Any:
     """Gives a drop-in its Keras class's constructor, arguments and all.
 
     The drop-ins add behaviour, never arguments, and their Keras classes'
@@ -138,12 +140,12 @@ def same_signature(cls: type) -> type:
     `raise_error`, BackupAndRestore's `double_checkpoint` or
     `save_before_preemption`, ModelCheckpoint's `options`).
     """
-    keras_class = next(c for c in cls.__mro__[1:] if c.__module__.startswith(keras.__name__ + "."))
+    keras_class: Any = next(c for c in cls.__mro__[1:] if c.__module__.startswith(keras.__name__ + "."))
 
     @functools.wraps(keras_class.__init__)
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         super(cls, self).__init__(*args, **kwargs)
 
-    __init__.__signature__ = inspect.signature(keras_class.__init__)
+    __init__.__signature__ = inspect.signature(keras_class.__init__)  # type: ignore[attr-defined]
     cls.__init__ = __init__
     return cls

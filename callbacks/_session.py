@@ -268,7 +268,7 @@ class FitSession:
             return
         self._announced = True
         params = self.params()
-        data = {
+        data: dict[str, Any] = {
             "epochs": params.get("epochs"),
             "steps": params.get("steps"),
             "initial_epoch": self._start_epoch(),
