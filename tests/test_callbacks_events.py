@@ -417,10 +417,14 @@ def test_error_outside_hooks_and_steps_ends_run_when_fit_is_gone(tmp_path):
     # The traceback keeps fit's frame (and its CallbackList) alive; once the
     # error is dropped, the list goes and the run gets its train_end.
     # train_begin is not durable on return: it reaches disk within flush_secs.
-    deadline = time.monotonic() + 10
-    while kh.kinds(logdir) != ["train_begin"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert kh.kinds(logdir) == ["train_begin"]
+    if keras.backend.backend() == "tensorflow":
+        # Elsewhere Keras re-raises with fit's frames filtered out of the
+        # traceback, so the list may be collected (and the run ended) by any
+        # garbage collection from here on.
+        deadline = time.monotonic() + 10
+        while kh.kinds(logdir) != ["train_begin"] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert kh.kinds(logdir) == ["train_begin"]
     del caught
     gc.collect()
     got = kh.events(logdir)
