@@ -2,7 +2,35 @@
 # The whole test suite, with everything it needs installed first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup_env.sh "test"
+source scripts/pip_install.sh
+
+# Every environment the suite uses, set up at once (their downloads and
+# unpacking overlap): .venv with the `test` extra; the JAX, torch and
+# Keras-floor venvs tests/test_backends.py runs the event tests in; the venv
+# that only the demo's own set-up makes (tests/test_demo_script.py). Each is
+# reused while the files that decide it are unchanged.
+logs="$(mktemp -d)"
+names=(test jax torch floor demo)
+scripts/setup_env.sh test >"$logs/test.log" 2>&1 &
+pids=($!)
+for env in jax torch floor; do
+  scripts/backend_env.sh "$env" >"$logs/$env.log" 2>&1 &
+  pids+=($!)
+done
+mkdir -p .venvs
+VENV=".venvs/demo-$(setup_key scripts/setup_env.sh)" scripts/setup_env.sh demo >"$logs/demo.log" 2>&1 &
+pids+=($!)
+failed=0
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then
+    echo "setting up '${names[$i]}' failed:" >&2
+    cat "$logs/${names[$i]}.log" >&2
+    failed=1
+  fi
+done
+rm -rf "$logs"
+[ "$failed" = 0 ] || exit 1
+
 if [ ! -x /usr/bin/chromium ]; then
   if [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
@@ -13,9 +41,4 @@ fi
 if command -v npm >/dev/null && [ -f frontend/package-lock.json ] && [ ! -d frontend/node_modules ]; then
   (cd frontend && npm ci --no-audit --no-fund --loglevel=error)
 fi
-# The extra Keras environments tests/test_backends.py runs the event tests in
-# (cached under .venvs/; a warm run only checks their stamps).
-for env in jax torch floor; do
-  scripts/backend_env.sh "$env" >/dev/null
-done
 exec .venv/bin/python -m pytest "$@"
