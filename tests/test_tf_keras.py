@@ -182,8 +182,10 @@ def test_tutorial_callbacks(tmp_path):
         ("train_begin", 0, 0, None),
         ("lr_change", STEPS, 1, "TableScheduler"),
         ("early_stop", 2 * STEPS, 1, "EarlyStoppingAtMinLoss"),
+        ("weights_restored", 2 * STEPS, 1, "EarlyStoppingAtMinLoss"),
         ("train_end", 2 * STEPS, 1, None),
     ]
+    assert kh.events(logdir, "weights_restored")[0].data["best_epoch"] == 0
     change = kh.events(logdir, "lr_change")[0]
     assert (change.data["old"], change.data["new"]) == (0.01, 0.05)
     stop = kh.events(logdir, "early_stop")[0]
