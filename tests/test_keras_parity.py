@@ -180,3 +180,25 @@ def test_profile_batch_writes_the_graph_trace_like_keras(tmp_path):
     run_metadata = np.asarray(tensor_util.make_ndarray(trace.tensor_proto))
     assert run_metadata.size == 1 and len(run_metadata.item()) > 100  # a serialized RunMetadata with graphs
     assert len(glob.glob(os.path.join(ours, "train", "events.out.tfevents.*"))) == 1
+
+
+@pytest.mark.timeout(120)
+def test_tf_summary_writers_left_as_found_after_a_failed_fit(tmp_path):
+    import tensorflow as tf
+
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            raise RuntimeError("boom")
+
+    model = _summarizing_model()
+    with pytest.raises(RuntimeError, match="boom"):
+        kh.fit(model, [callbacks.TensorBoard(str(tmp_path / "failed"), update_freq=1), Boom()], epochs=2)
+    # No default writer, step or recording condition is left behind...
+    assert tf.summary.experimental.get_step() is None
+    assert not tf.summary.should_record_summaries()
+    # ...and the next fit of the same model logs its summaries as usual.
+    kh.fit(model, [callbacks.TensorBoard(str(tmp_path / "next"), update_freq=1)], epochs=1)
+    (steps,) = _custom_tags(str(tmp_path / "next" / "train")).values()
+    assert steps == [1, 2, 3, 4, 5]
+    (failed,) = _custom_tags(str(tmp_path / "failed" / "train")).values()
+    assert failed == [1, 2, 3, 4, 5]  # what the failed fit's first epoch wrote is in its run
