@@ -33,6 +33,7 @@ def _chromium():
     # Skipped on a developer's machine without Chromium, failed on CI.
     need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
 
+
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "frontend"
 # Kind colours of the light theme (frontend/src/colors.ts).
 EARLY_STOP = (0xC6, 0x28, 0x28)
@@ -144,7 +145,33 @@ def tb(request, stories):
     with tensorboard(str(stories), load_fast=request.param) as server:
         server.load_fast = request.param
         server.wait_for(lambda: {"notebook/train", "stopped/train", "diverged/train"} <= runs_of(server))
+        # TensorBoard reads event files in the background: wait until it
+        # holds every fit's last metric point (a fit's files are its own).
+        server.wait_for(
+            lambda: all(last_fit_loaded(server, exp) for exp in ("notebook", "stopped", "diverged")),
+            timeout=120,
+        )
         yield server
+
+
+def last_fit_loaded(server, experiment: str) -> bool:
+    """Whether TensorBoard serves the last fit's epoch_loss: every epoch of it
+    in the train run (Keras logs one per epoch trained), some in validation."""
+    events = events_of(server, f"{experiment}/train")
+    begins = [e for e in events if e["kind"] == "train_begin"]
+    begin = max(begins, key=lambda e: e["wall_time"])
+    ends = [e for e in events if e["kind"] == "train_end" and e["wall_time"] > begin["wall_time"]]
+    if not ends:
+        return False
+    epochs = ends[0]["data"]["last_epoch"] - begin["data"]["initial_epoch"] + 1
+    for run, wanted in ((f"{experiment}/train", epochs), (f"{experiment}/validation", 1)):
+        try:
+            series = server.plugin_json(f"scalars?run={quote(run)}&tag=epoch_loss")
+        except Exception:  # noqa: BLE001 - the run or tag is not listed yet
+            return False
+        if sum(w > begin["wall_time"] for w in series["wall_time"]) < wanted:
+            return False
+    return True
 
 
 def runs_of(server) -> set[str]:
