@@ -40,6 +40,7 @@ EARLY_STOP = (0xC6, 0x28, 0x28)
 NAN_TERMINATED = (0xAD, 0x14, 0x57)
 TRAIN_END = (0x54, 0x6E, 0x7A)
 MANY = 20
+MANY_EPOCHS = 3
 
 
 # ---------------------------------------------------------------- logdirs
@@ -118,7 +119,7 @@ def write_many(root: Path) -> None:
         _fit(
             _model(0.005 * (1 + i % 4)),
             str(root / f"exp{i:02d}"),
-            3,
+            MANY_EPOCHS,
             [callbacks.ModelCheckpoint(str(root / f"exp{i:02d}.keras"))],
         )
 
@@ -417,7 +418,17 @@ def many(tmp_path_factory):
 
 def test_twenty_runs_stay_legible(many, browser):
     with tensorboard(str(many), load_fast=True) as server:
-        server.wait_for(lambda: len(runs_of(server)) == MANY)
+        # Every run: train_begin, a checkpoint per epoch, train_end; and the
+        # charted experiments' metrics all read.
+        epochs = MANY_EPOCHS
+        server.wait_for(
+            lambda: [r["count"] for r in server.plugin_json("runs")["runs"]] == [epochs + 2] * MANY,
+            timeout=120,
+        )
+        for run in ("exp00/train", "exp00/validation", "exp01/train", "exp01/validation"):
+            server.wait_for(
+                lambda run=run: len(server.plugin_json(f"scalars?run={run}&tag=epoch_loss")["step"]) == epochs
+            )
         tab = Tab(browser, server.base)
         try:
             tab.wait_ready()
