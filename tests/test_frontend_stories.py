@@ -33,12 +33,14 @@ def _chromium():
     # Skipped on a developer's machine without Chromium, failed on CI.
     need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
 
+
 SHOTS = Path(__file__).resolve().parent.parent / "test-output" / "frontend"
 # Kind colours of the light theme (frontend/src/colors.ts).
 EARLY_STOP = (0xC6, 0x28, 0x28)
 NAN_TERMINATED = (0xAD, 0x14, 0x57)
 TRAIN_END = (0x54, 0x6E, 0x7A)
 MANY = 20
+MANY_EPOCHS = 3
 
 
 # ---------------------------------------------------------------- logdirs
@@ -117,7 +119,7 @@ def write_many(root: Path) -> None:
         _fit(
             _model(0.005 * (1 + i % 4)),
             str(root / f"exp{i:02d}"),
-            3,
+            MANY_EPOCHS,
             [callbacks.ModelCheckpoint(str(root / f"exp{i:02d}.keras"))],
         )
 
@@ -144,7 +146,33 @@ def tb(request, stories):
     with tensorboard(str(stories), load_fast=request.param) as server:
         server.load_fast = request.param
         server.wait_for(lambda: {"notebook/train", "stopped/train", "diverged/train"} <= runs_of(server))
+        # TensorBoard reads event files in the background: wait until it
+        # holds every fit's last metric point (a fit's files are its own).
+        server.wait_for(
+            lambda: all(last_fit_loaded(server, exp) for exp in ("notebook", "stopped", "diverged")),
+            timeout=120,
+        )
         yield server
+
+
+def last_fit_loaded(server, experiment: str) -> bool:
+    """Whether TensorBoard serves the last fit's epoch_loss: every epoch of it
+    in the train run (Keras logs one per epoch trained), some in validation."""
+    events = events_of(server, f"{experiment}/train")
+    begins = [e for e in events if e["kind"] == "train_begin"]
+    begin = max(begins, key=lambda e: e["wall_time"])
+    ends = [e for e in events if e["kind"] == "train_end" and e["wall_time"] > begin["wall_time"]]
+    if not ends:
+        return False
+    epochs = ends[0]["data"]["last_epoch"] - begin["data"]["initial_epoch"] + 1
+    for run, wanted in ((f"{experiment}/train", epochs), (f"{experiment}/validation", 1)):
+        try:
+            series = server.plugin_json(f"scalars?run={quote(run)}&tag=epoch_loss")
+        except Exception:  # noqa: BLE001 - the run or tag is not listed yet
+            return False
+        if sum(w > begin["wall_time"] for w in series["wall_time"]) < wanted:
+            return False
+    return True
 
 
 def runs_of(server) -> set[str]:
@@ -390,7 +418,17 @@ def many(tmp_path_factory):
 
 def test_twenty_runs_stay_legible(many, browser):
     with tensorboard(str(many), load_fast=True) as server:
-        server.wait_for(lambda: len(runs_of(server)) == MANY)
+        # Every run: train_begin, a checkpoint per epoch, train_end; and the
+        # charted experiments' metrics all read.
+        epochs = MANY_EPOCHS
+        server.wait_for(
+            lambda: [r["count"] for r in server.plugin_json("runs")["runs"]] == [epochs + 2] * MANY,
+            timeout=120,
+        )
+        for run in ("exp00/train", "exp00/validation", "exp01/train", "exp01/validation"):
+            server.wait_for(
+                lambda run=run: len(server.plugin_json(f"scalars?run={run}&tag=epoch_loss")["step"]) == epochs
+            )
         tab = Tab(browser, server.base)
         try:
             tab.wait_ready()

@@ -355,7 +355,7 @@ def test_epoch_series_maps_to_global_steps_from_epoch_records(app):
 
 
 def test_epoch_points_of_repeated_fits_map_to_their_own_fits_steps():
-    from tb_callbacks_plugin.server import scalar_series
+    from tb_callbacks_plugin.eventfiles import scalar_series
 
     # Two fits numbering their epochs from 0: the second continues at step 20.
     records = [(0, 10, 100.0), (1, 20, 101.0), (0, 30, 200.0), (1, 40, 201.0)]

@@ -53,14 +53,12 @@ def event_answer(event: Event) -> dict[str, Any]:
     }
 
 
-def _epoch_steps(group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]) -> dict[int, int]:
-    # As the plugin does: across the group, the latest record of an epoch wins.
-    latest: dict[int, tuple[float, int]] = {}
-    for run in group:
-        for epoch, step, wall_time in epochs.get(run, ()):
-            if epoch not in latest or wall_time >= latest[epoch][0]:
-                latest[epoch] = (wall_time, step)
-    return {epoch: step for epoch, (_, step) in latest.items()}
+def _epoch_records(
+    group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]
+) -> list[tuple[int, int, float]]:
+    # As the plugin does: every epoch end of the group; with several fits a
+    # point takes its own fit's (the record nearest in time).
+    return [record for run in group for record in epochs.get(run, ())]
 
 
 def report_data(
@@ -115,12 +113,12 @@ def report_data(
             for tag in tags:
                 rows = slices[(name, tag)]
                 x = scalar_series.x_axis(tag)
-                epoch_steps = _epoch_steps(scalar_series.sibling_runs(name, all_runs), epochs)
+                records = _epoch_records(scalar_series.sibling_runs(name, all_runs), epochs)
                 reduced = scalar_series.reduced_series(
                     scalars["step"][rows],
                     scalars["wall_time"][rows],
                     scalars["value"][rows],
-                    epoch_steps=epoch_steps if x == "epoch" else None,
+                    epoch_records=records if x == "epoch" else None,
                 )
                 series_answers[name][tag] = {"run": name, "tag": tag, "x": x, **reduced}
     return {
