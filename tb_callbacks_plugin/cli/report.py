@@ -53,14 +53,11 @@ def event_answer(event: Event) -> dict[str, Any]:
     }
 
 
-def _epoch_steps(group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]) -> dict[int, int]:
-    # As the plugin does: across the group, the latest record of an epoch wins.
-    latest: dict[int, tuple[float, int]] = {}
-    for run in group:
-        for epoch, step, wall_time in epochs.get(run, ()):
-            if epoch not in latest or wall_time >= latest[epoch][0]:
-                latest[epoch] = (wall_time, step)
-    return {epoch: step for epoch, (_, step) in latest.items()}
+def _epoch_records(
+    group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]
+) -> list[tuple[int, int, float]]:
+    """Every (epoch, step, wall time) epoch end of the group's runs (what the scalars route maps with)."""
+    return [record for run in group for record in epochs.get(run, ())]
 
 
 def report_data(
@@ -112,15 +109,21 @@ def report_data(
             if name in series_answers:
                 continue
             series_answers[name] = {}
+            records = _epoch_records(scalar_series.sibling_runs(name, all_runs), epochs)
             for tag in tags:
                 rows = slices[(name, tag)]
                 x = scalar_series.x_axis(tag)
-                epoch_steps = _epoch_steps(scalar_series.sibling_runs(name, all_runs), epochs)
+                epoch_records = records if x == "epoch" and records else None
+                if epoch_records:
+                    # Written order, as the plugin reads a series (each fit of
+                    # the directory numbers its epochs from 0 again); the
+                    # frame's rows are sorted by step.
+                    rows = rows[np.argsort(scalars["wall_time"][rows], kind="stable")]
                 reduced = scalar_series.reduced_series(
                     scalars["step"][rows],
                     scalars["wall_time"][rows],
                     scalars["value"][rows],
-                    epoch_steps=epoch_steps if x == "epoch" else None,
+                    epoch_records=epoch_records,
                 )
                 series_answers[name][tag] = {"run": name, "tag": tag, "x": x, **reduced}
     return {
