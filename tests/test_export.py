@@ -161,3 +161,22 @@ def test_nothing_to_export_and_bad_output(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     assert cli.main(["export", str(tmp_path / "empty"), "-o", str(tmp_path / "file")]) == 2
     assert "not a directory" in capsys.readouterr().err
+
+
+def test_fit_column_tells_repeated_fits_apart(tmp_path):
+    """Two fits into one directory: the export's fit column is events_dataframe's."""
+    from tb_callbacks_plugin import events_dataframe
+
+    run = tmp_path / "logs" / "exp" / "train"
+    for attempt in range(2):
+        with EventWriter(str(run)) as writer:
+            writer.write("train_begin", 0, "fit begins", epoch=0, wall_time=T0 + 100 * attempt, epochs=2)
+            writer.write(
+                "train_end", 10, "fit ends", epoch=1, wall_time=T0 + 100 * attempt + 5, reason="completed"
+            )
+    out = str(tmp_path / "out")
+    assert cli.main(["export", str(tmp_path / "logs"), "-o", out, "--no-progress"]) == 0
+    got = _query(f"SELECT kind, fit FROM read_parquet('{out}/events.parquet/*/*.parquet') ORDER BY wall_time")
+    frame = events_dataframe(str(tmp_path / "logs")).sort_values("wall_time")
+    assert got == list(zip(frame["kind"], frame["fit"].tolist(), strict=True))
+    assert [fit for _, fit in got] == [0, 0, 1, 1]

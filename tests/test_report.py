@@ -229,3 +229,53 @@ def test_tag_and_run_selection(logdir, tmp_path):
         "adam/validation": ["epoch_loss"],
     }
     assert [r["run"] for r in data["runs"]["runs"]] == ["adam/train"]
+
+
+@pytest.fixture(scope="module")
+def two_fits(tmp_path_factory):
+    """Two fits into one log_dir (each numbering its epochs from 0), and a plain run."""
+    from keras_helpers import classifier, digits, seed
+
+    import callbacks
+
+    root = tmp_path_factory.mktemp("two_fits")
+    seed(0)
+    x, y = digits()
+    for lr in (0.05, 0.01):
+        classifier(lr=lr).fit(
+            x,
+            y,
+            validation_split=0.25,
+            epochs=3,
+            batch_size=64,
+            verbose=0,
+            callbacks=[callbacks.TensorBoard(str(root / "exp"))],
+        )
+    return str(root)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("load_fast", [False, True])
+def test_inlined_answers_are_the_plugins(two_fits, tmp_path, load_fast):
+    """What the report inlines is what a real tensorboard's routes answer, series reduction included."""
+    from urllib.parse import quote
+
+    from tests.tb_server import tensorboard
+
+    out = str(tmp_path / "r.html")
+    assert cli.main(["report", two_fits, "-o", out, "--no-progress"]) == 0
+    data = _data(out)
+    with tensorboard(two_fits, load_fast=load_fast) as server:
+        server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == len(data["runs"]["runs"]))
+        runs = server.plugin_json("runs")["runs"]
+        assert runs == data["runs"]["runs"]
+        for entry in runs:
+            answer = server.plugin_json(f"events?run={quote(entry['run'])}")
+            assert answer == data["events"][entry["run"]]
+            for name, tags in entry["scalar_tags"].items():
+                for tag in tags:
+                    served = server.plugin_json(f"scalars?run={quote(name)}&tag={quote(tag)}")
+                    if load_fast:  # the data server keeps only the last fit's points of a restarted tag
+                        assert served["total"] <= data["scalars"][name][tag]["total"]
+                        continue
+                    assert served == data["scalars"][name][tag], (name, tag)

@@ -404,3 +404,19 @@ def test_s3_logdir_reads_like_the_local_one(mixed_logdir, request):
             key = "logs/" + ("" if run == "." else run + "/") + os.path.basename(path)
             s3.client.upload_file(path, "scalar-frame", key)
     assert ours("s3://scalar-frame/logs") == ours(mixed_logdir)
+
+
+def test_many_tags_of_one_length_match_tbparse(tmp_path):
+    """One structure, many tags (per-layer metrics), some written once: every row, as tbparse reads it."""
+    with EventWriter(str(tmp_path / "layers")) as writer:
+        for step in range(200, 260):
+            for layer in range(30):
+                writer.write_summary(
+                    _simple(f"layer_{layer:02d}/norm", layer + step / 7), step, wall_time=T0 + step
+                )
+                writer.write_summary(_tensor_scalar(f"layer_{layer:02d}/grad", -step), step, wall_time=T0)
+            if step % 20 == 0:
+                writer.write_summary(_simple(f"layer_{90 + step // 20}/norm", 1.0), step, wall_time=T0)
+    found = ours(str(tmp_path))
+    assert len(found) == 60 * 60 + 3
+    assert found == by_tbparse(str(tmp_path))

@@ -12,10 +12,11 @@ and kept exact in the `experiment` column of every file). DuckDB, Polars,
 pandas and Spark read a whole sweep at once, and a query on a few
 experiments opens only their files.
 
-events: `experiment, run, kind, step, epoch, wall_time, source, message,
-data` (`data` as a strict JSON string: non-finite numbers as "NaN",
-"Infinity", "-Infinity") and the built-in kinds' common data fields as typed
-columns `data_<field>` (null where an event lacks the field or holds another
+events: `experiment, run, kind, step, epoch, fit, wall_time, source,
+message, data` (`fit` as in `events_dataframe`: which fit of the run dir;
+`data` as a strict JSON string, non-finite numbers as "NaN", "Infinity",
+"-Infinity") and the built-in kinds' common data fields as typed columns
+`data_<field>` (null where an event lacks the field or holds another
 type). scalars: `experiment, run, tag, step, wall_time, value`.
 """
 
@@ -64,6 +65,7 @@ EVENT_COLUMNS = (
     "kind",
     "step",
     "epoch",
+    "fit",
     "wall_time",
     "source",
     "message",
@@ -107,6 +109,7 @@ def event_columns(events: Sequence[Event]) -> dict[str, list]:
         "kind": [e.kind for e in events],
         "step": [int(e.step) for e in events],
         "epoch": [e.epoch for e in events],
+        "fit": [int(e.fit) for e in events],
         "wall_time": [float(e.wall_time) for e in events],
         "source": [e.source for e in events],
         "message": [e.message for e in events],
@@ -123,6 +126,7 @@ def _arrow_events(columns: dict[str, list]) -> pa.Table:
     types = {
         "step": pa.int64(),
         "epoch": pa.int64(),
+        "fit": pa.int64(),
         "wall_time": pa.float64(),
         **{
             f"data_{n}": {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}[k]

@@ -566,9 +566,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory partitioned "
         "Hive-style by experiment (experiment=NAME/part-0.FORMAT), for query engines to read "
         "without this tool. An earlier export of the same format in DIR is replaced.",
-        epilog="events: experiment, run, kind, step, epoch, wall_time, source, message, data (strict JSON) "
-        "and data_<field> columns for the built-in kinds' fields; scalars: experiment, run, tag, step, "
-        "wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
+        epilog="events: experiment, run, kind, step, epoch, fit, wall_time, source, message, "
+        "data (strict JSON) and data_<field> columns for the built-in kinds' fields; "
+        "scalars: experiment, run, tag, step, wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
     )
     common(export)
     export.add_argument("-o", "--output", required=True, metavar="DIR", help="directory to write into")

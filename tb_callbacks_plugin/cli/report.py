@@ -56,8 +56,7 @@ def event_answer(event: Event) -> dict[str, Any]:
 def _epoch_records(
     group: Iterable[str], epochs: Mapping[str, list[tuple[int, int, float]]]
 ) -> list[tuple[int, int, float]]:
-    # As the plugin does: every epoch end of the group; with several fits a
-    # point takes its own fit's (the record nearest in time).
+    """Every (epoch, step, wall time) epoch end of the group's runs (what the scalars route maps with)."""
     return [record for run in group for record in epochs.get(run, ())]
 
 
@@ -110,15 +109,21 @@ def report_data(
             if name in series_answers:
                 continue
             series_answers[name] = {}
+            records = _epoch_records(scalar_series.sibling_runs(name, all_runs), epochs)
             for tag in tags:
                 rows = slices[(name, tag)]
                 x = scalar_series.x_axis(tag)
-                records = _epoch_records(scalar_series.sibling_runs(name, all_runs), epochs)
+                epoch_records = records if x == "epoch" and records else None
+                if epoch_records:
+                    # Written order, as the plugin reads a series (each fit of
+                    # the directory numbers its epochs from 0 again); the
+                    # frame's rows are sorted by step.
+                    rows = rows[np.argsort(scalars["wall_time"][rows], kind="stable")]
                 reduced = scalar_series.reduced_series(
                     scalars["step"][rows],
                     scalars["wall_time"][rows],
                     scalars["value"][rows],
-                    epoch_records=records if x == "epoch" else None,
+                    epoch_records=epoch_records,
                 )
                 series_answers[name][tag] = {"run": name, "tag": tag, "x": x, **reduced}
     return {

@@ -291,6 +291,14 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
     return out
 
 
+# Odd 64-bit multipliers for hashing a row's compared bytes (any fixed odd
+# numbers do: a collision only costs an exact check that fails).
+_ROW_HASH = np.random.default_rng(0x5CA1A5).integers(
+    1, 2**63, size=MAX_LAYOUT_BYTES // 8 + 1, dtype=np.uint64
+)
+_ROW_HASH |= np.uint64(1)
+
+
 def _match_layouts(
     rows: np.ndarray,
     length: int,
@@ -299,13 +307,20 @@ def _match_layouts(
     slow: list[np.ndarray],
     want_tag: Callable[[str], bool] | None,
 ) -> None:
-    """Decodes the records of one length (`rows`, record indices `group`) layout by layout."""
+    """Decodes the records of one length (`rows`, record indices `group`) layout by layout.
+
+    Most records of one length are usually one tag's, decoded in one pass.
+    When they are not (`layer_01/norm`, `layer_02/norm`, ...: one structure,
+    many tags), every remaining row is hashed on the bytes the first
+    record's layout compares, and each set of equal hashes is checked
+    exactly against its own first row, so many tags cost one pass rather
+    than one pass each.
+    """
     remaining = np.arange(len(group))
     misses = 0
     while len(remaining):
         first = int(remaining[0])
-        template = rows[first]
-        layout = _layout(template[:length].tobytes(), width=rows.shape[1])
+        layout = _layout(rows[first][:length].tobytes(), width=rows.shape[1])
         if layout is None:
             misses += 1
             if misses >= MAX_MISSES_PER_LENGTH:
@@ -315,14 +330,48 @@ def _match_layouts(
             remaining = remaining[1:]
             continue
         candidates = rows[remaining] if len(remaining) < len(rows) else rows
-        match = _fits(layout, template, candidates)
-        matched = remaining[match]
-        if layout.plugin:
-            out.plugins.append((int(group[first]), layout.tag, layout.plugin))
-        if want_tag is None or want_tag(layout.tag):
-            step, wall, value = _decode(layout, rows[matched])
-            out.rows.append(Rows(layout.tag, layout.tensor, group[matched], step, wall, value))
-        remaining = remaining[~match]
+        match = _fits(layout, rows[first], candidates)
+        if match.mean() >= 0.5:
+            # Mostly one tag (the usual case): decode its rows, go on with the rest.
+            matched = remaining[match]
+            _add(out, layout, group[matched], rows[matched], want_tag)
+            remaining = remaining[~match]
+            continue
+        words = candidates.view("<u8") & layout.compared.view("<u8")
+        keys = (words * _ROW_HASH[: words.shape[1]]).sum(axis=1)
+        order = np.argsort(keys, kind="stable")
+        bounds = np.concatenate(([0], np.flatnonzero(np.diff(keys[order])) + 1, [len(order)]))
+        # A lone row is most often one of another structure, whose bytes this
+        # layout's mask does not line up: a later round (with a template of
+        # its own) takes it. The set holding the first row is always taken.
+        sets = np.flatnonzero((np.diff(bounds) > 1) | (order[bounds[:-1]] == 0))
+        decided = np.zeros(len(remaining), dtype=bool)
+        for i in sets.tolist():
+            members = order[bounds[i] : bounds[i + 1]]
+            head = int(members[0])  # stable: the earliest record of its set
+            own = layout if head == 0 else _layout(candidates[head][:length].tobytes(), width=rows.shape[1])
+            if own is None or not np.array_equal(own.compared, layout.compared):
+                continue  # another structure: a later round
+            fits = _fits(own, candidates[head], candidates[members])
+            matched = members[fits]
+            decided[matched] = True
+            _add(out, own, group[remaining[matched]], candidates[matched], want_tag)
+        remaining = remaining[~decided]
+
+
+def _add(
+    out: FileScalars,
+    layout: _Layout,
+    records_of: np.ndarray,
+    rows: np.ndarray,
+    want_tag: Callable[[str], bool] | None,
+) -> None:
+    """The decoded `rows` (record indices `records_of`, in file order) of one layout."""
+    if layout.plugin:
+        out.plugins.append((int(records_of[0]), layout.tag, layout.plugin))
+    if want_tag is None or want_tag(layout.tag):
+        step, wall, value = _decode(layout, rows)
+        out.rows.append(Rows(layout.tag, layout.tensor, records_of, step, wall, value))
 
 
 def _read_slow(
