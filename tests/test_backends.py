@@ -29,6 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Real fits of every built-in kind, their order and positions, the drop-ins,
 # log_event, histograms and images.
 EVENT_FILES = ("tests/test_callbacks_events.py", "tests/test_callbacks_dropins.py")
+# Keras's own tests of the drop-ins' classes, those that need no TensorFlow.
+KERAS_OWN_ON_JAX = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_jax"
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,12 @@ SETUPS = {
     "jax": Setup(
         "jax",
         "jax",
-        (*EVENT_FILES, "tests/test_without_tensorflow.py"),
-        ("tests/test_without_tensorflow.py::", "tests/test_callbacks_events.py::test_stock"),
+        (*EVENT_FILES, "tests/test_without_tensorflow.py", KERAS_OWN_ON_JAX),
+        (
+            "tests/test_without_tensorflow.py::",
+            "tests/test_callbacks_events.py::test_stock",
+            KERAS_OWN_ON_JAX,
+        ),
         {"JAX_PLATFORMS": "cpu"},
     ),
     "torch": Setup(
