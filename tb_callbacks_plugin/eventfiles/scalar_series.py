@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -69,7 +69,6 @@ def reduced_series(
     values: np.ndarray,
     *,
     max_points: int = downsample.DEFAULT_MAX_POINTS,
-    epoch_steps: Mapping[int, int] | None = None,
     epoch_records: Sequence[tuple[int, int, float]] | None = None,
 ) -> dict[str, Any]:
     """The JSON fields of a reduced series (without run and tag).
@@ -77,8 +76,6 @@ def reduced_series(
     Args:
       steps, wall_times, values: the points, as parallel arrays.
       max_points: most points to return; bucket minima and maxima are kept.
-      epoch_steps: epoch -> global step, to map an epoch-indexed series onto
-        the step axis, or None.
       epoch_records: (epoch, global step, wall time) epoch ends, or None:
         each point takes the step of its epoch's record nearest in time, so
         that with several fits in one directory (each numbering its epochs
@@ -110,8 +107,6 @@ def reduced_series(
     global_step = None
     if epoch_records:
         global_step = _nearest_epoch_steps(step_list, wall_times.tolist(), epoch_records)
-    elif epoch_steps:
-        global_step = [epoch_steps.get(s) for s in step_list]
     wall_list = [w if math.isfinite(w) else None for w in wall_times.tolist()]
     return {
         "total": total,

@@ -154,16 +154,6 @@ class EventStore:
             return None
         return self._run_events(ctx, experiment_id, run, tags)
 
-    def epoch_steps(self, ctx: Any, *, experiment_id: str, runs: Iterable[str]) -> dict[int, int]:
-        """Epoch -> global step at which it ended, from the epoch records of
-        `runs`; when an epoch was recorded more than once (a second fit into
-        the same directory), the latest record wins."""
-        latest: dict[int, tuple[float, int]] = {}
-        for epoch, step, wall_time in self.epoch_records(ctx, experiment_id=experiment_id, runs=runs):
-            if epoch not in latest or wall_time >= latest[epoch][0]:
-                latest[epoch] = (wall_time, step)
-        return {epoch: step for epoch, (_, step) in latest.items()}
-
     def epoch_records(
         self, ctx: Any, *, experiment_id: str, runs: Iterable[str]
     ) -> list[tuple[int, int, float]]:
