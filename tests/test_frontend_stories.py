@@ -150,7 +150,7 @@ def tb(request, stories):
         # holds every fit's last metric point (a fit's files are its own).
         server.wait_for(
             lambda: all(last_fit_loaded(server, exp) for exp in ("notebook", "stopped", "diverged")),
-            timeout=120,
+            timeout=180,
         )
         yield server
 
@@ -162,16 +162,16 @@ def last_fit_loaded(server, experiment: str) -> bool:
     begins = [e for e in events if e["kind"] == "train_begin"]
     begin = max(begins, key=lambda e: e["wall_time"])
     ends = [e for e in events if e["kind"] == "train_end" and e["wall_time"] > begin["wall_time"]]
-    if not ends:
-        return False
+    assert ends, f"{experiment}: no train_end of the last fit served"
     epochs = ends[0]["data"]["last_epoch"] - begin["data"]["initial_epoch"] + 1
     for run, wanted in ((f"{experiment}/train", epochs), (f"{experiment}/validation", 1)):
         try:
             series = server.plugin_json(f"scalars?run={quote(run)}&tag=epoch_loss")
         except Exception:  # noqa: BLE001 - the run or tag is not listed yet
             return False
-        if sum(w > begin["wall_time"] for w in series["wall_time"]) < wanted:
-            return False
+        got = sum(w > begin["wall_time"] for w in series["wall_time"])
+        # Raised, not returned: wait_for reports the last of these if it times out.
+        assert got >= wanted, f"{run}: {got} of the last fit's {wanted} epoch_loss points served"
     return True
 
 
