@@ -273,29 +273,40 @@ def _fit_lines(
     for fit in range(len(starts)):
         events = by_fit.get(fit, [])
         series = per_fit.get(fit)
-        best = best_at = final = None
-        if chosen is not None and series is not None and series.values:
-            best, best_at = _best(series, chosen.mode)
-            final = series.values[-1]
-            if not conventions.is_epoch_tag(chosen.tag):
-                best_at = None
-        count, lr = _lr_story(events)
-        lines.append(
-            ExperimentSummary(
-                experiment=experiment,
-                fit=fit,
-                epochs=_fit_epochs(fit, members, metrics, starts, series, events),
-                metric=chosen.label if chosen else None,
-                mode=chosen.mode if chosen else None,
-                best=best,
-                best_epoch=best_at,
-                final=final,
-                lr_changes=count,
-                lr=lr,
-                ended=_ending(events),
-            )
-        )
+        epochs = _fit_epochs(fit, members, metrics, starts, series, events)
+        lines.append(_summary_line(experiment, fit, epochs, chosen, series, events))
     return lines
+
+
+def _summary_line(
+    experiment: str,
+    fit: int | None,
+    epochs: int | None,
+    chosen: _Chosen | None,
+    series: Series | fits.FitSeries | None,
+    events: list[Event],
+) -> ExperimentSummary:
+    """One line of the summary: `chosen`'s best and final value in `series`, and what `events` did."""
+    best = best_at = final = None
+    if chosen is not None and series is not None and series.values:
+        best, best_at = _best(series, chosen.mode)
+        final = series.values[-1]
+        if not conventions.is_epoch_tag(chosen.tag):
+            best_at = None  # a step, not an epoch: not worth a column of its own
+    count, lr = _lr_story(events)
+    return ExperimentSummary(
+        experiment=experiment,
+        fit=fit,
+        epochs=epochs,
+        metric=chosen.label if chosen else None,
+        mode=chosen.mode if chosen else None,
+        best=best,
+        best_epoch=best_at,
+        final=final,
+        lr_changes=count,
+        lr=lr,
+        ended=_ending(events),
+    )
 
 
 def summarize(
@@ -340,26 +351,6 @@ def summarize(
             out.extend(_fit_lines(name, members, metrics, exp_events, starts, metric))
             continue
         chosen = _choose_metric(experiment, members, metrics, exp_events, metric)
-        best = best_at = final = None
-        if chosen is not None:
-            best, best_at = _best(chosen.series, chosen.mode)
-            final = chosen.series.values[-1]
-            if not conventions.is_epoch_tag(chosen.tag):
-                best_at = None  # a step, not an epoch: not worth a column of its own
-        count, lr = _lr_story(exp_events)
-        out.append(
-            ExperimentSummary(
-                experiment=name,
-                fit=None,
-                epochs=_epochs_trained(members, metrics, exp_events),
-                metric=chosen.label if chosen else None,
-                mode=chosen.mode if chosen else None,
-                best=best,
-                best_epoch=best_at,
-                final=final,
-                lr_changes=count,
-                lr=lr,
-                ended=_ending(exp_events),
-            )
-        )
+        epochs = _epochs_trained(members, metrics, exp_events)
+        out.append(_summary_line(name, None, epochs, chosen, chosen.series if chosen else None, exp_events))
     return out
