@@ -58,6 +58,7 @@ class Callback(keras.callbacks.Callback):
         self._fit_session: FitSession | None = None
         self._warned_no_writer = False
         self._warned_cut = False
+        self._warned_data_cut = False
 
     def set_model(self, model: Any) -> None:
         super().set_model(model)
@@ -90,7 +91,10 @@ class Callback(keras.callbacks.Callback):
           epoch: 0-based epoch; defaults to the current epoch of the fit.
           wall_time: seconds since the epoch; defaults to now.
           **data: JSON-representable values (numbers, strings, lists, dicts;
-            numpy scalars and arrays are converted), at most 64 KiB as JSON.
+            numpy scalars and arrays are converted), at most 64 KiB as JSON
+            (`event_format.MAX_DATA_BYTES`); larger data is replaced by
+            `{"_truncated": ..., "_preview": <its first 32 KiB>}`, with a
+            `UserWarning` the first time.
 
         Raises:
           ValueError: `kind` is not a valid kind name, or is a built-in kind.
@@ -129,6 +133,15 @@ class Callback(keras.callbacks.Callback):
         encoded = event_format.make_event_json(
             kind, message, epoch=epoch, source=source, wall_time=wall_time, data=data
         )
+        if not self._warned_data_cut and _data_is_cut(encoded):
+            self._warned_data_cut = True
+            warnings.warn(
+                f"{type(self).__name__}.log_event({kind!r}): data is larger than "
+                f"{event_format.MAX_DATA_BYTES} bytes as JSON and was replaced by a preview "
+                f"(further cuts are not reported)",
+                UserWarning,
+                stacklevel=3,
+            )
         session = self._fit_session
         if session is not None and session.record(
             kind, message, source=source, data=data, step=step, epoch=epoch, wall_time=wall_time
@@ -159,3 +172,10 @@ def _is_cut(message: Any) -> bool:
     if not isinstance(message, str) or len(message) * 4 <= limit:
         return False
     return len(message.encode("utf-8", "surrogatepass")) > limit
+
+
+def _data_is_cut(encoded: bytes) -> bool:
+    # Only a record past half the data limit can hold a cut preview.
+    if len(encoded) <= event_format.MAX_DATA_BYTES // 2:
+        return False
+    return "_truncated" in json.loads(encoded)["data"]

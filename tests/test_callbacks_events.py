@@ -564,3 +564,20 @@ def test_non_chief_worker_writes_nothing(tmp_path, monkeypatch):
     )
     kh.fit(kh.classifier(), [callbacks.TensorBoard(str(logdir))], epochs=1)
     assert kh.kinds(str(logdir)) == ["train_begin", "train_end"]
+
+
+def test_log_event_warns_once_when_the_data_is_cut(tmp_path):
+    marker = Marker()
+    big = {"blob": "y" * event_format.MAX_DATA_BYTES}
+    with pytest.warns(UserWarning, match=f"larger than {event_format.MAX_DATA_BYTES} bytes") as caught:
+        marker.log_event("big.one", "a", **big)
+        marker.log_event("big.two", "b", **big)
+    assert len([w for w in caught if "replaced by a preview" in str(w.message)]) == 1
+    assert [set(e.data) for e in marker.events] == [{"_truncated", "_preview"}] * 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # Just under the limit as JSON (the key, quotes and braces count): kept whole.
+        fits = {"blob": "z" * (event_format.MAX_DATA_BYTES - len('{"blob":""}'))}
+        kept = Marker()
+        kept.log_event("fits", "c", **fits)
+        assert kept.events[0].data == fits
