@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -135,7 +136,8 @@ class TensorBoard(Callback):
         self._op_graph_pending = False
         self._global_train_batch = 0
         self._global_test_batch = 0
-        self._batch_events: list[event_pb2.Event] = []
+        # (wall time, step, logs items) of batches not yet handed to the writer.
+        self._batch_rows: list[tuple[float, int, list[tuple[str, Any]]]] = []
         self._batch_events_due = 0.0
         self._batch_start_time = 0.0
         self._epoch_start_time = 0.0
@@ -188,17 +190,13 @@ class TensorBoard(Callback):
     def _train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         step = self._global_train_batch
         if isinstance(self.update_freq, int) and step % self.update_freq == 0 and self._is_chief:
-            values = []
+            now = time.time()
+            items = list(logs.items()) if isinstance(logs, dict) else []
             if self.write_steps_per_second:
-                elapsed = time.time() - self._batch_start_time
-                values.append(("batch_steps_per_second", 1.0 / elapsed if elapsed > 0 else float("inf")))
-            if isinstance(logs, dict):
-                values.extend(
-                    (f"batch_{k}", float(v)) for k, v in logs.items() if _summaries.is_scalar_value(v)
-                )
-            if values:
-                event = event_pb2.Event(wall_time=time.time(), step=step, summary=_summaries.scalars(values))
-                self._batch_events.append(event)
+                elapsed = now - self._batch_start_time
+                items.insert(0, ("steps_per_second", 1.0 / elapsed if elapsed > 0 else float("inf")))
+            if items:
+                self._batch_rows.append((now, step, items))
                 if time.monotonic() >= self._batch_events_due:
                     self._write_batch_events()
         if self._profiler.enabled:
@@ -216,11 +214,12 @@ class TensorBoard(Callback):
     def _write_batch_events(self) -> None:
         # Batch scalars go to the writer a second's worth at a time: one
         # wake-up of its thread per second, not one per batch (on 2 shared
-        # cores, each wake-up costs the training thread more than the record).
-        events, self._batch_events = self._batch_events, []
+        # cores, each wake-up costs the training thread more than the
+        # record), and that thread builds their protos.
+        rows, self._batch_rows = self._batch_rows, []
         self._batch_events_due = time.monotonic() + _BATCH_EVENTS_SECS
-        if events:
-            self._writer(_TRAIN).write_protos(events)
+        if rows:
+            self._writer(_TRAIN).write_later(functools.partial(_batch_events, rows))
 
     # ------------------------------------------------------------ writers
 
@@ -479,18 +478,44 @@ class TensorBoard(Callback):
                 self._writer(run).write_summary(_summaries.scalars(values), epoch)
 
     def _log_weights(self, epoch: int) -> None:
-        channels_last = _keras.image_data_format() == "channels_last"
-        values = []
+        # The weights are copied now, as they are at this epoch's end; their
+        # histograms (and images) are made by the writer's thread.
+        weights = []
         for layer in self._model.layers:
             for weight in layer.weights:
-                name = _keras.weight_tag(weight)
                 array = _keras.to_numpy(weight)
-                values.append(_summaries.histogram_value(f"{name}/histogram", array))
-                if self.write_images:
-                    images = _summaries.weight_as_images(array, channels_last)
-                    if images is not None:
-                        value = _summaries.image_value(f"{name}/image", images)
-                        if value is not None:
-                            values.append(value)
+                if not array.flags.owndata:
+                    array = array.copy()  # a view of the variable (torch): training goes on
+                weights.append((_keras.weight_tag(weight), array))
+        if weights:
+            channels_last = _keras.image_data_format() == "channels_last"
+            build = functools.partial(
+                _weights_events, weights, epoch, time.time(), self.write_images, channels_last
+            )
+            self._writer(_TRAIN).write_later(build)
+
+
+def _batch_events(rows: list[tuple[float, int, list[tuple[str, Any]]]]) -> list[event_pb2.Event]:
+    """The `batch_*` scalar events of `_train_batch_end`'s rows (built by the writer's thread)."""
+    events = []
+    for wall_time, step, items in rows:
+        values = [(f"batch_{k}", float(v)) for k, v in items if _summaries.is_scalar_value(v)]
         if values:
-            self._writer(_TRAIN).write_summary(summary_pb2.Summary(value=values), epoch)
+            events.append(event_pb2.Event(wall_time=wall_time, step=step, summary=_summaries.scalars(values)))
+    return events
+
+
+def _weights_events(
+    weights: list[tuple[str, Any]], epoch: int, wall_time: float, write_images: bool, channels_last: bool
+) -> list[event_pb2.Event]:
+    """The `<weight>/histogram` (and `/image`) summaries of one epoch (built by the writer's thread)."""
+    values = []
+    for name, array in weights:
+        values.append(_summaries.histogram_value(f"{name}/histogram", array))
+        if write_images:
+            images = _summaries.weight_as_images(array, channels_last)
+            if images is not None:
+                value = _summaries.image_value(f"{name}/image", images)
+                if value is not None:
+                    values.append(value)
+    return [event_pb2.Event(wall_time=wall_time, step=epoch, summary=summary_pb2.Summary(value=values))]

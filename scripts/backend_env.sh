@@ -16,7 +16,13 @@ no_tensorflow=1
 case "$name" in
   jax) pins=("jax[cpu]") ;;
   # The CPU build (a plain torch requirement takes a CUDA build of several GB).
-  torch) pins=("torch==2.13.0+cpu") ;;
+  torch)
+    pins=("torch==2.13.0+cpu")
+    # Where the machine has no local wheels, the CPU build comes from PyTorch's own index.
+    if [ -z "${PIP_FIND_LINKS:-}${UV_FIND_LINKS:-}" ]; then
+      pins+=(--extra-index-url https://download.pytorch.org/whl/cpu)
+    fi
+    ;;
   floor)
     extras="test-events,tf-keras"
     pins=("tensorflow==2.16.2" "tf_keras==2.16.0" "keras==$(sed -n 's/^KERAS_FLOOR = "\(.*\)"$/\1/p' setup.py)")

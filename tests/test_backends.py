@@ -139,8 +139,10 @@ def run_setup(name: str, tmp_path) -> dict[str, str]:
     for prefix in setup.must_pass:
         ran = {k: v for k, v in outcomes.items() if k.startswith(prefix)}
         assert ran and set(ran.values()) == {"passed"}, (prefix, ran, report)
-    print(f"{name}: {sum(v == 'passed' for v in outcomes.values())} passed, "
-          f"{sum(v == 'skipped' for v in outcomes.values())} skipped")
+    print(
+        f"{name}: {sum(v == 'passed' for v in outcomes.values())} passed, "
+        f"{sum(v == 'skipped' for v in outcomes.values())} skipped"
+    )
     return outcomes
 
 

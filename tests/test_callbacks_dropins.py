@@ -126,7 +126,8 @@ def test_drop_ins_report_their_actions_once(twin_fits):
     (stop,) = [e for e in got if e.kind == "early_stop"]
     assert re.fullmatch(
         # Epochs in messages as Keras's console prints them (1-based); fields 0-based.
-        r"val_loss did not improve for 4 epochs \(best [0-9.]+ at epoch 1\): stopped at epoch 5", stop.message
+        r"val_loss did not improve for 4 epochs \(best [0-9.]+ at epoch 1\): stopped at epoch 5",
+        stop.message,
     )
     assert stop.data["best_epoch"] == 0 and stop.data["patience"] == 4 and stop.data["wait"] == 4
     assert math.isclose(stop.data["best"], history["val_loss"][0], rel_tol=1e-6)

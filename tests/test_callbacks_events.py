@@ -581,3 +581,34 @@ def test_log_event_warns_once_when_the_data_is_cut(tmp_path):
         kept = Marker()
         kept.log_event("fits", "c", **fits)
         assert kept.events[0].data == fits
+
+
+def test_histograms_are_of_the_weights_at_each_epoch_end(tmp_path):
+    """The writer's thread makes the histograms later: of a copy taken at the epoch's end."""
+    from tensorboard.compat.proto import event_pb2
+    from tensorboard.util import tensor_util
+
+    from callbacks import _keras
+    from tb_callbacks_plugin.eventfiles import records
+
+    snapshots = []
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots.append(np.array(keras.ops.convert_to_numpy(self.model.layers[0].kernel)))
+
+    logdir = tmp_path / "logs"
+    model = kh.classifier()
+    kh.fit(model, [callbacks.TensorBoard(str(logdir), histogram_freq=1), Snapshot()], epochs=3)
+    tag = f"{_keras.weight_tag(model.layers[0].kernel)}/histogram"
+    got = {}
+    for name in os.listdir(logdir / "train"):
+        for record in records.iter_records((logdir / "train" / name).read_bytes()):
+            for value in event_pb2.Event.FromString(record).summary.value:
+                if value.tag == tag:
+                    got[event_pb2.Event.FromString(record).step] = tensor_util.make_ndarray(value.tensor)
+    assert sorted(got) == [0, 1, 2]
+    for epoch, weights in enumerate(snapshots):
+        buckets = got[epoch]
+        assert buckets[:, 2].sum() == weights.size
+        assert buckets[0, 0] == pytest.approx(weights.min()) and buckets[-1, 1] == pytest.approx(weights.max())

@@ -222,6 +222,47 @@ def test_buffered_events_reach_disk_within_two_seconds(tmp_path):
         writer.close()
 
 
+def _scalar_event(step, value):
+    summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="x", simple_value=value)])
+    return event_pb2.Event(wall_time=1.0, step=step, summary=summary)
+
+
+def test_write_later_builds_in_order_with_other_writes(tmp_path):
+    built_on = []
+
+    def build(steps):
+        built_on.append(threading.current_thread())
+        return [_scalar_event(s, float(s)) for s in steps]
+
+    with EventWriter(tmp_path) as writer:
+        writer.write_proto(_scalar_event(0, 0.0))
+        writer.write_later(lambda: build([1, 2]))
+        writer.write_proto(_scalar_event(3, 3.0))
+        writer.write_later(lambda: build([]))  # nothing to write: no record
+        writer.write_later(lambda: build([4]))
+    (path,) = event_files(tmp_path)
+    steps = [e.step for e in all_records(path) if e.HasField("summary")]
+    assert steps == [0, 1, 2, 3, 4]
+    assert built_on and threading.current_thread() not in built_on  # the writer's thread built them
+
+
+def test_write_later_skips_a_failing_build_with_one_warning(tmp_path):
+    def broken():
+        raise ValueError("no histogram today")
+
+    with pytest.warns(RuntimeWarning, match="no histogram today") as caught:
+        with EventWriter(tmp_path) as writer:
+            writer.write_later(broken)
+            writer.write_later(broken)
+            writer.write_later(lambda: [_scalar_event(5, 5.0)])
+            writer.write("lr_change", 6, old=1, new=2)
+    assert len([w for w in caught if "building summaries" in str(w.message)]) == 1
+    (path,) = event_files(tmp_path)
+    assert [e.step for e in all_records(path) if e.HasField("summary")] == [5, 6]
+    with pytest.raises(ValueError, match="closed"):
+        writer.write_later(lambda: [])
+
+
 def test_threads_write_concurrently(tmp_path):
     with EventWriter(tmp_path) as writer:
 

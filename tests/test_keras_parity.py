@@ -168,12 +168,16 @@ def test_profile_batch_writes_the_graph_trace_like_keras(tmp_path):
         tags = [t for t in acc.Tags()["tensors"] if not t.startswith("callback_events/")]
         traced[name] = {t: acc.SummaryMetadata(t).plugin_data.plugin_name for t in tags}
         assert glob.glob(os.path.join(logdir, "train", "plugins", "profile", "*", "*.xplane.pb"))
-    assert traced["ours"] == traced["keras"] == {
-        "batch_3": "graph_run_metadata_graph",
-        "epoch_loss": "scalars",
-        "epoch_accuracy": "scalars",
-        "epoch_learning_rate": "scalars",
-    }
+    assert (
+        traced["ours"]
+        == traced["keras"]
+        == {
+            "batch_3": "graph_run_metadata_graph",
+            "epoch_loss": "scalars",
+            "epoch_accuracy": "scalars",
+            "epoch_learning_rate": "scalars",
+        }
+    )
     acc = kh.accumulate(os.path.join(ours, "train"))
     (trace,) = acc.Tensors("batch_3")
     assert trace.step == 3

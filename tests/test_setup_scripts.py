@@ -1,4 +1,4 @@
-"""The set-up scripts stop on a failed install with pip's own error, and stamp nothing."""
+"""The set-up scripts stop on a failed install with the installer's own error, and stamp nothing."""
 
 from __future__ import annotations
 
@@ -48,12 +48,24 @@ def project(tmp_path):
     return tmp_path
 
 
+def _uv() -> str:
+    """The uv the suite's own set-up installed (the copied scripts would fetch theirs, offline)."""
+    found = os.environ.get("UV") or shutil.which("uv")
+    if not found:
+        made = sorted(ROOT.glob(".venvs/uv-*/bin/uv"))
+        found = str(made[-1]) if made else None
+    if not found:
+        pytest.fail("no uv: run scripts/test.sh, which sets it up")
+    return found
+
+
 def _offline_env(**extra: str) -> dict[str, str]:
-    # No index; the only wheels are those Python bundles (setuptools for the
-    # build): the requirement cannot be found, at once and offline.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
+    # No index; the only wheels are those Python bundles (pip, and setuptools
+    # for the build): the requirement cannot be found, at once and offline.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "UV_"))}
     bundled = os.path.join(os.path.dirname(ensurepip.__file__), "_bundled")
-    return {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": bundled, "PIP_CONFIG_FILE": os.devnull, **extra}
+    offline = {"UV": _uv(), "UV_OFFLINE": "1", "UV_NO_CONFIG": "1", "UV_FIND_LINKS": bundled}
+    return {**env, **offline, **extra}
 
 
 @pytest.mark.timeout(180)
@@ -68,7 +80,8 @@ def test_demo_stops_on_a_failed_install(project):
         timeout=170,
     )
     assert done.returncode != 0
-    assert f"No matching distribution found for {MISSING}" in done.stderr
+    assert "No solution found when resolving dependencies" in done.stderr  # the installer's own error
+    assert f"{MISSING} was not found" in done.stderr
     assert not list(venv.glob(".installed-*"))  # the next run installs again
     # Stopped there: neither the import check nor the demo ran.
     assert "ModuleNotFoundError" not in done.stderr and "demo/train.py" not in done.stderr
@@ -85,7 +98,7 @@ def test_backend_env_stops_on_a_failed_install(project):
         timeout=170,
     )
     assert done.returncode != 0
-    assert "No matching distribution found" in done.stderr
+    assert "No solution found when resolving dependencies" in done.stderr
     assert done.stdout == ""  # no python printed for a caller to use
     (made,) = (project / ".venvs").glob("torch-*")
     assert not (made / ".ready").exists()

@@ -24,6 +24,7 @@ import time
 import uuid
 import warnings
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from tensorboard.compat.proto import event_pb2, summary_pb2
@@ -79,6 +80,15 @@ class _Barrier:
         self.done = threading.Event()
         self.mark = 0  # the sink position it waits for
         self.expires = 0.0
+
+
+class _Build:
+    """Queued events still to be built, by the writing thread."""
+
+    __slots__ = ("build",)
+
+    def __init__(self, build: Callable[[], list[event_pb2.Event]]) -> None:
+        self.build = build
 
 
 class _LocalFile:
@@ -188,6 +198,7 @@ class EventWriter:
         self._synced = -1
         self._closed = False
         self._error: BaseException | None = None
+        self._build_warned = False
         self._thread = threading.Thread(target=self._run, name=f"EventWriter({self.run_dir})", daemon=True)
         self._thread.start()
         if local is not None:
@@ -258,6 +269,20 @@ class EventWriter:
         if events:
             self._queued += 1
             self._queue.put(b"".join(records.frame(e.SerializeToString()) for e in events))
+
+    def write_later(self, build: Callable[[], list[event_pb2.Event]]) -> None:
+        """Queues events that the writing thread builds, in order with everything else.
+
+        For summaries whose building is the cost (histograms of weights
+        already copied to numpy, a second of batch scalars): the training
+        thread hands over plain values and goes on; the protos are made while
+        it computes (TensorFlow, JAX and torch release the GIL there). An
+        exception from `build` skips its events, with one warning.
+        """
+        with self._lock:
+            self._check_open()
+        self._queued += 1
+        self._queue.put(_Build(build))
 
     def flush(self) -> None:
         """Returns once everything written so far is on disk.
@@ -346,6 +371,19 @@ class EventWriter:
                 self._wait_secs,
             )
 
+    def _built(self, item: _Build) -> bytes:
+        try:
+            return b"".join(records.frame(e.SerializeToString()) for e in item.build())
+        except Exception as e:  # noqa: BLE001 - a bad summary must not stop the file
+            if not self._build_warned:
+                self._build_warned = True
+                warnings.warn(
+                    f"EventWriter: building summaries for {self.path} failed, skipped: {e!r}",
+                    RuntimeWarning,
+                    stacklevel=1,
+                )
+            return b""
+
     def _run(self) -> None:
         sink = self._sink
         waiting: list[_Barrier] = []
@@ -374,6 +412,10 @@ class EventWriter:
             try:
                 if isinstance(item, bytes):
                     sink.append(item)
+                elif isinstance(item, _Build):
+                    data = self._built(item)
+                    if data:
+                        sink.append(data)
                 elif isinstance(item, _Barrier):
                     sink.sync(item.fsync)
                     last_flush = time.monotonic()
