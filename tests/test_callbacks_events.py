@@ -611,4 +611,5 @@ def test_histograms_are_of_the_weights_at_each_epoch_end(tmp_path):
     for epoch, weights in enumerate(snapshots):
         buckets = got[epoch]
         assert buckets[:, 2].sum() == weights.size
-        assert buckets[0, 0] == pytest.approx(weights.min()) and buckets[-1, 1] == pytest.approx(weights.max())
+        assert buckets[0, 0] == pytest.approx(weights.min())
+        assert buckets[-1, 1] == pytest.approx(weights.max())

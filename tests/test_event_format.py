@@ -250,12 +250,11 @@ def test_write_later_skips_a_failing_build_with_one_warning(tmp_path):
     def broken():
         raise ValueError("no histogram today")
 
-    with pytest.warns(RuntimeWarning, match="no histogram today") as caught:
-        with EventWriter(tmp_path) as writer:
-            writer.write_later(broken)
-            writer.write_later(broken)
-            writer.write_later(lambda: [_scalar_event(5, 5.0)])
-            writer.write("lr_change", 6, old=1, new=2)
+    with pytest.warns(RuntimeWarning, match="no histogram today") as caught, EventWriter(tmp_path) as writer:
+        writer.write_later(broken)
+        writer.write_later(broken)
+        writer.write_later(lambda: [_scalar_event(5, 5.0)])
+        writer.write("lr_change", 6, old=1, new=2)
     assert len([w for w in caught if "building summaries" in str(w.message)]) == 1
     (path,) = event_files(tmp_path)
     assert [e.step for e in all_records(path) if e.HasField("summary")] == [5, 6]
