@@ -279,3 +279,27 @@ def test_inlined_answers_are_the_plugins(two_fits, tmp_path, load_fast):
                         assert served["total"] <= data["scalars"][name][tag]["total"]
                         continue
                     assert served == data["scalars"][name][tag], (name, tag)
+
+
+def test_damaged_records_are_told_on_the_page_as_the_tab_tells_them(tmp_path, capsys):
+    run_dir = tmp_path / "logs" / "exp" / "train"
+    with EventWriter(run_dir) as writer:
+        for i in range(6):
+            writer.write("custom", i, f"message number {i}")
+            writer.flush()
+    (name,) = [f for f in os.listdir(run_dir) if "tfevents" in f]
+    buf = bytearray((run_dir / name).read_bytes())
+    buf[buf.index(b"message number 3") + 2] ^= 0xFF  # the record's CRC no longer matches
+    (run_dir / name).write_bytes(bytes(buf))
+    out = str(tmp_path / "r.html")
+    assert cli.main(["report", str(tmp_path / "logs"), "-o", out, "--no-progress"]) == 0
+    assert "corrupt bytes" in capsys.readouterr().err  # still said on stderr, as by every command
+    data = _data(out)
+    (listed,) = data["runs"]["runs"]
+    assert listed["run"] == "exp/train" and listed["count"] == 5
+    (said,) = listed["warnings"]
+    assert said.startswith(f"{name}: ") and str(tmp_path) not in said  # no path of this machine
+    assert data["events"]["exp/train"]["warnings"] == [said]
+    assert [e["message"] for e in data["events"]["exp/train"]["events"]] == [
+        f"message number {i}" for i in (0, 1, 2, 4, 5)
+    ]

@@ -30,7 +30,7 @@ from tb_callbacks_plugin.cli import formatting
 from tb_callbacks_plugin.cli.formatting import Column
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import event_reader as reader
-from tb_callbacks_plugin.eventfiles import storage
+from tb_callbacks_plugin.eventfiles import records, storage
 from tb_callbacks_plugin.metadata import UnsupportedVersionError
 
 if TYPE_CHECKING:
@@ -143,14 +143,31 @@ def _for_each_file(
 
 
 def _load(
-    logdir: str, run_pattern: str | None, *, progress: bool, scalars: bool
+    logdir: str,
+    run_pattern: str | None,
+    *,
+    progress: bool,
+    scalars: bool,
+    problems: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], list[Event], dict]:
+    """(runs and their files, events, metrics); `problems` gets each run's reader warnings."""
     runs = _select_runs(logdir, run_pattern)
     events: list[Event] = []
     metrics: dict = {}
 
     def read_events(run: str, path: str) -> None:
-        events.extend(reader.iter_file_events(path, run))
+        if problems is None:
+            events.extend(reader.iter_file_events(path, run))
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            events.extend(reader.iter_file_events(path, run))
+        for warning in caught:
+            if issubclass(warning.category, records.CorruptRecordWarning):
+                # As the tab says it: of the run, not of a path on this machine.
+                text = str(warning.message).removeprefix(f"{path}: ")
+                problems.setdefault(run, []).append(f"{os.path.basename(path)}: {text}")
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
     passes: list[Callable[[str, str], None]] = [read_events]
     if scalars:
@@ -415,7 +432,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     tags = None
     if args.tag:
         tags = re.compile("|".join(f"(?:{pattern})" for pattern in args.tag))
-    runs, events, _ = _load(args.logdir, args.run, progress=args.progress, scalars=False)
+    problems: dict[str, list[str]] = {}
+    runs, events, _ = _load(args.logdir, args.run, progress=args.progress, scalars=False, problems=problems)
     from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
 
     try:
@@ -423,7 +441,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     except OSError as e:
         raise CliError(f"cannot read {args.logdir}: {e.strerror or e}") from e
     title = args.title or os.path.basename(os.path.normpath(args.logdir)) or args.logdir
-    data = report.report_data(list(runs), events, scalars, title=f"{title} · Callback Events")
+    data = report.report_data(
+        list(runs), events, scalars, title=f"{title} · Callback Events", warnings=problems
+    )
     if not data["runs"]["runs"]:
         _note(f"nothing to report in {args.logdir}{_filters_note(args)}: no callback events")
         return EXIT_EMPTY

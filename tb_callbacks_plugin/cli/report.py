@@ -61,14 +61,22 @@ def _epoch_records(
 
 
 def report_data(
-    run_names: Sequence[str], events: Sequence[Event], scalars: dict[str, Any], *, title: str
+    run_names: Sequence[str],
+    events: Sequence[Event],
+    scalars: dict[str, Any],
+    *,
+    title: str,
+    warnings: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The inlined answers: `{"title", "runs": <runs answer>, "events": {run: <events answer>},
     "scalars": {run: {tag: <scalars answer>}}}`.
 
     Runs are those with callback events or epoch records, as the plugin lists
-    them; their siblings' series are included for the charts.
+    them; their siblings' series are included for the charts. `warnings`
+    holds what reading each run skipped (damaged records), shown as the tab
+    shows the server's.
     """
+    warnings = warnings or {}
     by_run: dict[str, list[Event]] = {}
     for event in events:
         by_run.setdefault(event.run or ".", []).append(event)
@@ -101,7 +109,7 @@ def report_data(
                 "experiment": conventions.experiment_of(run),
                 "count": len(by_run.get(run, ())),
                 "kinds": dict(sorted(kinds.items())),
-                "warnings": [],
+                "warnings": list(warnings.get(run, ())),
                 "scalar_tags": scalar_tags,
             }
         )
@@ -130,7 +138,11 @@ def report_data(
         "title": title,
         "runs": {"runs": runs_answer},
         "events": {
-            run: {"run": run, "warnings": [], "events": [event_answer(e) for e in by_run.get(run, ())]}
+            run: {
+                "run": run,
+                "warnings": list(warnings.get(run, ())),
+                "events": [event_answer(e) for e in by_run.get(run, ())],
+            }
             for run in listed
         },
         "scalars": series_answers,
