@@ -39,9 +39,9 @@ pip_install() {
   shift
   # The machine's local wheels (pip's find-links: the CPU build of torch
   # here) are uv's too.
-  local links=()
+  local links=() link
   if [ -n "${PIP_FIND_LINKS:-}" ] && [ -z "${UV_FIND_LINKS:-}" ]; then
-    for dir in $PIP_FIND_LINKS; do links+=(--find-links "$dir"); done
+    for link in $PIP_FIND_LINKS; do links+=(--find-links "$link"); done
   fi
   # An editable install rewrites the one tb_callbacks_plugin.egg-info of the
   # source tree, so test.sh's environments, set up side by side, take turns
