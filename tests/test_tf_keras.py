@@ -233,6 +233,31 @@ def test_schedule_decay_is_no_change(tmp_path):
     assert kh.events(logdir, "train_end")[0].data["reason"] == "completed"
 
 
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("name", ["Adam", "SGD"])
+def test_legacy_optimizers(tmp_path, name):
+    """`tf.keras.optimizers.legacy.*` (TF <= 2.10 code): the rate is a hyperparameter, not a variable."""
+    logdir = str(tmp_path)
+    model = classifier(seed=4)
+    model.compile(getattr(tfk.optimizers.legacy, name)(0.02), "sparse_categorical_crossentropy")
+    cbs = [
+        GetSetScheduler(lambda epoch, lr: lr / 2 if epoch == 1 else lr),
+        TableScheduler([(3, 0.004)]),
+        callbacks.TensorBoard(logdir),
+    ]
+    kh.fit(model, cbs, epochs=4)
+    assert summary(logdir) == [
+        ("train_begin", 0, 0, None),
+        ("lr_change", STEPS, 1, "GetSetScheduler"),
+        ("lr_change", 3 * STEPS, 3, "TableScheduler"),
+        ("train_end", 4 * STEPS, 3, None),
+    ]
+    changes = [(e.data["old"], e.data["new"]) for e in kh.events(logdir, "lr_change")]
+    assert changes == [(0.02, 0.01), (0.01, 0.004)]
+    rates = kh.scalar_series(os.path.join(logdir, "train"))["epoch_learning_rate"]
+    assert [(step, round(value, 6)) for step, value in rates] == [(0, 0.02), (1, 0.01), (2, 0.01), (3, 0.004)]
+
+
 # ---------------------------------------------------------------- stock tf.keras callbacks
 
 
