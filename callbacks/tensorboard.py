@@ -485,7 +485,7 @@ class TensorBoard(Callback):
             for weight in layer.weights:
                 array = _keras.to_numpy(weight)
                 if not array.flags.owndata:
-                    array = array.copy()  # a view of the variable (torch): training goes on
+                    array = array.copy()  # a view of a buffer that training may reuse
                 weights.append((_keras.weight_tag(weight), array))
         if weights:
             channels_last = _keras.image_data_format() == "channels_last"

@@ -593,8 +593,13 @@ def test_histograms_are_of_the_weights_at_each_epoch_end(tmp_path):
     snapshots = []
 
     class Snapshot(keras.callbacks.Callback):
+        """After TensorBoard's hook: keeps the weights it saw, then moves them at once,
+        before the writer's thread can have made their histogram."""
+
         def on_epoch_end(self, epoch, logs=None):
-            snapshots.append(np.array(keras.ops.convert_to_numpy(self.model.layers[0].kernel)))
+            kernel = self.model.layers[0].kernel
+            snapshots.append(np.array(keras.ops.convert_to_numpy(kernel)))
+            kernel.assign(kernel + 1.0)
 
     logdir = tmp_path / "logs"
     kh.fit(kh.classifier(), [callbacks.TensorBoard(str(logdir), histogram_freq=1), Snapshot()], epochs=3)
