@@ -262,14 +262,6 @@ class EventWriter:
             self._check_open()
         self._enqueue_event(event)
 
-    def write_protos(self, events: list[event_pb2.Event]) -> None:
-        """Queues ready `Event` protos in one go (one wake-up of the writing thread for all)."""
-        with self._lock:
-            self._check_open()
-        if events:
-            self._queued += 1
-            self._queue.put(b"".join(records.frame(e.SerializeToString()) for e in events))
-
     def write_later(self, build: Callable[[], list[event_pb2.Event]]) -> None:
         """Queues events that the writing thread builds, in order with everything else.
 
