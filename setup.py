@@ -4,7 +4,11 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
-PACKAGES = ["callbacks", "callbacks.*", "tb_callbacks_plugin", "tb_callbacks_plugin.*"]
+PACKAGES = ["tb_callbacks_plugin", "tb_callbacks_plugin.*"]
+# The Keras side lives in the repository's top-level callbacks/ folder and is
+# installed as tb_callbacks_plugin.callbacks: a top-level `callbacks` package
+# would collide with users' own callbacks.py and with the index's `callbacks`.
+KERAS_SIDE = "tb_callbacks_plugin.callbacks"
 # The built frontend: a data-only package (no __init__.py), listed so that
 # setuptools ships it without warning that it would be ignored.
 STATIC = "tb_callbacks_plugin.server.static"
@@ -28,7 +32,8 @@ setup(
     long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=[*find_packages(include=PACKAGES), STATIC],
+    packages=[*find_packages(include=PACKAGES), KERAS_SIDE, STATIC],
+    package_dir={KERAS_SIDE: "callbacks"},
     package_data={STATIC: ["*.js", "*.css"]},
     include_package_data=True,
     # No TensorFlow: the package never needs it on JAX or torch, and a user of

@@ -35,7 +35,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
 
-import callbacks  # noqa: E402
+from tb_callbacks_plugin import callbacks  # noqa: E402
 
 SETTINGS = {
     "default": {},

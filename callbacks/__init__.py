@@ -9,14 +9,14 @@ describe their own actions in detail, and `Callback` lets your own callbacks
 log events.
 """
 
-from callbacks.backup_and_restore import BackupAndRestore
-from callbacks.callback import Callback
-from callbacks.early_stopping import EarlyStopping
-from callbacks.learning_rate_scheduler import LearningRateScheduler
-from callbacks.model_checkpoint import ModelCheckpoint
-from callbacks.reduce_lr_on_plateau import ReduceLROnPlateau
-from callbacks.tensorboard import TensorBoard
-from callbacks.terminate_on_nan import TerminateOnNaN
+from .backup_and_restore import BackupAndRestore
+from .callback import Callback
+from .early_stopping import EarlyStopping
+from .learning_rate_scheduler import LearningRateScheduler
+from .model_checkpoint import ModelCheckpoint
+from .reduce_lr_on_plateau import ReduceLROnPlateau
+from .tensorboard import TensorBoard
+from .terminate_on_nan import TerminateOnNaN
 
 __all__ = [
     "BackupAndRestore",

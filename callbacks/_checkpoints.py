@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from callbacks import _describe
+from . import _describe
 
 
 def checkpoint_path(callback: Any, epoch: int, batch: int | None, logs: dict | None) -> str | None:

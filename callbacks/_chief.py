@@ -36,7 +36,7 @@ def _tf_config_says_chief() -> bool | None:
 
 
 def _backend() -> str:
-    from callbacks import _keras
+    from . import _keras
 
     return _keras.backend_name()
 

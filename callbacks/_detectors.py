@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from callbacks import _checkpoints, _describe, _keras, _model_state, _observers
-from callbacks._hooks import BATCH_HOOKS, hook_logs
-from callbacks._keras import keras
+from . import _checkpoints, _describe, _keras, _model_state, _observers
+from ._hooks import BATCH_HOOKS, hook_logs
+from ._keras import keras
 
 if TYPE_CHECKING:
-    from callbacks._session import FitSession
+    from ._session import FitSession
 
 # Set on the package's drop-ins, which record their own actions: a detector
 # watches only the others (as Keras marks `async_safe` on a callback).

@@ -10,8 +10,8 @@ from typing import Any, overload
 
 import numpy as np
 
-from callbacks._keras import LearningRateSchedule, to_numpy
-from callbacks._keras import Variable as _KerasVariable
+from ._keras import LearningRateSchedule, to_numpy
+from ._keras import Variable as _KerasVariable
 
 
 def unwrap(optimizer: Any) -> Any:

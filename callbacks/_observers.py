@@ -28,9 +28,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-from callbacks import _model_state
-from callbacks._hooks import BATCH_HOOKS, LIST_HOOKS, SIBLING_HOOKS, hook_logs
-from callbacks._keras import CallbackList
+from . import _model_state
+from ._hooks import BATCH_HOOKS, LIST_HOOKS, SIBLING_HOOKS, hook_logs
+from ._keras import CallbackList
 
 # Raised inside a step function when the data runs out; Keras catches them.
 _END_OF_DATA = ("OutOfRangeError",)

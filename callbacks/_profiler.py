@@ -7,7 +7,7 @@ import sys
 import warnings
 from typing import Any
 
-from callbacks import _keras
+from . import _keras
 
 logger = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ import time
 import weakref
 from typing import Any, Protocol
 
-from callbacks import _describe, _detectors, _keras, _model_state, _observers
-from callbacks._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
+from . import _describe, _detectors, _keras, _model_state, _observers
+from ._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,9 @@ from typing import Any
 
 from tensorboard.compat.proto import event_pb2
 
-from callbacks import _keras
 from tb_callbacks_plugin import conventions
+
+from . import _keras
 
 logger = logging.getLogger(__name__)
 

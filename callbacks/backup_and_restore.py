@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from callbacks import _describe, _keras
-from callbacks._keras import keras, same_signature
-from callbacks.callback import Callback
+from . import _describe, _keras
+from ._keras import keras, same_signature
+from .callback import Callback
 
 
 @same_signature

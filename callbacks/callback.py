@@ -7,11 +7,12 @@ import logging
 import warnings
 from typing import Any
 
-from callbacks._keras import LEGACY, keras
-from callbacks._model_state import read_step
-from callbacks._session import FitSession
 from tb_callbacks_plugin import event_format
 from tb_callbacks_plugin.event_format import Event
+
+from ._keras import LEGACY, keras
+from ._model_state import read_step
+from ._session import FitSession
 
 logger = logging.getLogger(__name__)
 

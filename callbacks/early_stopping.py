@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from callbacks import _describe
-from callbacks._keras import keras, same_signature
-from callbacks.callback import Callback
+from . import _describe
+from ._keras import keras, same_signature
+from .callback import Callback
 
 
 @same_signature

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from callbacks import _checkpoints
-from callbacks._keras import keras, same_signature
-from callbacks.callback import Callback
+from . import _checkpoints
+from ._keras import keras, same_signature
+from .callback import Callback
 
 
 @same_signature

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from callbacks import _describe, _model_state
-from callbacks._keras import keras, same_signature
-from callbacks.callback import Callback
+from . import _describe, _model_state
+from ._keras import keras, same_signature
+from .callback import Callback
 
 
 @same_signature

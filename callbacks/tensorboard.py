@@ -13,10 +13,11 @@ from typing import Any
 from keras.src.utils import file_utils  # Keras 3's, for tf-keras too: plain file access
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from callbacks import _chief, _keras, _model_state, _op_graph, _profiler, _summaries, _tf_summary
-from callbacks._session import FitSession
-from callbacks.callback import Callback
 from tb_callbacks_plugin import EventWriter, conventions
+
+from . import _chief, _keras, _model_state, _op_graph, _profiler, _summaries, _tf_summary
+from ._session import FitSession
+from .callback import Callback
 
 logger = logging.getLogger(__name__)
 

@@ -37,10 +37,10 @@ from dataclasses import dataclass
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's start-up chatter hides the progress lines
 
 try:
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
 import keras
 import numpy as np

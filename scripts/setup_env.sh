@@ -16,6 +16,6 @@ stamp="$venv/.installed-$(setup_key scripts/setup_env.sh)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
   pip_install "$venv/bin/python" --upgrade pip
   pip_install "$venv/bin/python" -e ".[${extras}]"
-  "$venv/bin/python" -c "import tb_callbacks_plugin, callbacks"
+  "$venv/bin/python" -c "from tb_callbacks_plugin import callbacks"
   touch "$stamp"
 fi

@@ -21,7 +21,7 @@ import keras
 import keras.src.callbacks as keras_src_callbacks
 import pytest
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 REBOUND = (
     "BackupAndRestore",

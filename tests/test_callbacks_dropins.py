@@ -14,7 +14,7 @@ import keras_helpers as kh
 import numpy as np
 import pytest
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 DROP_INS = [
     "EarlyStopping",
@@ -177,7 +177,7 @@ def test_batch_checkpoints(tmp_path):
 def test_drop_ins_without_tensorboard_keep_events_silently(tmp_path, caplog):
     stopper = callbacks.EarlyStopping(monitor="loss", min_delta=100, patience=1)
     scheduler = callbacks.LearningRateScheduler(halve_from_epoch_2)
-    caplog.set_level(logging.DEBUG, logger="callbacks")
+    caplog.set_level(logging.DEBUG, logger="tb_callbacks_plugin.callbacks")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         kh.fit(kh.classifier(), [stopper, scheduler], epochs=6)

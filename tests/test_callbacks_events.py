@@ -18,8 +18,7 @@ import keras_helpers as kh
 import numpy as np
 import pytest
 
-import callbacks
-from tb_callbacks_plugin import BUILTIN_KINDS, event_format
+from tb_callbacks_plugin import BUILTIN_KINDS, callbacks, event_format
 
 STEPS = 5  # steps per epoch of kh.fit
 # What this Keras's callbacks can do (the Keras floor's lack both): a
@@ -480,7 +479,7 @@ def test_log_event_recorded(tmp_path, position):
 @pytest.mark.timeout(60)
 def test_log_event_without_tensorboard_kept_without_warning(caplog):
     marker = Marker()
-    caplog.set_level(logging.DEBUG, logger="callbacks")
+    caplog.set_level(logging.DEBUG, logger="tb_callbacks_plugin.callbacks")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         kh.fit(kh.classifier(), [marker], epochs=3)

@@ -17,7 +17,7 @@ import keras
 import keras_helpers as kh
 import pytest
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(ROOT, "tests")
@@ -28,7 +28,7 @@ FIT = textwrap.dedent(
     import json, sys
     import keras
     import keras_helpers as kh
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     def fit(logdir):
         kh.seed(3)
@@ -65,7 +65,7 @@ CRASH = textwrap.dedent(
     import keras
     import numpy as np
     import keras_helpers as kh
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     class Flaky(keras.utils.PyDataset):
         # The data pipeline fails in epoch 1 (inside the step function on JAX,

@@ -20,7 +20,7 @@ import pytest
 from tb_server import tensorboard
 from tensorboard.util import tensor_util
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 CONFIGS = {
     "default": {},

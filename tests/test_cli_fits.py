@@ -189,7 +189,7 @@ def test_summary_of_real_repeated_fits_matches_history(tmp_path, capsys):
     import keras
     import numpy as np
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(256, 8)).astype("float32")

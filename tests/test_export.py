@@ -30,7 +30,7 @@ def logdir(tmp_path_factory):
     """A real fit that stops early, plus a sweep of hand-written experiments (nested names too)."""
     from keras_helpers import classifier, digits, seed
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     root = tmp_path_factory.mktemp("export")
     seed(0)

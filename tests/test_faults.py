@@ -48,7 +48,7 @@ config = json.loads(sys.argv[1])
 sys.path.insert(0, config["tests_dir"])
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 import keras
-import callbacks
+from tb_callbacks_plugin import callbacks
 import keras_helpers
 
 def die(why):

@@ -56,7 +56,7 @@ def _digits():
 def _fit(log_dir: str, *, lr: float, epochs: int, seed: int, extra: list) -> None:
     import keras
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     keras.utils.set_random_seed(seed)
     x, y = _digits()
@@ -82,8 +82,7 @@ def _fit(log_dir: str, *, lr: float, epochs: int, seed: int, extra: list) -> Non
 def _write_logdir(root: Path) -> None:
     import keras
 
-    import callbacks
-    from tb_callbacks_plugin import EventWriter
+    from tb_callbacks_plugin import EventWriter, callbacks
 
     class Note(callbacks.Callback):
         """A user's callback whose event text is hostile HTML."""

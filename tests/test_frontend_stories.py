@@ -66,7 +66,7 @@ def _model(lr: float = 0.01):
 
 
 def _fit(model, log_dir: str, epochs: int, extra=()) -> None:
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     x, y = _data()
     model.fit(
@@ -83,7 +83,7 @@ def _fit(model, log_dir: str, epochs: int, extra=()) -> None:
 def write_stories(root: Path) -> None:
     import keras
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     keras.utils.set_random_seed(0)
     notebook = str(root / "notebook")
@@ -113,7 +113,7 @@ def write_stories(root: Path) -> None:
 
 
 def write_many(root: Path) -> None:
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     for i in range(MANY):
         _fit(

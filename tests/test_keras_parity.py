@@ -16,7 +16,7 @@ import pytest
 from tensorboard.compat.proto import event_pb2
 from tensorboard.util import tensor_util
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 from tb_callbacks_plugin.eventfiles.records import iter_records
 
 pytestmark = pytest.mark.skipif(

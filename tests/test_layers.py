@@ -10,7 +10,8 @@ eventfiles readers, server and cli. A layer imports only the layers below it:
     cli         tb_callbacks_plugin/cli/             core, eventfiles, api
     callbacks   callbacks/                           core, eventfiles, api
 
-So nothing in tb_callbacks_plugin imports callbacks, and server and cli do
+(`callbacks/` is installed as `tb_callbacks_plugin.callbacks`: setup.py's
+package_dir.) So nothing in tb_callbacks_plugin imports callbacks, and server and cli do
 not know each other. Imports are read from the source with `ast`, lazy ones
 inside functions and TYPE_CHECKING ones included.
 """
@@ -43,19 +44,19 @@ def module_name(path: Path, root: Path = ROOT) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
+    if parts[0] == "callbacks":  # the folder setup.py installs as tb_callbacks_plugin.callbacks
+        parts.insert(0, "tb_callbacks_plugin")
     return ".".join(parts)
 
 
 def layer_of(module: str) -> str | None:
     """The layer of a module of this project, None for anything else."""
     parts = module.split(".")
-    if parts[0] == "callbacks":
-        return "callbacks"
     if parts[0] != "tb_callbacks_plugin":
         return None
     if len(parts) == 1:
         return "api"
-    return parts[1] if parts[1] in ("eventfiles", "server", "cli") else "core"
+    return parts[1] if parts[1] in ("eventfiles", "server", "cli", "callbacks") else "core"
 
 
 def project_modules(root: Path = ROOT) -> dict[str, Path]:
@@ -116,7 +117,7 @@ def test_the_checker_sees_upward_imports(tmp_path):
         "tb_callbacks_plugin/server/__init__.py": "",
         "tb_callbacks_plugin/server/plugin.py": "from ..cli import main\n",
         "tb_callbacks_plugin/cli/__init__.py": "",
-        "tb_callbacks_plugin/cli/main.py": "import callbacks.tensorboard\n",
+        "tb_callbacks_plugin/cli/main.py": "import tb_callbacks_plugin.callbacks.tensorboard\n",
         "callbacks/__init__.py": "",
         "callbacks/tensorboard.py": (
             "from tb_callbacks_plugin import EventWriter\nfrom tb_callbacks_plugin.server import plugin\n"
@@ -128,7 +129,7 @@ def test_the_checker_sees_upward_imports(tmp_path):
     found = [v.split(": ", 1)[1] for v in violations(tmp_path)]
     assert sorted(found) == [
         "callbacks imports tb_callbacks_plugin.server.plugin (server)",
-        "cli imports callbacks.tensorboard (callbacks)",
+        "cli imports tb_callbacks_plugin.callbacks.tensorboard (callbacks)",
         "core imports tb_callbacks_plugin.server.plugin (server)",
         "server imports tb_callbacks_plugin.cli.main (cli)",
     ]
@@ -151,7 +152,7 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("tb_callba
         ("tb_callbacks_plugin.eventfiles.scalar_reader", ("server", "cli", "callbacks")),
         ("tb_callbacks_plugin.server.plugin", ("cli", "callbacks")),
         ("tb_callbacks_plugin.cli.main", ("server", "callbacks")),
-        ("callbacks", ("server", "cli")),
+        ("tb_callbacks_plugin.callbacks", ("server", "cli")),
     ],
 )
 def test_importing_a_layer_loads_none_above_it(module, must_not_load):

@@ -39,7 +39,7 @@ os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
 import tensorflow as tf
 import keras
 from keras.src.backend.tensorflow import trainer as tf_trainer
-import callbacks
+from tb_callbacks_plugin import callbacks
 import keras_helpers
 
 _reduce = tf_trainer.reduce_per_replica

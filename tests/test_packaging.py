@@ -105,3 +105,57 @@ def test_installs_next_to_tensorflow_cpu_without_a_second_tensorflow(wheel, tmp_
     }
     assert {"tensorflow-cpu", "tb-callbacks-plugin", "keras"} <= names
     assert "tensorflow" not in names
+
+
+def test_wheel_holds_only_tb_callbacks_plugin(wheel):
+    tops = {n.split("/")[0] for n in wheel.namelist() if ".dist-info/" not in n}
+    assert tops == {"tb_callbacks_plugin"}
+    # callbacks/ of the repository is installed under the one import package.
+    assert "tb_callbacks_plugin/callbacks/__init__.py" in wheel.namelist()
+    assert "tb_callbacks_plugin/callbacks/tensorboard.py" in wheel.namelist()
+    (top_level,) = [n for n in wheel.namelist() if n.endswith(".dist-info/top_level.txt")] or [None]
+    if top_level:
+        assert wheel.read(top_level).decode().split() == ["tb_callbacks_plugin"]
+
+
+@pytest.mark.timeout(300)
+def test_readme_import_works_beside_a_users_own_callbacks_py(wheel, tmp_path):
+    """The wheel installed (its files unpacked onto a path) and run from a project
+    folder that has its own callbacks.py: both import, neither shadows the other."""
+    site = tmp_path / "site"
+    wheel.extractall(site)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "callbacks.py").write_text("MINE = 'the user callbacks.py'\n")
+    script = (
+        "import callbacks as mine\n"
+        "from tb_callbacks_plugin import callbacks\n"
+        "import keras\n"
+        "assert mine.MINE == 'the user callbacks.py', mine\n"
+        "assert issubclass(callbacks.TensorBoard, keras.callbacks.Callback)\n"
+        "assert callbacks.TensorBoard(log_dir='logs').log_dir == 'logs'\n"
+        "assert callbacks.__name__ == 'tb_callbacks_plugin.callbacks'\n"
+        "print('ok', callbacks.__file__)\n"
+    )
+    env = {
+        "PATH": "/usr/bin:/bin",
+        # The wheel's files first, then this interpreter's site-packages (Keras, TensorBoard).
+        "PYTHONPATH": str(site),
+        "KERAS_BACKEND": "tensorflow",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=project, capture_output=True, text=True, timeout=280, env=env
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("ok " + str(site))
+
+
+def test_importing_tb_callbacks_plugin_loads_no_keras():
+    unwanted = ("keras", "tensorflow", "callbacks", "tb_callbacks_plugin.callbacks")
+    probe = f"import sys, tb_callbacks_plugin; print(sorted(m for m in {unwanted!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "[]"

@@ -522,7 +522,7 @@ def test_callbacks_tensorboard_fit_to_s3_through_an_outage(s3, bucket, monkeypat
     """
     import keras
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     written = []
     real_write = EventWriter.write
@@ -616,7 +616,7 @@ def test_callbacks_tensorboard_fit_to_s3_through_an_outage(s3, bucket, monkeypat
 def test_fit_with_missing_bucket_fails_before_the_first_step(s3, write_graph):
     import keras
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     x, y = digits()
     for callback in (

@@ -41,7 +41,7 @@ def logdir(tmp_path_factory):
     """A real fit with ReduceLROnPlateau, EarlyStopping and a user's hostile note, and a long series."""
     from keras_helpers import classifier, digits, seed
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     class Note(callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -236,7 +236,7 @@ def two_fits(tmp_path_factory):
     """Two fits into one log_dir (each numbering its epochs from 0), and a plain run."""
     from keras_helpers import classifier, digits, seed
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     root = tmp_path_factory.mktemp("two_fits")
     seed(0)

@@ -142,7 +142,7 @@ def keras_logdir(tmp_path_factory):
     import keras
     from keras_helpers import classifier, digits, seed
 
-    import callbacks
+    from tb_callbacks_plugin import callbacks
 
     logdir = tmp_path_factory.mktemp("keras")
     seed(0)

@@ -31,7 +31,7 @@ if os.environ.get("TF_USE_LEGACY_KERAS") != "1":
 
 import tensorflow as tf  # noqa: E402 - only in a tf-keras process
 
-import callbacks  # noqa: E402
+from tb_callbacks_plugin import callbacks  # noqa: E402
 
 tfk = tf.keras
 K = tf.keras.backend
@@ -62,7 +62,7 @@ def summary(logdir):
 
 
 def test_this_process_runs_tf_keras():
-    from callbacks import _keras
+    from tb_callbacks_plugin.callbacks import _keras
 
     assert _keras.LEGACY and tfk.__name__.startswith("tf_keras")
     assert issubclass(callbacks.Callback, tfk.callbacks.Callback)

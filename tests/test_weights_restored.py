@@ -13,7 +13,7 @@ import keras_helpers as kh
 import numpy as np
 import pytest
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 BEST, PATIENCE, EPOCHS = 1, 2, 8
 

@@ -20,7 +20,7 @@ import keras_helpers as kh
 import numpy as np
 import pytest
 
-import callbacks
+from tb_callbacks_plugin import callbacks
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("tensorflow") is not None,
