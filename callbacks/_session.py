@@ -203,6 +203,15 @@ class FitSession:
         self._last_step = step
         return step
 
+    def at_last_epoch_end(self, hook: str) -> bool:
+        """Whether `hook` ends the fit's last epoch: a stop there cuts nothing short."""
+        epochs = self.params().get("epochs")
+        return (
+            hook in ("on_epoch_end", "on_train_end")
+            and epochs is not None
+            and self.current_epoch() >= epochs - 1
+        )
+
     def current_epoch(self) -> int:
         if self.epoch is not None:
             return self.epoch
@@ -408,9 +417,13 @@ class FitSession:
         """
         if not self.running:
             return
-        reason = _searches.ending_reason(exception) or self.stop.hook_failed(
-            callback, exception, logs if isinstance(logs, dict) else {}, batch
-        )
+        reason = _searches.ending_reason(exception)
+        if reason == _searches.STOPPED_BY_SCHEDULER and self.at_last_epoch_end(hook):
+            # Ray stops every trial at its last report, the ones it let finish too.
+            self.end_training("completed")
+            return
+        if reason is None:
+            reason = self.stop.hook_failed(callback, exception, logs if isinstance(logs, dict) else {}, batch)
         self.end_training(reason, exception)
 
     def step_failed(self, exception: BaseException) -> None:
