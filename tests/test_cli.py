@@ -22,6 +22,7 @@ from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, 
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_callbacks_plugin import EventWriter, read_events
+from tb_callbacks_plugin.cli import loading
 from tb_callbacks_plugin.cli import main as cli
 from tb_callbacks_plugin.eventfiles import event_reader as reader
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
@@ -394,7 +395,7 @@ def test_console_script_exit_codes(logdir, tmp_path):
 def test_progress_bar_only_when_slow(logdir, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "events", logdir)
     assert code == 0 and err == ""  # fast read: no bar
-    monkeypatch.setenv(cli.PROGRESS_DELAY_ENV, "0")  # as if every read were slow
+    monkeypatch.setenv(loading.PROGRESS_DELAY_ENV, "0")  # as if every read were slow
     code, out, err = run_cli(capsys, "events", logdir, "--format", "jsonl")
     assert code == 0
     assert "reading event files" in err and "%" in err
