@@ -180,3 +180,44 @@ def test_fit_column_tells_repeated_fits_apart(tmp_path):
     frame = events_dataframe(str(tmp_path / "logs")).sort_values("wall_time")
     assert got == list(zip(frame["kind"], frame["fit"].tolist(), strict=True))
     assert [fit for _, fit in got] == [0, 0, 1, 1]
+
+
+def _tree(folder: str) -> dict[str, bytes]:
+    found = {}
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def test_a_failing_export_leaves_the_previous_one(tmp_path):
+    """The second export runs out of room (a file-size limit: writes fail with
+    EFBIG, as on a full disk) after writing part of its files: the first
+    export stays whole and no staging folder is left behind."""
+    import resource
+
+    logs, out = tmp_path / "logs", str(tmp_path / "out")
+    with EventWriter(str(logs / "small" / "train")) as writer:
+        writer.write("custom", 1, "small", wall_time=T0)
+        writer.write_summary(_simple("epoch_loss", 1.0), 0, wall_time=T0)
+    assert cli.main(["export", str(logs), "-o", out, "--format", "csv", "--no-progress"]) == 0
+    before = _tree(out)
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    with EventWriter(str(logs / "big" / "train")) as writer:
+        for step in range(20_000):
+            writer.write_summary(_simple("epoch_loss", 1.0 / (step + 1)), step, wall_time=T0 + step)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    argv = [EXE, "export", str(logs), "-o", out, "--format", "csv", "--no-progress"]
+    failed = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert failed.returncode == 2 and "cannot write" in failed.stderr, failed.stderr
+    assert _tree(out) == before
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    assert sorted(os.listdir(f"{out}/scalars.csv")) == ["experiment=big", "experiment=small"]

@@ -12,6 +12,10 @@ and kept exact in the `experiment` column of every file). DuckDB, Polars,
 pandas and Spark read a whole sweep at once, and a query on a few
 experiments opens only their files.
 
+An export is built in a hidden folder inside DIR and renamed into place only
+when complete (`publish`): a failing export (a full disk, an interrupt)
+leaves the previous one as it was and no temporary folder behind.
+
 events: `experiment, run, kind, step, epoch, fit, wall_time, source,
 message, data` (`fit` as in `events_dataframe`: which fit of the run dir;
 `data` as a strict JSON string, non-finite numbers as "NaN", "Infinity",
@@ -26,6 +30,7 @@ import csv
 import math
 import os
 import shutil
+import tempfile
 import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -236,9 +241,52 @@ def write_scalars(out: str, columns: dict[str, Any], fmt: str) -> Written:
     return Written(dataset, int(len(order)), written)
 
 
-def clear(out: str, fmt: str) -> None:
-    """Removes an earlier export's datasets of this format, so no stale partition stays."""
-    for name in ("events", "scalars"):
-        path = os.path.join(out, f"{name}.{fmt}")
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+DATASETS = ("events", "scalars")
+_STAGING_PREFIX = ".tb-callbacks-export-"
+
+
+def publish(out: str, fmt: str, events: Sequence[Event], scalars: dict[str, Any]) -> list[Written]:
+    """Writes both datasets of format `fmt` under `out`, replacing an earlier export's.
+
+    Everything is written into a fresh folder inside `out` (same file
+    system, so a rename moves it) and each dataset is swapped in by rename
+    only when all are written; a dataset this export does not produce is
+    removed, so no stale partition stays. Any failure before the swap leaves
+    the earlier export untouched; the staging folder is always removed.
+    """
+    os.makedirs(out, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out)
+    try:
+        written = [write_events(stage, events, fmt)] if events else []
+        if len(scalars["step"]):
+            written.append(write_scalars(stage, scalars, fmt))
+        _swap_in(stage, out, fmt)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [Written(os.path.join(out, os.path.basename(w.path)), w.rows, w.experiments) for w in written]
+
+
+def _swap_in(stage: str, out: str, fmt: str) -> None:
+    """Moves the staged datasets over the ones in `out`; the old ones go into `stage` (deleted after).
+
+    A directory cannot be renamed over a non-empty one, so each old dataset
+    is first moved aside (and put back if the new one cannot take its place).
+    """
+    for name in DATASETS:
+        dataset = f"{name}.{fmt}"
+        target, new, old = (
+            os.path.join(out, dataset),
+            os.path.join(stage, dataset),
+            os.path.join(stage, "old-" + dataset),
+        )
+        aside = os.path.lexists(target)
+        if aside:
+            os.rename(target, old)
+        if not os.path.exists(new):
+            continue
+        try:
+            os.rename(new, target)
+        except OSError:
+            if aside:
+                os.rename(old, target)
+            raise

@@ -406,11 +406,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         _note(f"nothing to export in {args.logdir}{_filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY
     try:
-        os.makedirs(args.output, exist_ok=True)
-        export.clear(args.output, args.format)
-        written = [export.write_events(args.output, events, args.format)] if events else []
-        if len(scalars["step"]):
-            written.append(export.write_scalars(args.output, scalars, args.format))
+        written = export.publish(args.output, args.format, events, scalars)
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
     for item in written:
