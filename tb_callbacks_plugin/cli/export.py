@@ -1,16 +1,15 @@
 """`tb-callbacks export`: events and scalars as files any query engine reads.
 
 ```
-DIR/events.parquet/experiment=<name>/part-0.parquet
-DIR/scalars.parquet/experiment=<name>/part-0.parquet
+DIR/events.parquet/<name>-<hash>/part-0.parquet
+DIR/scalars.parquet/<name>-<hash>/part-0.parquet
 ```
 
-One directory per dataset, as Spark writes them, partitioned Hive-style by
-experiment (`<log_dir>` of a `callbacks.TensorBoard`, see
-`conventions.experiment_of`; the name is percent-encoded in the directory
-and kept exact in the `experiment` column of every file). DuckDB, Polars,
-pandas and Spark read a whole sweep at once, and a query on a few
-experiments opens only their files.
+One directory per dataset, partitioned into one folder per experiment
+(`<log_dir>` of a `callbacks.TensorBoard`, see `conventions.experiment_of`).
+The experiment is exact in the `experiment` column of every file; its
+folder is named by `partition_name`, short whatever the run path's depth.
+DuckDB, Polars, pandas and pyarrow read a whole sweep at once.
 
 An export is built in a hidden folder inside DIR and renamed into place only
 when complete (`publish`): a failing export (a full disk, an interrupt)
@@ -27,11 +26,12 @@ type). scalars: `experiment, run, tag, step, wall_time, value`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
+import re
 import shutil
 import tempfile
-import urllib.parse
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -89,8 +89,28 @@ class Written:
     experiments: int
 
 
+# How much of the experiment's name its folder shows; the hash makes it unique.
+_READABLE_CHARS = 60
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def partition_name(experiment: str) -> str:
+    """The folder of `experiment`'s partition: the end of its name, made safe, and a hash of all of it.
+
+    At most 73 ASCII bytes however deep the experiment's path (a file name
+    may have 255), one folder per experiment (the hash is of the exact
+    name), never hidden (readers skip names starting with `.` or `_`). No
+    `=` in it: a `key=value` folder is a Hive partition column to DuckDB
+    and pyarrow, whose value would stand in for the exact `experiment`
+    column of the files.
+    """
+    readable = _UNSAFE.sub("_", experiment)[-_READABLE_CHARS:].lstrip("._-") or "experiment"
+    digest = hashlib.sha256(experiment.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{readable}-{digest}"
+
+
 def partition_dir(dataset: str, experiment: str) -> str:
-    return os.path.join(dataset, "experiment=" + urllib.parse.quote(experiment, safe=""))
+    return os.path.join(dataset, partition_name(experiment))
 
 
 def _typed(value: Any, kind: str) -> Any:
