@@ -578,10 +578,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = commands.add_parser(
         "export",
-        help="write events and scalars as Parquet (or CSV, JSON Lines) datasets for DuckDB, Polars, Spark",
-        description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory partitioned "
-        "Hive-style by experiment (experiment=NAME/part-0.FORMAT), for query engines to read "
-        "without this tool. An earlier export of the same format in DIR is replaced.",
+        help="write events and scalars as Parquet (or CSV, JSON Lines) datasets for DuckDB, Polars, pyarrow",
+        description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory with one folder "
+        "per experiment (NAME-HASH/part-0.FORMAT), for query engines to read without this tool. "
+        "An earlier export of the same format in DIR is replaced once the new one is complete.",
         epilog="events: experiment, run, kind, step, epoch, fit, wall_time, source, message, "
         "data (strict JSON) and data_<field> columns for the built-in kinds' fields; "
         "scalars: experiment, run, tag, step, wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
