@@ -450,9 +450,10 @@ def test_summary_golden_and_content(logdir, capsys):
     assert base["best"] == pytest.approx(0.5) and base["best_epoch"] == 2
     assert base["final"] == pytest.approx(0.6) and base["epochs"] == 5
     assert base["lr_changes"] == 1 and base["lr"] == "0.01 -> 0.001"
-    assert base["ended"] == "early_stop at epoch 4, restored epoch 2"
+    # Text for people counts epochs as Keras's console does; best_epoch (a field) stays 0-based.
+    assert base["ended"] == "early_stop at epoch 5, restored epoch 3"
     div = rows["diverge"]
-    assert div["final"] == "NaN" and div["best"] == pytest.approx(2.5) and div["ended"] == "nan at epoch 2"
+    assert div["final"] == "NaN" and div["best"] == pytest.approx(2.5) and div["ended"] == "nan at epoch 3"
     assert rows["odd"]["metric"] is None and rows["odd"]["ended"] == "no train_begin/train_end events"
     code, out, _ = run_cli(capsys, "summary", logdir, "--metric", "epoch_learning_rate", "--format", "jsonl")
     base = json.loads(out.splitlines()[0])

@@ -46,7 +46,7 @@ TABLE_COLUMNS = (
     Column("epochs", "EPOCHS", right=True),
     Column("metric", "METRIC", max_width=40),
     Column("best", "BEST", cell=_number, right=True),
-    Column("best_epoch", "AT EPOCH", right=True),
+    Column("best_epoch", "AT EPOCH", cell=formatting.epoch_cell, right=True),
     Column("final", "FINAL", cell=_number, right=True),
     Column("lr_story", "LR CHANGES"),
     Column("ended", "ENDED", max_width=100),
