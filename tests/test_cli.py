@@ -350,6 +350,9 @@ def test_events_none_found_exits_1(logdir, capsys, tmp_path):
         (["plot", "{logdir}", "-o", "{tmp}/out.xyz"], "unsupported image type"),
         (["plot", "{logdir}", "-o", "{tmp}/no/such/dir/out.png"], "does not exist"),
         (["plot", "{logdir}", "-o", "{tmp}/out.png", "--metric", "no_such_tag"], "no such scalar tag"),
+        # summary refuses it as plot does (it printed empty columns and exited 0), naming the tags.
+        (["summary", "{logdir}", "--metric", "no_such_tag"], "no such scalar tag"),
+        (["summary", "{logdir}", "--metric", "epoch_los", "--format", "json"], "epoch_loss"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(logdir, capsys, tmp_path, argv, needle):

@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from tb_callbacks_plugin.cli.experiments import summarize
 
     runs, events, metrics = load(args.logdir, args.run, progress=args.progress, scalars=True)
+    if args.metric is not None:
+        arguments.check_metrics([args.metric], metrics)
     lines = summarize(list(runs), events, metrics, metric=args.metric, root_name=logdir_name(args.logdir))
     rows = [line.to_dict() for line in lines]
     if args.format == "table":
