@@ -423,6 +423,39 @@ def test_corrupt_file_warns_in_one_line_and_keeps_the_rest(logdir, capsys, tmp_p
     assert len(kinds) == len(read_events(logdir)) - 2  # both odd events were one bundle record
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["events"],
+        ["summary"],
+        ["report", "-o", "{tmp}/r.html"],
+        ["export", "-o", "{tmp}/out", "--format", "csv"],
+        ["plot", "-o", "{tmp}/p.png"],
+    ],
+)
+def test_each_damaged_record_is_told_once(capsys, tmp_path, argv):
+    # summary, report, export and plot read each file twice (events, then scalars):
+    # both readers warned about the same record, and each warning was printed twice.
+    run_dir = tmp_path / "logs" / "exp" / "train"
+    with EventWriter(str(run_dir)) as writer:
+        for i in range(6):
+            writer.write("custom", i, f"message number {i}")
+            writer.write_summary(keras_scalar("epoch_loss", 1.0 / (i + 1)), i, wall_time=T0 + i)
+            writer.flush()
+    (path,) = find_runs(tmp_path / "logs")["exp/train"]
+    with open(path, "r+b") as f:
+        buf = bytearray(f.read())
+        buf[buf.index(b"message number 3") + 2] ^= 0xFF  # the record's CRC no longer matches
+        f.seek(0)
+        f.write(buf)
+    command, *rest = argv
+    code, _, err = run_cli(
+        capsys, command, tmp_path / "logs", "--no-progress", *[a.format(tmp=tmp_path) for a in rest]
+    )
+    assert code == 0, err
+    assert err.count("corrupt bytes") == 1, err
+
+
 # ---------------------------------------------------------------- metrics, summary
 
 
