@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from tb_callbacks_plugin import conventions, event_format
@@ -11,6 +12,8 @@ from tb_callbacks_plugin.cli.formatting import FORMATS
 from tb_callbacks_plugin.cli.status import CliError
 
 if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
+
     # What `add_subparsers` returns: each command module adds its parser to it.
     Commands = argparse._SubParsersAction[argparse.ArgumentParser]
 
@@ -73,3 +76,15 @@ def check_kinds(kinds: list[str] | None) -> set[str] | None:
         if not event_format.KIND_PATTERN.fullmatch(kind):
             raise CliError(f"--kind {kind!r} is not a valid event kind (expected [a-z0-9_.-]{{1,64}})")
     return set(kinds)
+
+
+def check_metrics(tags: Iterable[str], metrics: Mapping[str, RunMetrics]) -> list[str]:
+    """The scalar tags of the selected runs, sorted; a --metric TAG none of them has is an error."""
+    available = sorted({tag for m in metrics.values() for tag in m.scalars})
+    for tag in tags:
+        if tag not in available:
+            shown = ", ".join(available[:20]) + (", …" if len(available) > 20 else "")
+            raise CliError(
+                f"--metric {tag!r}: no such scalar tag in the selected runs (tags: {shown or 'none'})"
+            )
+    return available

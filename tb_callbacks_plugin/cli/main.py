@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from tb_callbacks_plugin.cli.commands import events, export, plot, report, summary
@@ -54,17 +54,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _show_warning(
-    message: Warning | str,
-    category: type[Warning],
-    filename: str,
-    lineno: int,
-    file: TextIO | None = None,
-    line: str | None = None,
-) -> None:
-    # One line per warning, without Python's source-location block.
-    text = " ".join(str(message).split("\n"))
-    note(f"warning: {text}")
+def _warning_printer() -> Callable[..., None]:
+    """A `warnings.showwarning` that prints each warning once, in one line.
+
+    Commands read a file more than once (events, then scalars), and each
+    reader warns about the same damaged record in the same words: once is
+    what happened.
+    """
+    shown: set[str] = set()
+
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: TextIO | None = None,
+        line: str | None = None,
+    ) -> None:
+        # One line per warning, without Python's source-location block.
+        text = " ".join(str(message).split("\n"))
+        if text not in shown:
+            shown.add(text)
+            note(f"warning: {text}")
+
+    return show
 
 
 def _prepare_stdout(fmt: str) -> None:
@@ -83,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs `tb-callbacks` with `argv` (default: `sys.argv[1:]`); returns the exit status."""
     parser = build_parser()
     previous_showwarning = warnings.showwarning
-    warnings.showwarning = _show_warning
+    warnings.showwarning = _warning_printer()
     try:
         args = parser.parse_args(argv)
         _prepare_stdout(getattr(args, "format", "table"))

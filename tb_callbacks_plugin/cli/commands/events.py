@@ -35,7 +35,7 @@ TABLE_COLUMNS = (
     Column("run", "RUN", max_width=40),
     Column("fit", "FIT", right=True),
     Column("step", "STEP", right=True),
-    Column("epoch", "EPOCH", right=True),
+    Column("epoch", "EPOCH", cell=formatting.epoch_cell, right=True),
     Column("wall_time", "TIME (UTC)", cell=_utc),
     Column("kind", "KIND"),
     Column("source", "SOURCE", max_width=24),

@@ -66,13 +66,7 @@ def run(args: argparse.Namespace) -> int:
     runs, events, metrics = load(args.logdir, args.run, progress=args.progress, scalars=True)
     if kinds is not None:
         events = [e for e in events if e.kind in kinds]
-    available = sorted({tag for m in metrics.values() for tag in m.scalars})
-    for tag in args.metric or ():
-        if tag not in available:
-            shown = ", ".join(available[:20]) + (", …" if len(available) > 20 else "")
-            raise CliError(
-                f"--metric {tag!r}: no such scalar tag in the selected runs (tags: {shown or 'none'})"
-            )
+    available = arguments.check_metrics(args.metric or (), metrics)
     if not events and not available:
         note(f"nothing to plot in {args.logdir}{filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY

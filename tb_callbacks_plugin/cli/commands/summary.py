@@ -46,7 +46,7 @@ TABLE_COLUMNS = (
     Column("epochs", "EPOCHS", right=True),
     Column("metric", "METRIC", max_width=40),
     Column("best", "BEST", cell=_number, right=True),
-    Column("best_epoch", "AT EPOCH", right=True),
+    Column("best_epoch", "AT EPOCH", cell=formatting.epoch_cell, right=True),
     Column("final", "FINAL", cell=_number, right=True),
     Column("lr_story", "LR CHANGES"),
     Column("ended", "ENDED", max_width=100),
@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     from tb_callbacks_plugin.cli.experiments import summarize
 
     runs, events, metrics = load(args.logdir, args.run, progress=args.progress, scalars=True)
+    if args.metric is not None:
+        arguments.check_metrics([args.metric], metrics)
     lines = summarize(list(runs), events, metrics, metric=args.metric, root_name=logdir_name(args.logdir))
     rows = [line.to_dict() for line in lines]
     if args.format == "table":
