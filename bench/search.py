@@ -55,15 +55,8 @@ TBS = "TB scalars ms"
 
 @contextlib.contextmanager
 def started(logdir: str, load_fast: bool) -> Iterator[TensorBoardProcess]:
-    """A `tensorboard` on `logdir`; on a busy machine its start can exceed
-    tb_server's minute, so it is tried up to three times."""
-    for attempt in range(3):
-        try:
-            tb = TensorBoardProcess(logdir, load_fast=load_fast, reload_interval=5)
-            break
-        except RuntimeError:
-            if attempt == 2:
-                raise
+    """A `tensorboard` on `logdir`, given minutes to start on a busy machine."""
+    tb = TensorBoardProcess(logdir, load_fast=load_fast, reload_interval=5, start_timeout=300)
     try:
         yield tb
     finally:
