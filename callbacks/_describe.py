@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tb_callbacks_plugin import conventions
+
 # Attributes of monitoring callbacks worth recording when they exist
 # (EarlyStopping, ReduceLROnPlateau, and users' stoppers written like them).
 _MONITOR_FACTS = (
@@ -71,7 +73,7 @@ def plain(value: Any) -> Any:
 def human_epoch(epoch: Any) -> str:
     """A 0-based epoch as Keras's console prints it (1-based)."""
     if isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool):
-        return str(int(epoch) + 1)
+        return str(conventions.console_epoch(int(epoch)))
     return num(epoch)
 
 
