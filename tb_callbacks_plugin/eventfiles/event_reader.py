@@ -93,7 +93,12 @@ class _RoleCache:
 
 def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
     """Events of one event file (a path or a URL), damage skipped with warnings."""
-    yield from _buffer_events(storage.read_bytes(path), path, run, roles or _RoleCache())
+    yield from buffer_events(storage.read_bytes(path), path, run, roles)
+
+
+def buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
+    """Events of one event file's bytes (read from `path`), damage skipped with warnings."""
+    yield from _buffer_events(buf, path, run, roles or _RoleCache())
 
 
 def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
