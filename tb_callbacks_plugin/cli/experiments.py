@@ -65,7 +65,7 @@ class ExperimentSummary:
 _ENDING_WORDS = {
     "completed": "completed",
     "early_stop": "early stop",
-    "nan": "NaN",
+    "nan": conventions.NAN,  # as the name of a non-finite number
     "pruned": "pruned",
     "stopped_by_scheduler": "stopped by scheduler",
     "interrupted": "interrupted",
