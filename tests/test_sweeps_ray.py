@@ -7,7 +7,9 @@ process right after: the trial's `train_end` must say
 `stopped_by_scheduler`, and every earlier event and scalar must be on disk.
 The trials run one at a time, so that ASHA's decisions do not depend on which
 trial reaches a rung first: the first trial learns, the two after it do not,
-and each is stopped at its first rung.
+and each is stopped at its first rung. A second search writes every trial to
+`s3://` on a local S3 server (moto, as tests/test_remote.py runs it): the
+reader, `summary` and `export` work from there.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 
 import keras_helpers as kh
 import pytest
+import test_remote
 
 from tb_callbacks_plugin import read_events
 from tb_callbacks_plugin.eventfiles.hparams import read_hparams
@@ -26,6 +29,8 @@ tune = pytest.importorskip("ray.tune")
 EPOCHS = 3
 RATES = [0.05, 1e-5, 2e-5]
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+# The local S3 server (moto) of the remote-storage tests, with the AWS settings it needs.
+s3 = test_remote.s3
 
 
 def train_fn(config, logdir):
@@ -45,36 +50,54 @@ def train_fn(config, logdir):
 
 
 @pytest.fixture(scope="module")
-def search(tmp_path_factory):
-    from ray.tune.schedulers import ASHAScheduler
-
-    root = tmp_path_factory.mktemp("ray")
-    logdir = str(root / "logs")
+def cluster(s3):
+    """A local Ray cluster whose workers reach the S3 server as this process does."""
     # Workers import this module's train_fn and keras_helpers by name.
     pythonpath = os.pathsep.join(p for p in (TESTS_DIR, os.environ.get("PYTHONPATH")) if p)
+    aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
     ray.init(
         num_cpus=2,
         object_store_memory=80 * 1024 * 1024,
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2"}},
+        runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2", **aws}},
     )
     try:
-        tuner = tune.Tuner(
-            tune.with_parameters(train_fn, logdir=logdir),
-            param_space={"learning_rate": tune.grid_search(RATES), "model": {"units": 8, "name": "dense"}},
-            tune_config=tune.TuneConfig(
-                scheduler=ASHAScheduler(
-                    metric="val_loss", mode="min", max_t=EPOCHS, grace_period=1, reduction_factor=2
-                ),
-                max_concurrent_trials=1,
-            ),
-            run_config=tune.RunConfig(storage_path=str(root / "ray_results"), name="asha", verbose=0),
-        )
-        results = tuner.fit()
+        yield
     finally:
         ray.shutdown()
-    return logdir, results
+
+
+def _tune(logdir: str, rates: list[float], storage: str):
+    from ray.tune.schedulers import ASHAScheduler
+
+    tuner = tune.Tuner(
+        tune.with_parameters(train_fn, logdir=logdir),
+        param_space={"learning_rate": tune.grid_search(rates), "model": {"units": 8, "name": "dense"}},
+        tune_config=tune.TuneConfig(
+            scheduler=ASHAScheduler(
+                metric="val_loss", mode="min", max_t=EPOCHS, grace_period=1, reduction_factor=2
+            ),
+            max_concurrent_trials=1,
+        ),
+        run_config=tune.RunConfig(storage_path=storage, name="asha", verbose=0),
+    )
+    return tuner.fit()
+
+
+@pytest.fixture(scope="module")
+def search(cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ray")
+    logdir = str(root / "logs")
+    return logdir, _tune(logdir, RATES, str(root / "ray_results"))
+
+
+@pytest.fixture(scope="module")
+def s3_search(cluster, s3, tmp_path_factory):
+    """The search with every trial writing to s3://: what is read, summarised and exported from there."""
+    s3.client.create_bucket(Bucket="sweeps")
+    logdir = "s3://sweeps/logs"
+    return logdir, _tune(logdir, RATES[:2], str(tmp_path_factory.mktemp("ray_s3") / "ray_results"))
 
 
 def _by_rate(logdir):
@@ -123,3 +146,26 @@ def test_the_trial_asha_kept_completed(search):
     assert events[0].data["trial"]["tuner"] == "ray"
     assert events[-1].kind == "train_end" and events[-1].data["reason"] == "completed"
     assert events[-1].epoch == EPOCHS - 1
+
+
+def test_a_search_on_shared_storage_is_read_summarised_and_exported_from_there(s3_search, tmp_path, capsys):
+    from tb_callbacks_plugin.cli import main as cli
+
+    logdir, _ = s3_search
+    by_rate = _by_rate(logdir)
+    assert set(by_rate) == {0.05, 1e-5}
+    assert by_rate[1e-5][1][-1].data["reason"] == "stopped_by_scheduler"
+    assert by_rate[0.05][1][-1].data["reason"] == "completed"
+    assert cli.main(["summary", logdir]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 trials: 1 completed, 1 stopped by scheduler"
+    assert lines[2].split()[0] == by_rate[0.05][0]  # the trial that learned, best first
+    duckdb = pytest.importorskip("duckdb")
+    assert cli.main(["export", logdir, "-o", str(tmp_path / "out")]) == 0
+    rows = duckdb.sql(
+        f"""
+        SELECT CAST(hparams->>'learning_rate' AS DOUBLE) AS lr, data_reason
+        FROM read_parquet('{tmp_path}/out/events.parquet/*/*.parquet') WHERE kind = 'train_end' ORDER BY lr
+        """
+    ).fetchall()
+    assert rows == [(1e-5, "stopped_by_scheduler"), (0.05, "completed")]
