@@ -91,6 +91,8 @@ def report_data(
         cuts = np.flatnonzero(np.diff(key)) + 1
         for begin, end in zip(np.concatenate(([0], cuts)), np.concatenate((cuts, [len(key)])), strict=True):
             run, tag = scalars["run"][run_code[begin]], scalars["tag"][tag_code[begin]]
+            if conventions.is_outcome_tag(tag):
+                continue  # one point per fit, not a curve: the server's tags leave it out too
             tags_of.setdefault(run, []).append(tag)
             slices[(run, tag)] = np.arange(begin, end)
     all_runs = sorted(set(run_names) | set(listed))
