@@ -48,13 +48,50 @@ def find_runs(
     if not os.path.isdir(logdir):
         raise FileNotFoundError(f"logdir not found: {logdir}")
     runs: dict[str, list[str]] = {}
-    for dirpath, dirnames, filenames in os.walk(logdir):
-        dirnames.sort()
-        files = sorted(f for f in filenames if is_event_file(f))
+    for dirpath, filenames in _walk_as_tensorboard(logdir):
+        files = sorted(f for f in filenames if is_event_file(f) and os.path.isfile(os.path.join(dirpath, f)))
         if files:
             run = os.path.relpath(dirpath, logdir).replace(os.sep, "/")
             runs[run] = [os.path.join(dirpath, f) for f in files]
     return runs
+
+
+def _walk_as_tensorboard(logdir: str) -> Iterator[tuple[str, list[str]]]:
+    """(folder, file names) of every folder below `logdir`, in name order, as TensorBoard walks it.
+
+    Both of TensorBoard's loaders follow symbolic links to folders and
+    files (the data server walks with `walkdir`'s `follow_links(true)`, the
+    Python loader with `gfile.walk`, which recurses into whatever `isdir`
+    accepts), so a symlinked run folder is a run, under the link's name.
+    A link to a folder that is being walked (its own parent, the logdir)
+    would be walked forever: like the data server, which reports such a
+    loop and skips it, it is skipped. A folder reached by two links that
+    are not a loop is walked twice, as TensorBoard does (two runs).
+    """
+    chain: dict[str, tuple[tuple[int, int], ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(logdir, followlinks=True):
+        dirnames.sort()
+        if dirpath not in chain:  # the logdir itself
+            chain[dirpath] = (_identity(dirpath),)
+        ancestors = chain.pop(dirpath)
+        keep = []
+        for name in dirnames:
+            try:
+                identity = _identity(os.path.join(dirpath, name))
+            except OSError:
+                continue  # vanished, or a link that cannot be followed
+            if identity in ancestors:
+                continue  # a loop
+            chain[os.path.join(dirpath, name)] = (*ancestors, identity)
+            keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, filenames
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The folder `path` leads to (device and inode, links followed)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _find_remote_runs(logdir: str, storage_options: dict[str, Any] | None) -> dict[str, list[str]]:
