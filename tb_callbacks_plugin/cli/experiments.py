@@ -276,8 +276,8 @@ def _fit_lines(
         points = metrics[chosen.run].points.get(chosen.tag, [])
         per_fit = {s.fit: s for s in fits.split_points(points, starts)}
     by_fit: dict[int, list[Event]] = {}
-    for event in exp_events:
-        by_fit.setdefault(fits.fit_of(event.wall_time, starts), []).append(event)
+    for event, fit in zip(exp_events, fits.experiment_fits(exp_events, starts), strict=True):
+        by_fit.setdefault(fit, []).append(event)
     lines = []
     for fit in range(len(starts)):
         events = by_fit.get(fit, [])

@@ -108,16 +108,16 @@ def load(
 ) -> tuple[dict[str, list[str]], list[Event], dict]:
     """(runs and their files, events, metrics); `problems` gets each run's reader warnings."""
     runs = select_runs(logdir, run_pattern)
-    events: list[Event] = []
+    events: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
     metrics: dict = {}
 
     def read_events(run: str, path: str) -> None:
         if problems is None:
-            events.extend(reader.iter_file_events(path, run))
+            events.append((path, list(reader.iter_file_events(path, run))))
             return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            events.extend(reader.iter_file_events(path, run))
+            events.append((path, list(reader.iter_file_events(path, run))))
         for warning in caught:
             if issubclass(warning.category, records.CorruptRecordWarning):
                 # As the tab says it: of the run, not of a path on this machine.
@@ -134,7 +134,7 @@ def load(
 
         passes.append(read_metrics)
     _for_each_file(runs, passes, progress)
-    return runs, reader.sort_events(events), metrics
+    return runs, reader.sort_file_events(events), metrics
 
 
 def read_scalars(
