@@ -1,8 +1,8 @@
 """The README's first command, `scripts/demo.sh`, in a venv that only its own set-up made.
 
 It installs the `demo` extra, trains the demo runs (`--quick`) and serves
-TensorBoard; the test asks that TensorBoard for the tab's runs, and then
-runs every example of the
+TensorBoard; the test asks that TensorBoard for the tab's runs, checks that
+the tab's address is the last thing said, and then runs every example of the
 README (its `python` and `console` blocks, in order) in that venv on those
 runs. The `bash` blocks are set-up commands: demo.sh is this test, the others
 install from an index, run the whole suite or build the frontend. The venv is
@@ -27,6 +27,8 @@ from tb_server import TensorBoardProcess
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ("baseline", "lr_schedule", "diverging", "resumed", "custom")
 _URL = re.compile(r"http://127\.0\.0\.1:(\d+)/")
+# TensorFlow's C++ start-up notes, which demo.sh keeps out of its output.
+_CHATTER = re.compile(r"absl::InitializeLog|^[IWE]\d{4} |oneDNN|cuda|cpu_feature_guard")
 # What the README's fragments take as given: a compiled model and its data.
 _GIVEN = """
 import keras
@@ -126,6 +128,11 @@ def test_demo_script_trains_and_serves_the_tab(tmp_path):
         kinds = {kind for run in runs.values() for kind in run["kinds"]}
         assert {"lr_change", "early_stop", "nan_terminated", "backup_restored", "milestone"} <= kinds
         assert server.get("/")[0] == 200
+        # The tab's address is said last and plainly, after no TensorFlow start-up notes.
+        said = [line.rstrip() for line in lines if line.strip()]
+        assert said[-1] == f"  Open http://127.0.0.1:{port[0]}/#callback_events", "".join(lines[-20:])
+        assert [line for line in said if _CHATTER.search(line)] == [], "".join(lines)
+        assert not any("next: tensorboard" in line for line in said)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
