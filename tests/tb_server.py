@@ -19,7 +19,13 @@ _URL_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
 
 class TensorBoardProcess:
     def __init__(
-        self, logdir: str, *, load_fast: bool, extra_args: tuple[str, ...] = (), reload_interval: float = 1
+        self,
+        logdir: str,
+        *,
+        load_fast: bool,
+        extra_args: tuple[str, ...] = (),
+        reload_interval: float = 1,
+        start_timeout: float = 60,
     ):
         self.logdir = logdir
         self.load_fast = load_fast
@@ -49,7 +55,7 @@ class TensorBoardProcess:
                     found.set()
 
         threading.Thread(target=pump, daemon=True).start()
-        if not found.wait(60):
+        if not found.wait(start_timeout):
             self.stop()
             raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
         self.base = f"http://127.0.0.1:{self.port}"
