@@ -48,10 +48,15 @@ class TensorBoardProcess:
                     self.port = int(m.group(1))
                     found.set()
 
-        threading.Thread(target=pump, daemon=True).start()
-        if not found.wait(60):
-            self.stop()
-            raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        # Waits for the URL line itself, however long a loaded machine takes
+        # to import TensorBoard (pytest-timeout ends a hang): it stops waiting
+        # only when the process has said its last line without one.
+        while not found.wait(0.2):
+            if not reader.is_alive():
+                self.stop()
+                raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
         self.base = f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes, dict[str, str]]:
