@@ -55,9 +55,44 @@ QUICK = (
 # Subprocess runs that are units of work of their own (each is minutes).
 OWN_UNIT = ("tests/test_backends.py::", "tests/test_keras_own.py::")
 
-# A unit's wall time in seconds, measured (docs/architecture.md, "Testing"):
-# only the order matters, longest first. A unit not listed counts as short.
-UNIT_SECONDS: dict[str, float] = {}
+# A unit's wall time in seconds, measured in a whole run (on a loaded
+# machine: docs/architecture.md, "Testing"). Only the order matters, longest
+# first; a unit not listed counts as short.
+_OWN = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_"
+_BACKENDS = "tests/test_backends.py::test_event_tests_pass"
+UNIT_SECONDS: dict[str, float] = {
+    "tests/test_frontend_stories.py": 439,
+    "tests/test_restart.py": 255,
+    "tests/test_plugin_integration.py": 252,
+    f"{_OWN}tensorflow[error-UserWarning]": 221,
+    "tests/test_frontend.py": 179,
+    f"{_OWN}jax": 170,
+    f"{_OWN}tensorflow[default]": 170,
+    "tests/test_faults.py": 161,
+    "tests/test_report.py": 153,
+    "tests/test_remote.py": 130,
+    "tests/test_plugin_fuzz.py": 127,
+    "tests/test_callbacks_tensorboard.py": 124,
+    "tests/test_demo_script.py": 101,
+    f"{_BACKENDS}[jax]": 95,
+    "tests/test_layers.py": 82,
+    "tests/test_multiworker.py": 74,
+    "tests/test_keras_parity.py": 65,
+    f"{_BACKENDS}[floor-tf-keras]": 64,
+    f"{_BACKENDS}[floor]": 64,
+    "tests/test_live.py": 61,
+    "tests/test_packaging.py": 45,
+    f"{_BACKENDS}[tf-keras]": 40,
+    "tests/test_demo.py": 39,
+    "tests/test_scalar_frame.py": 36,
+    "tests/test_setup_scripts.py": 29,
+    f"{_BACKENDS}[torch]": 29,
+    "tests/test_needs.py": 28,
+    "tests/test_weights_restored.py": 28,
+    "tests/test_callbacks_events.py": 24,
+    "tests/test_types.py": 23,
+    "tests/test_callbacks_jax.py": 20,
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
