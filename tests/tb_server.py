@@ -74,9 +74,10 @@ class TensorBoardProcess:
     def plugin_json(self, route: str) -> Any:
         return self.get_json("/data/plugin/callback_events/" + route)
 
-    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.5):
+    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.2):
         """Polls `predicate()` until it returns a truthy value (the loaders
-        ingest asynchronously)."""
+        ingest asynchronously). A short interval: a poll is a local request,
+        and every test that waits gets on as soon as the answer is there."""
         deadline = time.monotonic() + timeout
         last_error = None
         while time.monotonic() < deadline:
