@@ -69,6 +69,8 @@ setup(
             *DEMO,
             "pytest>=7",
             "pytest-timeout>=2",
+            # scripts/test.sh runs the suite on two workers (tests/conftest.py).
+            "pytest-xdist>=3.5",
             "hypothesis>=6",
             "tbparse>=0.0.9",
             "pyarrow>=12",
