@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 import os
-import struct
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,6 @@ SMALL_FILE_BYTES = 64 * 1024
 MAX_MISSES_PER_LENGTH = 64
 
 _FLOAT_VAL, _DOUBLE_VAL = 5, 6  # TensorProto field numbers
-_F32 = struct.Struct("<f")
 _DT_FLOAT, _DT_DOUBLE = 1, 2
 
 
@@ -600,16 +598,7 @@ def _read_slow(
             which = value.WhichOneof("value")
             if which not in ("simple_value", "tensor") or (want_tag is not None and not want_tag(value.tag)):
                 continue
-            if which == "simple_value":
-                number: float | None = value.simple_value
-            else:
-                tensor = value.tensor
-                # The usual tensor scalar (tf.summary.scalar's float32), without scalar_value's search.
-                content = tensor.tensor_content
-                if tensor.dtype == _DT_FLOAT and len(content) == 4 and not tensor.tensor_shape.dim:
-                    number = _F32.unpack(content)[0]
-                else:
-                    number = scalar_value(value)
+            number = value.simple_value if which == "simple_value" else scalar_value(value)
             if number is None:
                 continue
             lists = found.setdefault((value.tag, which == "tensor"), ([], [], [], []))
