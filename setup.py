@@ -58,6 +58,9 @@ setup(
         "parquet": ["pandas>=1.5", "pyarrow>=12"],
         "plot": ["matplotlib>=3.5"],
         "cli": ["tqdm>=4.60"],
+        # scalars_dataframe and the CLI read large event files with compiled
+        # loops (eventfiles/scalar_kernels.py); without it, with numpy.
+        "fast": ["numba>=0.59"],
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
         # What the event tests need on any backend (tests/test_backends.py
@@ -73,6 +76,7 @@ setup(
             "pytest-xdist>=3.5",
             "hypothesis>=6",
             "tbparse>=0.0.9",
+            "numba>=0.59",
             "pyarrow>=12",
             "duckdb>=0.9",
             "playwright>=1.40",
