@@ -1,4 +1,4 @@
-"""Which search a fit is a trial of, and the endings a search causes (DESIGN.md section 4).
+"""Which search a fit is a trial of, and the endings a search causes (docs/architecture.md, "Searches").
 
 Nothing here imports a search library: each is looked at only when the user's
 program has imported it (`sys.modules`), so a fit outside a search pays a

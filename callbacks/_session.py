@@ -27,6 +27,8 @@ import time
 import weakref
 from typing import Any, Protocol
 
+from tb_callbacks_plugin import conventions
+
 from . import _describe, _detectors, _keras, _model_state, _observers, _searches
 from ._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
 
@@ -54,8 +56,11 @@ class EventSink(Protocol):
     ) -> None:
         """Writes one event of the fit."""
 
-    def fit_ended(self) -> None:
-        """Called once `train_end` is written: the sink may close its files."""
+    def fit_ended(self, outcome: dict[str, float] | None = None) -> None:
+        """Called once `train_end` is written: the sink may close its files.
+
+        `outcome`: name -> value of each of `conventions.OUTCOME_TAGS` known.
+        """
 
     def write_hparams(self, hparams: dict[str, Any], *, wall_time: float) -> None:
         """Records the fit's hyperparameters as a TensorBoard HParams session of its experiment."""
@@ -123,6 +128,7 @@ class FitSession:
         self._begin_wall_time: float | None = None
         # The search trial this fit is (None outside a search), found at train_begin.
         self.trial: _searches.Trial | None = None
+        self._kinds: dict[str, int] = {}  # how many events of each kind the fit recorded
         self.learning_rate = _detectors.LearningRate(self)
         self.stop = _detectors.Stop(self)
         self.initial_epoch = _detectors.InitialEpoch(self)
@@ -238,6 +244,7 @@ class FitSession:
             sink.write_event(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, data=data or {}
             )
+        self._kinds[kind] = self._kinds.get(kind, 0) + 1
         for detector in self._detectors:
             detector.explain(kind)
         return True
@@ -265,6 +272,7 @@ class FitSession:
         self.running = True
         self._announced = False
         self._begin_wall_time = time.time()
+        self._kinds = {}
         _running.add(self)
         self._undo = []
         for detector in self._detectors:
@@ -367,8 +375,24 @@ class FitSession:
             data["exception"] = _class_name(exception)
             data["error"] = _describe.truncate(str(exception), 500)
         self.record("train_end", _describe.train_end(reason, self.epoch, exception), source=None, data=data)
+        outcome = self._outcome(reason)
         for sink in self.sinks:
-            sink.fit_ended()
+            sink.fit_ended(outcome)
+
+    def _outcome(self, reason: str) -> dict[str, float]:
+        """The fit's outcome scalars (`conventions.OUTCOME_TAGS`), once train_end is recorded."""
+        outcome = {
+            "ending": float(conventions.ending_code(reason)),
+            "ended_early": float(reason != "completed"),
+            "end_epoch": float(self.current_epoch()),
+            "lr_changes": float(self._kinds.get("lr_change", 0)),
+            "checkpoints": float(self._kinds.get("checkpoint_saved", 0)),
+        }
+        rates = _model_state.learning_rates(self.model)
+        rate = rates.get("learning_rate", next(iter(rates.values()), None))
+        if rate is not None:
+            outcome["final_learning_rate"] = float(rate)
+        return outcome
 
     def _callback_list_gone(self) -> None:
         # The fit's frame is gone without on_train_end: an exception left fit

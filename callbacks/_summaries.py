@@ -28,6 +28,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.eventfiles import hparams as hparams_reader
 
 # tf.summary.histogram's default.
@@ -77,6 +78,29 @@ def scalar_value(tag: str, value: float) -> summary_pb2.Summary.Value:
         tensor_content=np.float32(value).tobytes(),
     )
     return summary_pb2.Summary.Value(tag=tag, metadata=_SCALAR_METADATA, tensor=tensor)
+
+
+def _outcome_metadata(name: str) -> summary_pb2.SummaryMetadata:
+    return scalar_metadata.create_summary_metadata(
+        display_name=None, description=conventions.OUTCOME_TAGS[name]
+    )
+
+
+_OUTCOME_METADATA = {name: _outcome_metadata(name) for name in conventions.OUTCOME_TAGS}
+
+
+def outcome_scalars(outcome: dict[str, float]) -> summary_pb2.Summary:
+    """A fit's outcome as scalars `callback_events/<name>`, each described (`conventions.OUTCOME_TAGS`).
+
+    Scalars of TensorBoard's own plugin: what the HParams dashboard lists as
+    a session's metrics when the experiment declares none.
+    """
+    values = []
+    for name, value in outcome.items():
+        value_pb = scalar_value(conventions.outcome_tag(name), value)
+        value_pb.metadata.CopyFrom(_OUTCOME_METADATA[name])
+        values.append(value_pb)
+    return summary_pb2.Summary(value=values)
 
 
 def scalars(values: Iterable[tuple[str, float]]) -> summary_pb2.Summary:

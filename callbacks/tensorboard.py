@@ -265,9 +265,12 @@ class TensorBoard(Callback):
         with EventWriter(self.log_dir, storage_options=self.storage_options) as writer:
             writer.write_summary(summary, step=0, wall_time=wall_time)
 
-    def fit_ended(self) -> None:
-        """Closes the run's files once `train_end` is written."""
+    def fit_ended(self, outcome: dict[str, float] | None = None) -> None:
+        """Writes the fit's outcome scalars and closes the run's files, once `train_end` is written."""
         self._write_batch_events()
+        if outcome and self._is_chief:
+            step = self._session.step() if self._fit_session is not None else 0
+            self._writer(_TRAIN).write_summary(_summaries.outcome_scalars(outcome), step)
         tracing = self._profiler.tracing
         self._profiler.finish()
         if tracing:

@@ -71,7 +71,9 @@ class Event:
     `run` is None only for an event a `callbacks.Callback` kept in memory
     (`.events`) because its fit had no writer. `fit` is which fit of the run
     dir the event belongs to (0-based): the readers count the run's
-    `train_begin` events up to the event's wall time.
+    `train_begin` events up to the event's wall time. `hparams` are the
+    hyperparameters of the event's experiment (of its fit) where TensorBoard
+    HParams data names them (a search's trial), else None.
     """
 
     run: str | None
@@ -83,6 +85,7 @@ class Event:
     message: str
     data: dict[str, Any] = field(default_factory=dict)
     fit: int = 0
+    hparams: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

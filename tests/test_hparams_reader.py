@@ -15,7 +15,7 @@ import sys
 import keras_helpers as kh
 import pytest
 
-from tb_callbacks_plugin import callbacks
+from tb_callbacks_plugin import callbacks, events_dataframe, read_events
 from tb_callbacks_plugin.eventfiles.hparams import read_hparams, read_sessions
 
 tf = pytest.importorskip("tensorflow")
@@ -93,9 +93,30 @@ def test_a_later_session_of_one_experiment_wins(search, tmp_path):
     logdir = str(tmp_path / "logs")
     for lr in (0.01, 0.02):
         kh.seed(0)
-        kh.fit(kh.classifier(lr=lr), [hp.KerasCallback(logdir, {"learning_rate": lr})], epochs=1)
+        cbs = [callbacks.TensorBoard(logdir), hp.KerasCallback(logdir, {"learning_rate": lr})]
+        kh.fit(kh.classifier(lr=lr), cbs, epochs=1)
     assert [s.hparams for s in read_sessions(logdir)] == [{"learning_rate": 0.01}, {"learning_rate": 0.02}]
     assert read_hparams(logdir) == {".": {"learning_rate": 0.02}}
+    # Each fit's events carry that fit's hyperparameters.
+    events = read_events(logdir)
+    assert {(e.fit, e.hparams["learning_rate"]) for e in events} == {(0, 0.01), (1, 0.02)}
+
+
+def test_events_carry_their_experiments_hyperparameters(search):
+    events = read_events(search)
+    assert {e.run for e in events} == {"trial_a/train", "trial_b/train"}
+    for event in events:
+        assert event.hparams == read_hparams(search)[event.run.split("/")[0]]
+    frame = events_dataframe(search)
+    assert list(frame.columns)[-2:] == ["fit", "hparams"]
+    # "Which optimizers did trials that completed use?" in one expression.
+    ends = frame[frame.kind == "train_end"]
+    done = ends[ends.data.str["reason"] == "completed"].hparams.str["optimizer"]
+    assert sorted(done) == ["adam", "sgd"]
+
+
+def test_events_without_hparams_have_none(search):
+    assert {e.hparams for e in read_events(os.path.join(search, "trial_a", "train"))} == {None}
 
 
 def test_reads_without_importing_tensorflow(search):

@@ -105,6 +105,19 @@ def test_each_trial_is_an_hparams_session(study):
     assert [s.run for s in read_sessions(logdir)] == ["trial_0", "trial_1"]
 
 
+def test_summary_of_the_study(study, capsys):
+    from tb_callbacks_plugin.cli import main as cli
+
+    logdir, _ = study
+    assert cli.main(["summary", logdir]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "2 trials: 1 completed, 1 pruned"
+    assert lines[1].split()[:3] == ["EXPERIMENT", "learning_rate", "units"]
+    # Sorted by the best validation loss: the trial that learned first.
+    assert [line.split()[0] for line in lines[2:]] == ["trial_1", "trial_0"]
+    assert "pruned" in lines[3]
+
+
 def test_the_users_own_hparams_callback_is_not_doubled(tmp_path):
     logdir = str(tmp_path / "logs")
     _study(logdir, with_hparams_callback=True)

@@ -18,9 +18,15 @@ leaves the previous one as it was and no temporary folder behind.
 events: `experiment, run, kind, step, epoch, fit, wall_time, source,
 message, data` (`fit` as in `events_dataframe`: which fit of the run dir;
 `data` as a strict JSON string, non-finite numbers as "NaN", "Infinity",
-"-Infinity") and the built-in kinds' common data fields as typed columns
-`data_<field>` (null where an event lacks the field or holds another
-type). scalars: `experiment, run, tag, step, wall_time, value`.
+"-Infinity"), `hparams` (the experiment's hyperparameters as a JSON object
+string, as `Event.hparams`; null outside a search) and the built-in kinds'
+common data fields as typed columns `data_<field>` (null where an event
+lacks the field or holds another type). Which learning rates ended in NaN:
+
+```sql
+SELECT hparams->>'learning_rate' AS lr, count(*) FROM 'DIR/events.parquet/*/*.parquet'
+WHERE kind = 'train_end' AND data_reason = 'nan' GROUP BY lr
+``` scalars: `experiment, run, tag, step, wall_time, value`.
 """
 
 from __future__ import annotations
@@ -75,6 +81,7 @@ EVENT_COLUMNS = (
     "source",
     "message",
     "data",
+    "hparams",
     *(f"data_{name}" for name, _ in FLAT_FIELDS),
 )
 SCALAR_COLUMNS = ("experiment", "run", "tag", "step", "wall_time", "value")
@@ -139,6 +146,7 @@ def event_columns(events: Sequence[Event]) -> dict[str, list]:
         "source": [e.source for e in events],
         "message": [e.message for e in events],
         "data": [strict_dumps(e.data) for e in events],
+        "hparams": [None if e.hparams is None else strict_dumps(e.hparams) for e in events],
     }
     for name, kind in FLAT_FIELDS:
         columns[f"data_{name}"] = [_typed(e.data.get(name), kind) for e in events]

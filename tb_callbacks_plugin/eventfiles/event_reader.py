@@ -18,13 +18,15 @@ from tensorboard.compat.proto import event_pb2
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.eventfiles import records, storage
+from tb_callbacks_plugin.eventfiles import hparams, records, storage
 from tb_callbacks_plugin.eventfiles.fits import file_fits, fit_of, fit_starts
 
 if TYPE_CHECKING:
     import pandas as pd  # the `pandas` extra
 
 COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data", "fit")
+# events_dataframe's: the event's fields and its experiment's hyperparameters.
+DATAFRAME_COLUMNS = (*COLUMNS, "hparams")
 _MARKER = event_format.TAG_PREFIX.encode()
 
 
@@ -128,7 +130,12 @@ class _RoleCache:
 
 def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
     """Events of one event file (a path or a URL), damage skipped with warnings."""
-    yield from _buffer_events(storage.read_bytes(path), path, run, roles or _RoleCache())
+    yield from buffer_events(storage.read_bytes(path), path, run, roles)
+
+
+def buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
+    """Events of one event file's bytes (read from `path`), damage skipped with warnings."""
+    yield from _buffer_events(buf, path, run, roles or _RoleCache())
 
 
 def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
@@ -203,31 +210,42 @@ def sort_events(events: Iterable[Event]) -> list[Event]:
 def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None) -> list[Event]:
     """Every callback event of every run below `logdir`.
 
-    Sorted by run, then step, then wall time. Damaged records are skipped
-    with a `CorruptRecordWarning`; a record of a newer format version raises
-    `UnsupportedVersionError`.
+    Sorted by run, then step, then wall time. Each event's `hparams` are its
+    experiment's (its fit's, when several fits of one log_dir each started
+    an HParams session), as `eventfiles.hparams` reads them. Damaged records
+    are skipped with a `CorruptRecordWarning`; a record of a newer format
+    version raises `UnsupportedVersionError`.
 
     Args:
       logdir: a directory, or a URL such as `s3://bucket/logs`.
       storage_options: options for the fsspec file system of a URL.
     """
     roles = _RoleCache()
+    files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
+    sessions: list[hparams.Session] = []
     runs = find_runs(logdir, storage_options=storage_options)
+    for run, path, buf in file_contents(logdir, runs, storage_options=storage_options):
+        files.append((path, list(_buffer_events(buf, path, run, roles))))
+        sessions.extend(hparams.buffer_sessions(buf, run, name=path))
+    return hparams.attach(sort_file_events(files), sessions)
+
+
+def file_contents(
+    logdir: str | os.PathLike, runs: dict[str, list[str]], *, storage_options: dict[str, Any] | None = None
+) -> Iterator[tuple[str, str, bytes]]:
+    """(run, path, bytes) of every file of `runs` (as `find_runs` gives them), each read once.
+
+    A URL logdir's files are fetched concurrently (see
+    `storage.Backend.read_many`): a round trip per file would dominate
+    reading a bucket. Its errors come as `OSError` (`storage.error_for`).
+    """
     logdir = os.fspath(logdir)
-    if storage.local_path(logdir) is None:
-        return sort_file_events(_read_remote(logdir, runs, roles, storage_options))
-    return sort_file_events(
-        (path, list(iter_file_events(path, run, roles))) for run, paths in runs.items() for path in paths
-    )
-
-
-def _read_remote(
-    logdir: str, runs: dict[str, list[str]], roles: _RoleCache, storage_options: dict[str, Any] | None
-) -> Iterator[tuple[str, list[Event]]]:
-    # Files are fetched concurrently (see storage.Backend.read_many): a
-    # round trip per file would dominate reading a bucket.
+    run_of = {path: run for run, paths in runs.items() for path in paths}
+    if storage.local_path(logdir) is not None:
+        for path, run in run_of.items():
+            yield run, path, storage.read_bytes(path)
+        return
     backend = storage.backend_for(logdir, storage_options)
-    run_of = {url: run for run, urls in runs.items() for url in urls}
     contents = backend.read_many(list(run_of))
     while True:
         try:
@@ -236,7 +254,7 @@ def _read_remote(
             return
         except Exception as e:  # noqa: BLE001 - every library raises its own
             raise storage.error_for("read", logdir, e) from e
-        yield url, list(_buffer_events(buf, url, run_of[url], roles))
+        yield run_of[url], url, buf
 
 
 def events_dataframe(
@@ -244,14 +262,18 @@ def events_dataframe(
 ) -> pd.DataFrame:
     """`read_events(logdir)` as a pandas DataFrame with one column per field.
 
-    Columns: run, kind, step, epoch, wall_time, source, message, data and
-    fit (which fit of the run dir the event belongs to, 0-based).
+    Columns: run, kind, step, epoch, wall_time, source, message, data, fit
+    (which fit of the run dir the event belongs to, 0-based) and hparams
+    (the experiment's hyperparameters as a dict, None outside a search).
 
     Example:
 
     ```python
     df = events_dataframe("logs")
     df[df.kind == "early_stop"].groupby(["run", "fit"]).step.first()
+    # which learning rates ended in NaN
+    ends = df[df.kind == "train_end"]
+    ends[ends.data.str["reason"] == "nan"].hparams.str["learning_rate"]
     ```
     """
     try:
@@ -270,7 +292,8 @@ def events_dataframe(
             "message": [e.message for e in events],
             "data": [e.data for e in events],
             "fit": pd.array([e.fit for e in events], dtype="int64"),
+            "hparams": [e.hparams for e in events],
         },
-        columns=list(COLUMNS),
+        columns=list(DATAFRAME_COLUMNS),
     )
     return frame

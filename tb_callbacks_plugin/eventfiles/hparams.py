@@ -24,8 +24,9 @@ from tensorboard.compat.proto import event_pb2
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tb_callbacks_plugin.conventions import experiment_of
-from tb_callbacks_plugin.eventfiles import records, storage
-from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
 
 HPARAMS_PLUGIN = "hparams"  # tensorboard.plugins.hparams.metadata.PLUGIN_NAME
 SESSION_START_TAG = "_hparams_/session_start_info"  # metadata.SESSION_START_INFO_TAG
@@ -115,19 +116,16 @@ def read_sessions(
         that wants one experiment: its folder and its `train`/`validation`.
       storage_options: options for the fsspec file system of a URL.
     """
+    # Imported here: the event reader imports this module to attach hyperparameters to events.
+    from tb_callbacks_plugin.eventfiles.event_reader import file_contents, find_runs
+
     found = find_runs(logdir, storage_options=storage_options)
     if runs is not None:
         wanted = set(runs)
         found = {run: paths for run, paths in found.items() if run in wanted}
-    run_of = {path: run for run, paths in found.items() for path in paths}
     sessions: list[Session] = []
-    if storage.local_path(logdir) is None:
-        backend = storage.backend_for(os.fspath(logdir), storage_options)
-        contents: Iterable[tuple[str, bytes]] = backend.read_many(list(run_of))
-    else:
-        contents = ((path, storage.read_bytes(path)) for path in run_of)
-    for path, buf in contents:
-        sessions.extend(buffer_sessions(buf, run_of[path], name=path))
+    for run, path, buf in file_contents(logdir, found, storage_options=storage_options):
+        sessions.extend(buffer_sessions(buf, run, name=path))
     return sorted(sessions, key=lambda s: (s.run, s.wall_time))
 
 
@@ -156,3 +154,46 @@ def read_hparams(
     ):
         out[session.experiment] = dict(session.hparams)
     return dict(sorted(out.items()))
+
+
+def by_fit(sessions: Iterable[Session], starts: list[float]) -> dict[int, dict[str, HParamValue]]:
+    """fit -> the hyperparameters of one experiment's fits, whose `train_begin` times are `starts`.
+
+    A session belongs to the fit that had begun when it was written (the
+    hparams callback writes in its `on_train_begin`, the TensorBoard drop-in
+    at the fit's `train_begin` time); a fit without its own session keeps
+    the one before it (or the first, for a session written before any fit).
+    """
+    own: dict[int, dict[str, HParamValue]] = {}
+    for session in sorted(sessions, key=lambda s: s.wall_time):
+        own[fit_of(session.wall_time, starts)] = session.hparams
+    if not own:
+        return {}
+    out: dict[int, dict[str, HParamValue]] = {}
+    current = own[min(own)]
+    for fit in range(max(len(starts), max(own) + 1)):
+        current = own.get(fit, current)
+        out[fit] = current
+    return out
+
+
+def attach(events: list[Event], sessions: Iterable[Session]) -> list[Event]:
+    """`events` (sorted, `fit` set), each given its experiment's (its fit's) hyperparameters; returns them."""
+    of_experiment: dict[str, list[Session]] = {}
+    for session in sessions:
+        of_experiment.setdefault(session.experiment, []).append(session)
+    if not of_experiment:
+        return events
+    by_experiment: dict[str, list[Event]] = {}
+    for event in events:
+        if event.run is not None:
+            by_experiment.setdefault(experiment_of(event.run), []).append(event)
+    for experiment, group in by_experiment.items():
+        found = of_experiment.get(experiment)
+        if not found:
+            continue
+        per_fit = by_fit(found, fit_starts(group))
+        for event in group:
+            # The dataclass is frozen for users; the reader fills this in once.
+            object.__setattr__(event, "hparams", per_fit.get(event.fit, per_fit[min(per_fit)]))
+    return events

@@ -302,8 +302,14 @@ def _events_json(run: str, found: RunEvents | None, kinds: list[str]) -> str:
 
 
 def _group_tags(run: str, group: list[str], listing: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The scalar tags of `run` (always, maybe []) and of its siblings that have any."""
-    return {name: sorted(listing.get(name, {})) for name in group if name == run or listing.get(name)}
+    """The metric tags of `run` (always, maybe []) and of its siblings that have any.
+
+    A fit's outcome scalars (`conventions.is_outcome_tag`) are one point each, not curves to chart.
+    """
+    tags = {
+        name: sorted(t for t in listing.get(name, {}) if not conventions.is_outcome_tag(t)) for name in group
+    }
+    return {name: names for name, names in tags.items() if name == run or names}
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

@@ -22,7 +22,8 @@ def add_parser(commands: Commands) -> argparse.ArgumentParser:
         "per experiment (NAME-HASH/part-0.FORMAT), for query engines to read without this tool. "
         "An earlier export of the same format in DIR is replaced once the new one is complete.",
         epilog="events: experiment, run, kind, step, epoch, fit, wall_time, source, message, "
-        "data (strict JSON) and data_<field> columns for the built-in kinds' fields; "
+        "data (strict JSON), hparams (the trial's hyperparameters, JSON) and data_<field> columns "
+        "for the built-in kinds' fields; "
         "scalars: experiment, run, tag, step, wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
     )
     arguments.add_common(parser)
