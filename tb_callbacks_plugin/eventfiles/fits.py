@@ -53,11 +53,22 @@ class FitSeries:
     values: list[float]
 
 
-def split_points(points: Iterable[tuple[int, float, float]], starts: Sequence[float]) -> list[FitSeries]:
-    """(step, wall_time, value) points grouped by fit; only fits with points, in fit order."""
+def split_points(
+    points: Iterable[tuple[int, float, float]],
+    starts: Sequence[float],
+    *,
+    files: Sequence[str] | None = None,
+    rule: FitRule | None = None,
+) -> list[FitSeries]:
+    """(step, wall_time, value) points grouped by fit; only fits with points, in fit order.
+
+    With `files` (the event file of each point) and `rule`, a point's fit is
+    its file's (`FitRule`); else the last fit begun when it was written.
+    """
+    listed = list(points)
     by_fit: dict[int, dict[int, float]] = {}
-    for step, wall_time, value in points:
-        by_fit.setdefault(fit_of(wall_time, starts), {})[step] = value
+    for (step, _, value), fit in zip(listed, _fits(listed, 1, starts, files, rule), strict=True):
+        by_fit.setdefault(fit, {})[step] = value
     out = []
     for fit in sorted(by_fit):
         by_step = by_fit[fit]
@@ -67,13 +78,35 @@ def split_points(points: Iterable[tuple[int, float, float]], starts: Sequence[fl
 
 
 def split_epoch_steps(
-    records: Iterable[tuple[int, int, float]], starts: Sequence[float]
+    records: Iterable[tuple[int, int, float]],
+    starts: Sequence[float],
+    *,
+    files: Sequence[str] | None = None,
+    rule: FitRule | None = None,
 ) -> dict[int, dict[int, int]]:
-    """(epoch, step, wall_time) epoch-end records as fit -> {epoch: global step}."""
+    """(epoch, step, wall_time) epoch-end records as fit -> {epoch: global step}.
+
+    `files` and `rule` as for `split_points`.
+    """
+    listed = list(records)
+    paired = zip(listed, _fits(listed, 2, starts, files, rule), strict=True)
     out: dict[int, dict[int, int]] = {}
-    for epoch, step, wall_time in sorted(records, key=lambda r: r[2]):
-        out.setdefault(fit_of(wall_time, starts), {})[epoch] = step
+    for (epoch, step, _), fit in sorted(paired, key=lambda pair: pair[0][2]):
+        out.setdefault(fit, {})[epoch] = step
     return out
+
+
+def _fits(
+    rows: Sequence[tuple[Any, ...]],
+    wall_column: int,
+    starts: Sequence[float],
+    files: Sequence[str] | None,
+    rule: FitRule | None,
+) -> list[int]:
+    """The fit of each row: by its file when `files` and `rule` are given, else by its time."""
+    if files is not None and rule is not None:
+        return [rule.fit(path, row[wall_column]) for row, path in zip(rows, files, strict=True)]
+    return [fit_of(row[wall_column], starts) for row in rows]
 
 
 def writer_process(path: str) -> str | None:
