@@ -58,6 +58,9 @@ setup(
         "parquet": ["pandas>=1.5", "pyarrow>=12"],
         "plot": ["matplotlib>=3.5"],
         "cli": ["tqdm>=4.60"],
+        # scalars_dataframe and the CLI read large event files with compiled
+        # loops (eventfiles/scalar_kernels.py); without it, with numpy.
+        "fast": ["numba>=0.59"],
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
         # What the event tests need on any backend (tests/test_backends.py
@@ -69,8 +72,11 @@ setup(
             *DEMO,
             "pytest>=7",
             "pytest-timeout>=2",
+            # scripts/test.sh runs the suite on two workers (tests/conftest.py).
+            "pytest-xdist>=3.5",
             "hypothesis>=6",
             "tbparse>=0.0.9",
+            "numba>=0.59",
             "pyarrow>=12",
             "duckdb>=0.9",
             "playwright>=1.40",
@@ -83,6 +89,12 @@ setup(
             "moto[server]>=5",
             "ruff>=0.5",
             "mypy>=1.8",
+            # Searches (tests/test_sweeps*.py): real KerasTuner, Optuna with its
+            # Keras pruning callback, and Ray Tune on a local cluster.
+            "keras-tuner>=1.4",
+            "optuna>=3.0",
+            "optuna-integration>=3.0",
+            "ray[tune]>=2.9",
         ],
     },
     entry_points={

@@ -88,6 +88,9 @@ class _Served(TensorBoardProcess):
 
 @pytest.mark.timeout(3000)
 def test_demo_script_trains_and_serves_the_tab(tmp_path):
+    """Over 60 s: the README's first command end to end, in a venv of its own
+    (built once per change of the set-up files), with its real fits and its
+    real TensorBoard."""
     venv = _demo_venv()
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "KERAS_BACKEND")}
     env.update(VENV=str(venv), LOGDIR=str(tmp_path / "logs"), PORT="0", CUDA_VISIBLE_DEVICES="")

@@ -52,9 +52,67 @@ class ExperimentSummary:
     lr_changes: int
     lr: str
     ended: str
+    # The last train_end's reason (None without one), and the trial's
+    # hyperparameters (None outside a search).
+    ending: str | None = None
+    hparams: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# How the first line of a search's summary names each ending.
+_ENDING_WORDS = {
+    "completed": "completed",
+    "early_stop": "early stop",
+    "nan": "NaN",
+    "pruned": "pruned",
+    "stopped_by_scheduler": "stopped by scheduler",
+    "interrupted": "interrupted",
+    None: "no train_end",
+}
+SORT_KEYS = ("experiment", "best", "final", "epochs", "ending")
+
+
+def ending_counts(lines: list[ExperimentSummary]) -> str:
+    """ "40 trials: 20 completed, 12 early stop, 5 pruned, 3 NaN": how the lines' fits ended, most first."""
+    counts: dict[str | None, int] = {}
+    for line in lines:
+        counts[line.ending] = counts.get(line.ending, 0) + 1
+    order = [*conventions.ENDINGS, None]
+    parts = sorted(
+        counts.items(), key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else len(order))
+    )
+    words = ", ".join(f"{n} {_ENDING_WORDS.get(reason, reason)}" for reason, n in parts)
+    noun = "trial" if len(lines) == 1 else "trials"
+    return f"{len(lines)} {noun}: {words}"
+
+
+def sort_lines(lines: list[ExperimentSummary], key: str) -> list[ExperimentSummary]:
+    """`lines` by `key` (one of `SORT_KEYS`, or a hyperparameter's name); lines without a value last.
+
+    `best` and `final` put the best first, in each line's metric's mode;
+    the others sort ascending.
+    """
+
+    def value(line: ExperimentSummary) -> Any:
+        if key in ("best", "final"):
+            number = getattr(line, key)
+            if number is None or not math.isfinite(number):
+                return None
+            return number if line.mode != "max" else -number
+        if key == "ending":
+            return conventions.ending_code(line.ending) if line.ending else None
+        if key in ("experiment", "epochs"):
+            return getattr(line, key)
+        return (line.hparams or {}).get(key)
+
+    def order(line: ExperimentSummary) -> tuple:
+        v = value(line)
+        # Numbers before strings: a hyperparameter may be either across trials.
+        return (v is None, isinstance(v, str), v if v is not None else 0, line.experiment, line.fit or 0)
+
+    return sorted(lines, key=order)
 
 
 def group_by_experiment(
@@ -276,8 +334,8 @@ def _fit_lines(
         points = metrics[chosen.run].points.get(chosen.tag, [])
         per_fit = {s.fit: s for s in fits.split_points(points, starts)}
     by_fit: dict[int, list[Event]] = {}
-    for event in exp_events:
-        by_fit.setdefault(fits.fit_of(event.wall_time, starts), []).append(event)
+    for event, fit in zip(exp_events, fits.experiment_fits(exp_events, starts), strict=True):
+        by_fit.setdefault(fit, []).append(event)
     lines = []
     for fit in range(len(starts)):
         events = by_fit.get(fit, [])
@@ -303,6 +361,8 @@ def _summary_line(
         if not conventions.is_epoch_tag(chosen.tag):
             best_at = None  # a step, not an epoch: not worth a column of its own
     count, lr = _lr_story(events)
+    ends = [e for e in events if e.kind == "train_end"]
+    reason = max(ends, key=lambda e: (e.wall_time, e.step)).data.get("reason") if ends else None
     return ExperimentSummary(
         experiment=experiment,
         fit=fit,
@@ -315,6 +375,8 @@ def _summary_line(
         lr_changes=count,
         lr=lr,
         ended=_ending(events),
+        ending=reason if isinstance(reason, str) else None,
+        hparams=next((dict(e.hparams) for e in events if e.hparams is not None), None),
     )
 
 

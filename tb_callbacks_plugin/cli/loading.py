@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from tb_callbacks_plugin.cli.status import CliError
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import event_reader as reader
-from tb_callbacks_plugin.eventfiles import records, storage
+from tb_callbacks_plugin.eventfiles import hparams, records, storage
 
 if TYPE_CHECKING:
     from tqdm import tqdm  # the `cli` extra
@@ -106,18 +106,26 @@ def load(
     scalars: bool,
     problems: dict[str, list[str]] | None = None,
 ) -> tuple[dict[str, list[str]], list[Event], dict]:
-    """(runs and their files, events, metrics); `problems` gets each run's reader warnings."""
+    """(runs and their files, events with their hyperparameters, metrics); `problems` gets each run's
+    reader warnings."""
     runs = select_runs(logdir, run_pattern)
-    events: list[Event] = []
+    events: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
+    sessions: list[hparams.Session] = []
     metrics: dict = {}
+
+    def read_file(run: str, path: str) -> None:
+        # One read for both: a URL's file would otherwise be fetched twice.
+        buf = storage.read_bytes(path)
+        events.append((path, list(reader.buffer_events(buf, path, run))))
+        sessions.extend(hparams.buffer_sessions(buf, run, name=path))
 
     def read_events(run: str, path: str) -> None:
         if problems is None:
-            events.extend(reader.iter_file_events(path, run))
+            read_file(run, path)
             return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            events.extend(reader.iter_file_events(path, run))
+            read_file(run, path)
         for warning in caught:
             if issubclass(warning.category, records.CorruptRecordWarning):
                 # As the tab says it: of the run, not of a path on this machine.
@@ -134,7 +142,7 @@ def load(
 
         passes.append(read_metrics)
     _for_each_file(runs, passes, progress)
-    return runs, reader.sort_events(events), metrics
+    return runs, hparams.attach(reader.sort_file_events(events), sessions), metrics
 
 
 def read_scalars(

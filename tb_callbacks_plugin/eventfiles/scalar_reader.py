@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -26,6 +27,7 @@ from tb_callbacks_plugin import metadata
 from tb_callbacks_plugin.eventfiles import records, storage
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
+_F32 = struct.Struct("<f")
 
 _NUMPY_DTYPES = {
     types_pb2.DT_FLOAT: np.float32,
@@ -77,6 +79,9 @@ def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
     if which != "tensor":
         return None
     tensor = value.tensor
+    content = tensor.tensor_content
+    if tensor.dtype == types_pb2.DT_FLOAT and len(content) == 4 and not tensor.tensor_shape.dim:
+        return float(_F32.unpack(content)[0])  # the usual case (tf.summary.scalar), without the search below
     if tensor.tensor_shape.dim and math.prod(d.size for d in tensor.tensor_shape.dim) != 1:
         return None
     dtype = _NUMPY_DTYPES.get(tensor.dtype)
@@ -98,6 +103,8 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
     """Adds the scalars and epoch ends of one event file (a path or URL) to `into`; files in name order."""
     buf = storage.read_bytes(path)
     tag_kind: dict[str, str] = {}  # tag -> "scalar" | "epochs" | "other"
+    # TF 2 repeats a tag's metadata on every record: classified once per distinct metadata.
+    kind_of_metadata: dict[tuple[bytes, bool], str] = {}
     points: dict[str, dict[int, float]] = {}
     for data in records.iter_records(buf, name=os.fspath(path)):
         try:
@@ -108,9 +115,12 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
             continue
         for value in event.summary.value:
             kind = tag_kind.get(value.tag)
-            plugin = value.metadata.plugin_data.plugin_name
+            plugin = value.metadata.plugin_data.plugin_name if value.HasField("metadata") else ""
             if plugin or kind is None:
-                kind = _classify(value, plugin)
+                key = (value.metadata.SerializeToString(), value.WhichOneof("value") == "simple_value")
+                kind = kind_of_metadata.get(key)
+                if kind is None:
+                    kind = kind_of_metadata[key] = _classify(value, plugin)
                 tag_kind[value.tag] = kind
             if kind == "scalar":
                 number = scalar_value(value)

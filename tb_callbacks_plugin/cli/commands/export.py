@@ -17,12 +17,13 @@ if TYPE_CHECKING:
 def add_parser(commands: Commands) -> argparse.ArgumentParser:
     parser = commands.add_parser(
         "export",
-        help="write events and scalars as Parquet (or CSV, JSON Lines) datasets for DuckDB, Polars, Spark",
-        description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory partitioned "
-        "Hive-style by experiment (experiment=NAME/part-0.FORMAT), for query engines to read "
-        "without this tool. An earlier export of the same format in DIR is replaced.",
+        help="write events and scalars as Parquet (or CSV, JSON Lines) datasets for DuckDB, Polars, pyarrow",
+        description="Write DIR/events.FORMAT and DIR/scalars.FORMAT, each a directory with one folder "
+        "per experiment (NAME-HASH/part-0.FORMAT), for query engines to read without this tool. "
+        "An earlier export of the same format in DIR is replaced once the new one is complete.",
         epilog="events: experiment, run, kind, step, epoch, fit, wall_time, source, message, "
-        "data (strict JSON) and data_<field> columns for the built-in kinds' fields; "
+        "data (strict JSON), hparams (the trial's hyperparameters, JSON) and data_<field> columns "
+        "for the built-in kinds' fields; "
         "scalars: experiment, run, tag, step, wall_time, value. Parquet needs pyarrow (the 'parquet' extra).",
     )
     arguments.add_common(parser)
@@ -55,11 +56,7 @@ def run(args: argparse.Namespace) -> int:
         note(f"nothing to export in {args.logdir}{filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY
     try:
-        os.makedirs(args.output, exist_ok=True)
-        export.clear(args.output, args.format)
-        written = [export.write_events(args.output, events, args.format)] if events else []
-        if len(scalars["step"]):
-            written.append(export.write_scalars(args.output, scalars, args.format))
+        written = export.publish(args.output, args.format, events, scalars)
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
     for item in written:
