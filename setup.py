@@ -23,7 +23,9 @@ KERAS_TESTED_NEWEST = "3.15.1"
 KERAS = f"keras>={KERAS_FLOOR},<3.16"
 TENSORFLOW = "tensorflow>=2.16"
 TF_KERAS = "tf_keras>=2.16"
-DEMO = ["scikit-learn>=1.2", "pandas>=1.5", "matplotlib>=3.5", "tqdm>=4.60"]
+# What demo/train.py imports and what the README's examples use on its logs
+# (export's Parquet, the DuckDB query): every README example runs in the demo's venv.
+DEMO = ["scikit-learn>=1.2", "pandas>=1.5", "matplotlib>=3.5", "tqdm>=4.60", "pyarrow>=12", "duckdb>=0.9"]
 
 setup(
     name="tb-callbacks-plugin",
@@ -49,13 +51,16 @@ setup(
     extras_require={
         "tensorflow": [TENSORFLOW],
         "tf-keras": [TENSORFLOW, TF_KERAS],
-        # Everything demo/train.py imports, with TensorFlow as its Keras backend.
+        # The demo and the README's examples, with TensorFlow as Keras's backend.
         "demo": [TENSORFLOW, *DEMO],
         "pandas": ["pandas>=1.5"],
         # scalars_dataframe and `tb-callbacks export --format parquet`.
         "parquet": ["pandas>=1.5", "pyarrow>=12"],
         "plot": ["matplotlib>=3.5"],
         "cli": ["tqdm>=4.60"],
+        # scalars_dataframe and the CLI read large event files with compiled
+        # loops (eventfiles/scalar_kernels.py); without it, with numpy.
+        "fast": ["numba>=0.59"],
         "s3": ["fsspec>=2023.1", "s3fs>=2023.1"],
         "gcs": ["fsspec>=2023.1", "gcsfs>=2023.1"],
         # What the event tests need on any backend (tests/test_backends.py
@@ -67,8 +72,11 @@ setup(
             *DEMO,
             "pytest>=7",
             "pytest-timeout>=2",
+            # scripts/test.sh runs the suite on two workers (tests/conftest.py).
+            "pytest-xdist>=3.5",
             "hypothesis>=6",
             "tbparse>=0.0.9",
+            "numba>=0.59",
             "pyarrow>=12",
             "duckdb>=0.9",
             "playwright>=1.40",

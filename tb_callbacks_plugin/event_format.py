@@ -70,10 +70,11 @@ class Event:
 
     `run` is None only for an event a `callbacks.Callback` kept in memory
     (`.events`) because its fit had no writer. `fit` is which fit of the run
-    dir the event belongs to (0-based): the readers count the run's
-    `train_begin` events up to the event's wall time. `hparams` are the
-    hyperparameters of the event's experiment (of its fit) where TensorBoard
-    HParams data names them (a search's trial), else None.
+    dir the event belongs to (0-based): fits are numbered by the run's
+    `train_begin` times and an event is the fit's whose writer wrote its
+    file (`eventfiles.fits.FitRule`). `hparams` are the hyperparameters of
+    the event's experiment (of its fit) where TensorBoard HParams data names
+    them (a search's trial), else None.
     """
 
     run: str | None

@@ -12,6 +12,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -393,6 +394,17 @@ def test_console_script_exit_codes(logdir, tmp_path):
         timeout=60,
     )
     assert head.returncode == 0 and "Traceback" not in head.stderr and len(head.stdout.splitlines()) == 1
+
+
+def test_version():
+    """`tb-callbacks --version`: the version setup.py gives and the event format version."""
+    from tb_callbacks_plugin.metadata import FORMAT_VERSION
+
+    with open(os.path.join(os.path.dirname(GOLDEN), os.pardir, "setup.py"), encoding="utf-8") as f:
+        (version,) = re.findall(r'version="([^"]+)"', f.read())
+    result = subprocess.run([EXE, "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stderr == ""
+    assert result.stdout == f"tb-callbacks {version} (event format {FORMAT_VERSION})\n"
 
 
 def test_progress_bar_only_when_slow(logdir, capsys, monkeypatch):

@@ -14,6 +14,7 @@ import urllib.parse
 
 import pytest
 from tb_server import tensorboard
+from test_plugin_logdirs import scalar_summary, write_scalars
 from test_plugin_unit import App, q
 
 from tb_callbacks_plugin import EventWriter, read_events
@@ -153,3 +154,16 @@ def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
         assert tb.plugin_json("hparams")["experiments"] == {
             trial_name(i): trial_plan(i)["hparams"] for i in range(TRIALS)
         }
+
+
+def test_many_scalars_answers_anew_when_a_series_grows(tmp_path):
+    with EventWriter(tmp_path / "a" / "train") as w:
+        write_scalars(w, TAG, [3.0, 2.0])
+    app = App(tmp_path)
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
+    with EventWriter(tmp_path / "a" / "train") as w:
+        for step, value in ((2, 1.0), (3, 0.5)):
+            w.write_summary(scalar_summary(TAG, value), step)
+    app.reload()
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0, 1.0, 0.5]

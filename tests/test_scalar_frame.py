@@ -22,7 +22,7 @@ import pytest
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, scalars_dataframe
-from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles import records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 
 # The moto S3 server of the remote-storage tests, for the URL test (skipped
@@ -133,6 +133,19 @@ def by_tensorboard(logdir) -> list[tuple]:
     return sorted(rows)
 
 
+@pytest.fixture(params=["numpy", "compiled"])
+def reader_path(request, monkeypatch):
+    """Each test using it runs on both decoding paths: the numpy one and the
+    numba one (`scalar_kernels`), forced on for files of any size."""
+    if request.param == "compiled":
+        monkeypatch.setattr(scalar_kernels, "MIN_BYTES", 0)
+        monkeypatch.delenv(scalar_kernels.PURE_ENV, raising=False)
+        assert scalar_kernels.available(), "numba (the `fast` extra, in `test`) is not installed"
+    else:
+        monkeypatch.setenv(scalar_kernels.PURE_ENV, "1")
+    return request.param
+
+
 # ---------------------------------------------------------------- logdirs
 
 
@@ -214,7 +227,7 @@ def mixed_logdir(tmp_path_factory):
 # ---------------------------------------------------------------- against tbparse
 
 
-def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir):
+def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir, reader_path):
     found = ours(keras_logdir)
     tags = {(r, t) for r, t, *_ in found}
     # Both TensorBoard callbacks: batch and epoch scalars, train and validation.
@@ -233,7 +246,7 @@ def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir):
     ]
 
 
-def test_every_layout_nan_inf_and_repeated_steps_match_tbparse(mixed_logdir):
+def test_every_layout_nan_inf_and_repeated_steps_match_tbparse(mixed_logdir, reader_path):
     found = ours(mixed_logdir)
     assert found == by_tbparse(mixed_logdir)
     assert found == by_tensorboard(mixed_logdir)
@@ -295,7 +308,7 @@ def _reference_rows(buf: bytes, name: str) -> list[tuple]:
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_damaged_file_keeps_every_intact_record_with_a_warning(tmp_path, seed):
+def test_damaged_file_keeps_every_intact_record_with_a_warning(tmp_path, seed, reader_path):
     run = tmp_path / "run"
     with EventWriter(str(run)) as writer:
         for step in range(400):
@@ -332,6 +345,41 @@ def test_damaged_file_keeps_every_intact_record_with_a_warning(tmp_path, seed):
     reference_warned = [w for w in expected_warnings if issubclass(w.category, CorruptRecordWarning)]
     assert [str(w.message) for w in ours_warned] == [str(w.message) for w in reference_warned]
     assert ours_warned
+
+
+def test_one_flipped_value_bit_is_caught_by_the_bulk_checksum(tmp_path, reader_path):
+    """Records of one layout are checksummed in bulk (`crc_bulk`): a record whose
+    value bytes alone are damaged still fits the layout, and must be skipped."""
+    run = tmp_path / "run"
+    with EventWriter(str(run)) as writer:
+        for step in range(300):
+            writer.write_summary(_tensor_scalar("loss", step * 0.5, metadata=step == 0), step, T0 + step)
+    (path,) = find_runs(str(tmp_path))["run"]
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    heads, lengths, end = records.walk_records(bytes(data))
+    assert end == len(data) and len(heads) == 301  # the file_version record, then the scalars
+    target = int(heads[150] + records.HEADER_SIZE + lengths[150]) - 1  # the value's last byte
+    data[target] ^= 0x01
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+    with pytest.warns(CorruptRecordWarning, match="corrupt bytes"):
+        found = ours(str(tmp_path))
+    assert [s for _, _, s, _, _ in found] == [s for s in range(300) if s != 149]
+
+
+def test_walk_records_follows_the_chain_of_iter_records():
+    """The bulk walk (blocks of repeating lengths) finds every record the one-by-one walk finds."""
+    sizes = [i % 97 for i in range(3000)] + [40, 41, 42] * 500 + [7] * 700 + [40, 41, 42, 43, 44] * 30
+    buf = b"".join(records.frame(bytes([i % 251]) * n) for i, n in enumerate(sizes))
+    for cut in (len(buf), len(buf) - 3, len(buf) - 60, 10, 0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CorruptRecordWarning)
+            starts, lengths = records.record_spans(buf[:cut])
+        heads, walked, end = records.walk_records(buf[:cut])
+        assert heads.tolist() == (starts - records.HEADER_SIZE).tolist()
+        assert walked.tolist() == lengths.tolist()
+        assert end == (int(heads[-1] + walked[-1]) + 16 if len(heads) else 0)
 
 
 def test_record_spans_equal_iter_records_on_clean_and_torn_buffers():
@@ -406,7 +454,7 @@ def test_s3_logdir_reads_like_the_local_one(mixed_logdir, request):
     assert ours("s3://scalar-frame/logs") == ours(mixed_logdir)
 
 
-def test_many_tags_of_one_length_match_tbparse(tmp_path):
+def test_many_tags_of_one_length_match_tbparse(tmp_path, reader_path):
     """One structure, many tags (per-layer metrics), some written once: every row, as tbparse reads it."""
     with EventWriter(str(tmp_path / "layers")) as writer:
         for step in range(200, 260):

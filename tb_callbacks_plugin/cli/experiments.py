@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -295,6 +295,19 @@ def _ending(events: list[Event]) -> str:
     return "; ".join(parts) if parts else "no train_begin/train_end events"
 
 
+def _file_rule(
+    runs: list[str], metrics: Mapping[str, RunMetrics], starts: list[float]
+) -> fits.FitRule | None:
+    """The fit of a point by its file (`fits.FitRule`), when the metrics saw the fits' train_begins."""
+    rule = fits.FitRule(begin for run in runs if run in metrics for begin in metrics[run].begins)
+    return rule if rule.starts == starts else None
+
+
+def _matching(files: list[str], rows: Sequence[object]) -> list[str] | None:
+    """`files` when it names the file of each of `rows` (metrics read file by file), else None."""
+    return files if len(files) == len(rows) else None
+
+
 def _fit_epochs(
     fit: int,
     runs: list[str],
@@ -305,9 +318,12 @@ def _fit_epochs(
 ) -> int | None:
     """Epochs one fit trained: its epoch-end records, else its points, else its train_end."""
     ends: set[int] = set()
+    rule = _file_rule(runs, metrics, starts)
     for run in runs:
         if run in metrics:
-            ends.update(fits.split_epoch_steps(metrics[run].epoch_records, starts).get(fit, {}))
+            m = metrics[run]
+            files = _matching(m.epoch_files, m.epoch_records)
+            ends.update(fits.split_epoch_steps(m.epoch_records, starts, files=files, rule=rule).get(fit, {}))
     if ends:
         return len(ends)
     if series is not None and series.steps:
@@ -332,10 +348,12 @@ def _fit_lines(
     per_fit: dict[int, fits.FitSeries] = {}
     if chosen is not None:
         points = metrics[chosen.run].points.get(chosen.tag, [])
-        per_fit = {s.fit: s for s in fits.split_points(points, starts)}
+        files = _matching(metrics[chosen.run].point_files.get(chosen.tag, []), points)
+        rule = _file_rule(members, metrics, starts)
+        per_fit = {s.fit: s for s in fits.split_points(points, starts, files=files, rule=rule)}
     by_fit: dict[int, list[Event]] = {}
-    for event in exp_events:
-        by_fit.setdefault(fits.fit_of(event.wall_time, starts), []).append(event)
+    for event, fit in zip(exp_events, fits.experiment_fits(exp_events, starts), strict=True):
+        by_fit.setdefault(fit, []).append(event)
     lines = []
     for fit in range(len(starts)):
         events = by_fit.get(fit, [])

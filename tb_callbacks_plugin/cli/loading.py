@@ -109,14 +109,14 @@ def load(
     """(runs and their files, events with their hyperparameters, metrics); `problems` gets each run's
     reader warnings."""
     runs = select_runs(logdir, run_pattern)
-    events: list[Event] = []
+    events: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
     sessions: list[hparams.Session] = []
     metrics: dict = {}
 
     def read_file(run: str, path: str) -> None:
         # One read for both: a URL's file would otherwise be fetched twice.
         buf = storage.read_bytes(path)
-        events.extend(reader.buffer_events(buf, path, run))
+        events.append((path, list(reader.buffer_events(buf, path, run))))
         sessions.extend(hparams.buffer_sessions(buf, run, name=path))
 
     def read_events(run: str, path: str) -> None:
@@ -142,7 +142,7 @@ def load(
 
         passes.append(read_metrics)
     _for_each_file(runs, passes, progress)
-    return runs, hparams.attach(reader.sort_events(events), sessions), metrics
+    return runs, hparams.attach(reader.sort_file_events(events), sessions), metrics
 
 
 def read_scalars(

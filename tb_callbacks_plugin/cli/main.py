@@ -19,6 +19,7 @@ stderr and no traceback.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 import warnings
@@ -27,7 +28,7 @@ from typing import NoReturn, TextIO
 
 from tb_callbacks_plugin.cli.commands import events, export, plot, report, summary
 from tb_callbacks_plugin.cli.status import EXIT_OK, EXIT_USAGE, PROG, CliError, note
-from tb_callbacks_plugin.metadata import UnsupportedVersionError
+from tb_callbacks_plugin.metadata import FORMAT_VERSION, UnsupportedVersionError
 
 # In the order `--help` lists them.
 COMMANDS = (events, plot, summary, export, report)
@@ -40,6 +41,15 @@ class _Parser(argparse.ArgumentParser):
         raise CliError(f"{message} (see '{self.prog} --help')")
 
 
+def _version() -> str:
+    """The installed distribution's version (setup.py's) and the event format it writes and reads."""
+    try:
+        version = importlib.metadata.version("tb-callbacks-plugin")
+    except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        version = "(not installed)"
+    return f"{PROG} {version} (event format {FORMAT_VERSION})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
@@ -48,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 with results, 1 when there is nothing to show, 2 on bad arguments "
         "or an unreadable logdir.",
     )
+    parser.add_argument("--version", action="version", version=_version())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.add_parser(commands)

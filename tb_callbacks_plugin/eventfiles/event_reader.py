@@ -19,7 +19,7 @@ from tensorboard.compat.proto import event_pb2
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import hparams, records, storage
-from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
+from tb_callbacks_plugin.eventfiles.fits import file_fits, fit_of, fit_starts
 
 if TYPE_CHECKING:
     import pandas as pd  # the `pandas` extra
@@ -50,13 +50,50 @@ def find_runs(
     if not os.path.isdir(logdir):
         raise FileNotFoundError(f"logdir not found: {logdir}")
     runs: dict[str, list[str]] = {}
-    for dirpath, dirnames, filenames in os.walk(logdir):
-        dirnames.sort()
-        files = sorted(f for f in filenames if is_event_file(f))
+    for dirpath, filenames in _walk_as_tensorboard(logdir):
+        files = sorted(f for f in filenames if is_event_file(f) and os.path.isfile(os.path.join(dirpath, f)))
         if files:
             run = os.path.relpath(dirpath, logdir).replace(os.sep, "/")
             runs[run] = [os.path.join(dirpath, f) for f in files]
     return runs
+
+
+def _walk_as_tensorboard(logdir: str) -> Iterator[tuple[str, list[str]]]:
+    """(folder, file names) of every folder below `logdir`, in name order, as TensorBoard walks it.
+
+    Both of TensorBoard's loaders follow symbolic links to folders and
+    files (the data server walks with `walkdir`'s `follow_links(true)`, the
+    Python loader with `gfile.walk`, which recurses into whatever `isdir`
+    accepts), so a symlinked run folder is a run, under the link's name.
+    A link to a folder that is being walked (its own parent, the logdir)
+    would be walked forever: like the data server, which reports such a
+    loop and skips it, it is skipped. A folder reached by two links that
+    are not a loop is walked twice, as TensorBoard does (two runs).
+    """
+    chain: dict[str, tuple[tuple[int, int], ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(logdir, followlinks=True):
+        dirnames.sort()
+        if dirpath not in chain:  # the logdir itself
+            chain[dirpath] = (_identity(dirpath),)
+        ancestors = chain.pop(dirpath)
+        keep = []
+        for name in dirnames:
+            try:
+                identity = _identity(os.path.join(dirpath, name))
+            except OSError:
+                continue  # vanished, or a link that cannot be followed
+            if identity in ancestors:
+                continue  # a loop
+            chain[os.path.join(dirpath, name)] = (*ancestors, identity)
+            keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, filenames
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The folder `path` leads to (device and inode, links followed)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _find_remote_runs(logdir: str, storage_options: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -129,8 +166,33 @@ def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterat
         )
 
 
+def sort_file_events(files: Iterable[tuple[str, Iterable[Event]]]) -> list[Event]:
+    """The events of `(event file, its events)` pairs by run, step and wall time, each with its `fit`.
+
+    A fit is one writer's file (`fits.FitRule`): every event of a file
+    holding a fit's `train_begin` is that fit's, even when another process
+    fitting into the same log_dir began later.
+    """
+    by_run: dict[str | None, list[tuple[str, list[Event]]]] = {}
+    for path, file_events in files:
+        listed = list(file_events)
+        if listed:
+            by_run.setdefault(listed[0].run, []).append((path, listed))
+    out: list[Event] = []
+    for run_files in by_run.values():
+        for (_, listed), fits_of_file in zip(run_files, file_fits(run_files), strict=True):
+            for event, fit in zip(listed, fits_of_file, strict=True):
+                # The dataclass is frozen for users; the reader fills this in once.
+                object.__setattr__(event, "fit", fit)
+            out.extend(listed)
+    return sorted(out, key=lambda e: (e.run, e.step, e.wall_time))
+
+
 def sort_events(events: Iterable[Event]) -> list[Event]:
-    """`events` by run, step and wall time, each with its `fit` set (see `fits`)."""
+    """`events` by run, step and wall time, each with its `fit` set by time alone (`fits.fit_of`).
+
+    For events whose files are unknown; `sort_file_events` when they are known.
+    """
     ordered = sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
     by_run: dict[str | None, list[Event]] = {}
     for event in ordered:
@@ -159,13 +221,13 @@ def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | 
       storage_options: options for the fsspec file system of a URL.
     """
     roles = _RoleCache()
-    events: list[Event] = []
+    files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
     sessions: list[hparams.Session] = []
     runs = find_runs(logdir, storage_options=storage_options)
     for run, path, buf in file_contents(logdir, runs, storage_options=storage_options):
-        events.extend(_buffer_events(buf, path, run, roles))
+        files.append((path, list(_buffer_events(buf, path, run, roles))))
         sessions.extend(hparams.buffer_sessions(buf, run, name=path))
-    return hparams.attach(sort_events(events), sessions)
+    return hparams.attach(sort_file_events(files), sessions)
 
 
 def file_contents(

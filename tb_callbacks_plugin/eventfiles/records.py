@@ -309,3 +309,127 @@ def _gather(view: np.ndarray, offsets: np.ndarray, dtype: str) -> np.ndarray:
     if not len(offsets) or len(view) < width:
         return np.zeros(len(offsets), dtype=dtype)
     return np.ascontiguousarray(windows(view, width)[offsets]).view(dtype).ravel()
+
+
+# --- Bulk reading (scalar_layout): the chain of records walked a block at a time ---
+
+# A run of records that repeats (`batch_loss`, `batch_accuracy`, `batch_loss`,
+# ...) is recognized once it has been seen twice in a row, for periods up to
+# this many records.
+_MAX_PERIOD = 8
+# Rows of a repeating block checked by the first probe; each further probe
+# checks 4x more, so a pattern that breaks early costs little.
+_FIRST_PROBE = 64
+
+
+def walk_records(buf: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+    """`(heads, lengths, end)`: the offset and data length of each record in the
+    chain that follows length fields from byte 0, and where the chain stops
+    (`len(buf)` when it covers the whole buffer).
+
+    Nothing is checked but that each record lies inside `buf` and is at most
+    `MAX_RECORD_BYTES` long: the caller checks every header and data CRC
+    (`check_records`) and, on any damage, reads the buffer again with
+    `record_spans`, which resynchronizes. Where record lengths repeat with a
+    short period (one record per tag per step) the chain is followed with
+    numpy a block at a time: a block is a strided 2-D view whose rows are one
+    period of records, and only their length fields are compared.
+    """
+    size = len(buf)
+    limit = size - HEADER_SIZE - FOOTER_SIZE
+    unpack_length = _LENGTH.unpack_from
+    head_parts: list[np.ndarray] = []
+    length_parts: list[np.ndarray] = []
+    heads: list[int] = []
+    lengths: list[int] = []
+    pos = 0
+    while pos <= limit:
+        length = unpack_length(buf, pos)[0]
+        if length > MAX_RECORD_BYTES or pos + length + HEADER_SIZE + FOOTER_SIZE > size:
+            break
+        heads.append(pos)
+        lengths.append(length)
+        pos += length + HEADER_SIZE + FOOTER_SIZE
+        period = _period(lengths)
+        if not period:
+            continue
+        pattern = lengths[-period:]
+        repeats = _repeats(buf, pos, pattern)
+        if not repeats:
+            continue
+        head_parts.append(np.array(heads, dtype=np.int64))
+        length_parts.append(np.array(lengths, dtype=np.int64))
+        heads, lengths = [], []
+        sizes = np.array(pattern, dtype=np.int64) + (HEADER_SIZE + FOOTER_SIZE)
+        offsets = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+        stride = int(sizes.sum())
+        block = pos + stride * np.arange(repeats, dtype=np.int64)
+        head_parts.append((block[:, None] + offsets[None, :]).ravel())
+        length_parts.append(np.tile(np.array(pattern, dtype=np.int64), repeats))
+        pos += stride * repeats
+    head_parts.append(np.array(heads, dtype=np.int64))
+    length_parts.append(np.array(lengths, dtype=np.int64))
+    return np.concatenate(head_parts), np.concatenate(length_parts), pos
+
+
+def _period(lengths: list[int]) -> int:
+    """The shortest period with which the last records' lengths have just repeated, or 0."""
+    n = len(lengths)
+    last = lengths[-1]
+    for period in range(1, min(_MAX_PERIOD, n // 2) + 1):
+        if lengths[-1 - period] == last and lengths[-period:] == lengths[-2 * period : -period]:
+            return period
+    return 0
+
+
+def _repeats(buf: bytes, pos: int, pattern: list[int]) -> int:
+    """How many times in a row the records from `pos` on have exactly `pattern`'s lengths."""
+    sizes = [n + HEADER_SIZE + FOOTER_SIZE for n in pattern]
+    stride = sum(sizes)
+    available = (len(buf) - pos) // stride
+    offsets = np.cumsum([0, *sizes[:-1]]).tolist()
+    done = 0
+    probe = _FIRST_PROBE
+    while done < available:
+        n = min(probe, available - done)
+        ok = np.ones(n, dtype=bool)
+        for at, length in zip(offsets, pattern, strict=True):
+            # The length field of every row's record `at`: an unaligned strided view, no copy.
+            first = pos + done * stride + at
+            fields = np.ndarray((n,), dtype="<u8", buffer=buf, offset=first, strides=(stride,))
+            ok &= fields == length
+        if not ok.all():
+            return done + int(np.argmin(ok))
+        done += n
+        probe *= 4
+    return done
+
+
+def spans_from(buf: bytes, pos: int, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
+    """`(starts, lengths)` of the data of every valid record from `pos` on, record by
+    record, damage skipped with the warnings of `iter_records` (for the tail
+    a bulk walk could not follow)."""
+    spans = list(_spans_from(buf, pos, name))
+    return (
+        np.array([a for a, _ in spans], dtype=np.int64),
+        np.array([b - a for a, b in spans], dtype=np.int64),
+    )
+
+
+def masked_crcs(raw: np.ndarray) -> np.ndarray:
+    """`masked_crc32c` of many raw CRC32C values at once (uint32 in, uint32 out)."""
+    x = raw.astype(np.uint32)
+    return ((x >> np.uint32(15)) | (x << np.uint32(17))) + np.uint32(0xA282EAD8)
+
+
+def check_records(buf: bytes, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per record (offset `heads`, data length `lengths`, both inside `buf`): are its
+    header and data CRCs right? One checksum call per record: for records no
+    bulk check covers."""
+    view = np.frombuffer(buf, dtype=np.uint8)
+    ok = _gather(view, heads + 8, "<u4") == _length_crcs_of(lengths)
+    starts = (heads + HEADER_SIZE).tolist()
+    ends = (heads + HEADER_SIZE + lengths).tolist()
+    crc = _crc32c
+    raw = np.array([crc(buf[a:b]) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
+    return ok & (_gather(view, heads + HEADER_SIZE + lengths, "<u4") == masked_crcs(raw))

@@ -28,13 +28,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
 
-from tb_callbacks_plugin.eventfiles import records
+from tb_callbacks_plugin.eventfiles import crc_bulk, records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.scalar_reader import _NUMPY_DTYPES, scalar_value
 
 # Records longer than this are never scalars worth a layout (a first record
 # carrying a long description is decoded by protobuf instead), and copying
 # their bytes into a matrix would cost more than parsing them.
 MAX_LAYOUT_BYTES = 1024
+# Files smaller than this are parsed record by record with protobuf (each
+# layout found costs about as much as parsing a hundred records).
+SMALL_FILE_BYTES = 64 * 1024
 # Records of one length that fit no layout are parsed one by one; past this
 # many misses a length group is left to protobuf entirely, which bounds the
 # work spent looking for layouts in a file of non-scalar records.
@@ -87,7 +90,10 @@ class _Layout:
     step_len: int
     value_at: int
     value_dtype: np.dtype
-    compared: np.ndarray  # per byte, the bits that must equal the template's
+    compared: np.ndarray  # per byte of the row, the bits that must equal the template's
+    length: int  # of the record's data
+    variable: list[int]  # the row's bytes that may differ from the template's
+    crc: crc_bulk.SpanCRC  # the data CRCs of records of this layout
 
 
 def _varint(data: bytes, pos: int) -> tuple[int, int]:
@@ -162,12 +168,16 @@ def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype] | N
     return a, np.dtype("<f4" if width == 4 else "<f8")
 
 
-def _layout(data: bytes, width: int | None = None) -> _Layout | None:
+def _layout(row: bytes, length: int, width: int) -> _Layout | None:
     """The layout of a one-value scalar `Event`, or None for anything else.
 
-    `width` (at least `len(data)`) is the width of the rows it will be
-    compared with; bytes past the record are not compared.
+    `row` is the whole record (header, `length` bytes of data, footer) and
+    `width` (at least `len(row)`) the width of the rows it will be compared
+    with. Positions are in the row; bytes past the record are not compared,
+    the header is (it is the same for every record of one length), the
+    footer (the data's CRC) is not.
     """
+    data = row[records.HEADER_SIZE : records.HEADER_SIZE + length]
     try:
         wall_at = step_at = summary = None
         step_len = 0
@@ -205,17 +215,29 @@ def _layout(data: bytes, width: int | None = None) -> _Layout | None:
         return None
     if not tag or value is None:
         return None
-    compared = np.zeros(width or len(data), dtype=np.uint8)
-    compared[: len(data)] = 0xFF
+    at = records.HEADER_SIZE
+    compared = np.zeros(width, dtype=np.uint8)
+    compared[: at + length] = 0xFF
+    variable: list[int] = []
     if wall_at is not None:
+        wall_at += at
         compared[wall_at : wall_at + 8] = 0
+        variable.extend(range(wall_at, wall_at + 8))
     if step_at is not None:
+        step_at += at
         # Of the step's varint only the continuation bits must agree: they
         # fix its length, hence where every later field sits.
         compared[step_at : step_at + step_len] = 0x80
+        variable.extend(range(step_at, step_at + step_len))
     value_at, value_dtype = value
+    value_at += at
     compared[value_at : value_at + value_dtype.itemsize] = 0
-    return _Layout(tag, tensor, plugin, wall_at, step_at, step_len, value_at, value_dtype, compared)
+    variable.extend(range(value_at, value_at + value_dtype.itemsize))
+    crc = crc_bulk.SpanCRC(data, [p - at for p in variable])
+    return _Layout(
+        tag, tensor, plugin, wall_at, step_at, step_len, value_at, value_dtype, compared, length, variable,
+        crc,
+    )
 
 
 def _columns(rows: np.ndarray, at: int, width: int, dtype: str | np.dtype) -> np.ndarray:
@@ -244,50 +266,124 @@ def _decode(layout: _Layout, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 def _fits(layout: _Layout, template: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """Which of `rows` have the layout's bytes: equal outside its variable spans,
     and a step varint of the same length."""
-    # Compared 8 bytes at a time: rows are padded to a multiple of 8 bytes,
-    # whose extra bytes `compared` masks out.
+    # Compared 8 bytes at a time, a column of words at a time (numpy reduces
+    # a short axis slowly): rows are padded to a multiple of 8 bytes, whose
+    # extra bytes `compared` masks out.
     words = rows.view("<u8")
-    return ~np.any((words ^ template.view("<u8")) & layout.compared.view("<u8"), axis=1)
+    template_words = template.view("<u8")
+    masks = layout.compared.view("<u8")
+    differ = np.zeros(len(rows), dtype=np.uint64)
+    for i in np.flatnonzero(masks).tolist():
+        differ |= (words[:, i] ^ template_words[i]) & masks[i]
+    return differ == 0
+
+
+def _crcs_ok(layout: _Layout, rows: np.ndarray) -> bool:
+    """Whether every row (a record of the layout) has the data CRC its footer says."""
+    footer = records.HEADER_SIZE + layout.length
+    stored = np.ascontiguousarray(rows[:, footer : footer + records.FOOTER_SIZE]).view("<u4").ravel()
+    return bool(np.array_equal(layout.crc.masked(rows[:, layout.variable]), stored))
+
+
+class _Damaged(Exception):
+    """A record failed its checks: the file is read again record by record."""
 
 
 def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
     """The scalar-shaped values and plugin metadata of one event file's bytes.
 
-    Damaged records are skipped with a `CorruptRecordWarning` (see
-    `records.record_spans`); records protobuf cannot parse are counted in one
-    warning per file.
+    Every record's header and data CRC are checked: in bulk for the records
+    decoded by layout (`crc_bulk`), one by one for the others. Damage
+    anywhere sends the file to `records.record_spans`, which skips damaged
+    records with a `CorruptRecordWarning` and resynchronizes; a torn or
+    damaged tail after the chain of records is read the same way. Records
+    protobuf cannot parse are counted in one warning per file.
 
     Args:
       buf: the whole file.
       name: its path or URL, for warnings.
       want_tag: keeps only the rows of tags it accepts (default: all).
     """
-    starts, lengths = records.record_spans(buf, name=name)
+    if len(buf) < SMALL_FILE_BYTES:
+        # A few hundred records (a search's trial, an eval run): finding
+        # layouts would cost more than parsing every record with protobuf.
+        starts, lengths = records.record_spans(buf, name=name)
+        out = FileScalars()
+        _read_slow(buf, starts, lengths, np.arange(len(starts)), name, out, want_tag)
+        return out
+    compiled = len(buf) >= scalar_kernels.MIN_BYTES and scalar_kernels.available()
+    if compiled:
+        view = np.frombuffer(buf, dtype=np.uint8)
+        heads, lengths, end = scalar_kernels.walk(view, records.MAX_RECORD_BYTES)
+    else:
+        heads, lengths, end = records.walk_records(buf)
+    try:
+        out = _read_records(buf, heads, lengths, name, want_tag, compiled)
+    except _Damaged:
+        starts, lengths = records.record_spans(buf, name=name)
+        return _read_records(buf, starts - records.HEADER_SIZE, lengths, name, want_tag, compiled=False)
+    if end < len(buf):
+        starts, tail_lengths = records.spans_from(buf, end, name=name)
+        tail = _read_records(buf, starts - records.HEADER_SIZE, tail_lengths, name, want_tag, compiled=False)
+        for rows in tail.rows:
+            rows.record = rows.record + len(heads)
+        out.rows.extend(tail.rows)
+        out.plugins.extend((record + len(heads), tag, plugin) for record, tag, plugin in tail.plugins)
+    return out
+
+
+# Records of one length are decoded this many at a time, bounding the memory
+# of their row copies.
+_CHUNK = 1 << 16
+
+
+def _read_records(
+    buf: bytes,
+    heads: np.ndarray,
+    lengths: np.ndarray,
+    name: str,
+    want_tag: Callable[[str], bool] | None,
+    compiled: bool,
+) -> FileScalars:
+    """The records at `heads` (offsets of whole records, data `lengths` long), decoded,
+    with the numba loops of `scalar_kernels` when `compiled`.
+
+    Raises `_Damaged` when any record fails its checks.
+    """
     out = FileScalars()
-    if not len(starts):
+    if not len(heads):
         return out
     # Every record of one length is a row of a zero-copy window view, so
     # gathering a length group copies its bytes once, with no index matrix;
-    # rows are a multiple of 8 bytes wide (the padding lets the last record's
-    # row run past the end of the file).
-    view = np.frombuffer(buf + bytes(8), dtype=np.uint8)
+    # rows are a multiple of 8 bytes wide. A record whose padded row would
+    # run past the end of the buffer is left to protobuf.
+    view = np.frombuffer(buf, dtype=np.uint8)
+    frame = records.HEADER_SIZE + records.FOOTER_SIZE
+    widths = -(-(lengths + frame) // 8) * 8
+    bulk = (lengths <= MAX_LAYOUT_BYTES) & (heads + widths <= len(buf))
+    slow: list[np.ndarray] = [np.flatnonzero(~bulk)]
+    candidates = np.flatnonzero(bulk)
+    # Sorting 16-bit keys is a radix sort (lengths are at most MAX_LAYOUT_BYTES here).
+    by_length = candidates[np.argsort(lengths[candidates].astype(np.uint16), kind="stable")]
+    cuts = np.flatnonzero(np.diff(lengths[by_length])) + 1
     windows: dict[int, np.ndarray] = {}
-    by_length = np.argsort(lengths, kind="stable")
-    sorted_lengths = lengths[by_length]
-    cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
-    slow: list[np.ndarray] = []
     for group in np.split(by_length, cuts):
-        length = int(lengths[group[0]])
-        if length > MAX_LAYOUT_BYTES:
-            slow.append(group)
+        if not len(group):
             continue
-        width = -(-length // 8) * 8
+        length = int(lengths[group[0]])
+        width = int(widths[group[0]])
+        if compiled:
+            group = _match_compiled(buf, view, heads, group, length, width, out, slow, want_tag)
         if width not in windows:
             windows[width] = records.windows(view, width)
-        rows = windows[width][starts[group]]
-        _match_layouts(rows, length, group, out, slow, want_tag)
-    if slow:
-        _read_slow(buf, starts, lengths, np.sort(np.concatenate(slow)), name, out, want_tag)
+        for first in range(0, len(group), _CHUNK):
+            part = group[first : first + _CHUNK]
+            _match_layouts(buf, windows[width][heads[part]], length, part, heads, out, slow, want_tag)
+    indices = np.sort(np.concatenate(slow))
+    if len(indices):
+        if not records.check_records(buf, heads[indices], lengths[indices]).all():
+            raise _Damaged
+        _read_slow(buf, heads + records.HEADER_SIZE, lengths, indices, name, out, want_tag)
     return out
 
 
@@ -300,9 +396,11 @@ _ROW_HASH |= np.uint64(1)
 
 
 def _match_layouts(
+    buf: bytes,
     rows: np.ndarray,
     length: int,
     group: np.ndarray,
+    heads: np.ndarray,
     out: FileScalars,
     slow: list[np.ndarray],
     want_tag: Callable[[str], bool] | None,
@@ -314,13 +412,24 @@ def _match_layouts(
     many tags), every remaining row is hashed on the bytes the first
     record's layout compares, and each set of equal hashes is checked
     exactly against its own first row, so many tags cost one pass rather
-    than one pass each.
+    than one pass each. A layout's template record has its CRCs checked
+    on its own; the rows it matches, in bulk.
     """
     remaining = np.arange(len(group))
     misses = 0
+    templates: set[int] = set()
+
+    def layout_of(i: int) -> _Layout | None:
+        row = rows[i][: records.HEADER_SIZE + length + records.FOOTER_SIZE].tobytes()
+        found = _layout(row, length, rows.shape[1])
+        if found is not None and i not in templates:
+            _check_template(buf, int(heads[group[i]]), length)
+            templates.add(i)
+        return found
+
     while len(remaining):
         first = int(remaining[0])
-        layout = _layout(rows[first][:length].tobytes(), width=rows.shape[1])
+        layout = layout_of(first)
         if layout is None:
             misses += 1
             if misses >= MAX_MISSES_PER_LENGTH:
@@ -349,7 +458,7 @@ def _match_layouts(
         for i in sets.tolist():
             members = order[bounds[i] : bounds[i + 1]]
             head = int(members[0])  # stable: the earliest record of its set
-            own = layout if head == 0 else _layout(candidates[head][:length].tobytes(), width=rows.shape[1])
+            own = layout if head == 0 else layout_of(int(remaining[head]))
             if own is None or not np.array_equal(own.compared, layout.compared):
                 continue  # another structure: a later round
             fits = _fits(own, candidates[head], candidates[members])
@@ -357,6 +466,89 @@ def _match_layouts(
             decided[matched] = True
             _add(out, own, group[remaining[matched]], candidates[matched], want_tag)
         remaining = remaining[~decided]
+
+
+def _check_template(buf: bytes, head: int, length: int) -> None:
+    """The CRCs of a layout's template record, which bulk checks compare the others with."""
+    one = np.array([head], dtype=np.int64), np.array([length], dtype=np.int64)
+    if not records.check_records(buf, *one)[0]:
+        raise _Damaged
+
+
+# Records of one length are matched with this many layouts by compiled
+# passes; more (many tags of one structure) are left to one hashing pass.
+_MAX_COMPILED_PASSES = 8
+
+
+def _match_compiled(
+    buf: bytes,
+    view: np.ndarray,
+    heads: np.ndarray,
+    group: np.ndarray,
+    length: int,
+    width: int,
+    out: FileScalars,
+    slow: list[np.ndarray],
+    want_tag: Callable[[str], bool] | None,
+) -> np.ndarray:
+    """Decodes the records of one length (record indices `group`) a layout at a time
+    in one compiled pass each; returns those left to the numpy path (an
+    integer tensor, or many tags of one length, matched there in one
+    hashing pass rather than one pass per tag)."""
+    remaining = group
+    misses = passes = 0
+    footer_at = records.HEADER_SIZE + length
+    while len(remaining):
+        first = int(remaining[0])
+        head = int(heads[first])
+        layout = _layout(buf[head : head + footer_at + records.FOOTER_SIZE], length, width)
+        if layout is None or layout.value_dtype.itemsize not in (4, 8) or layout.value_dtype.kind != "f":
+            misses += 1
+            if layout is not None or misses >= MAX_MISSES_PER_LENGTH:
+                return remaining  # an integer tensor, or no scalars: the numpy path decides
+            slow.append(remaining[:1])
+            remaining = remaining[1:]
+            continue
+        _check_template(buf, head, length)
+        fits, step, wall, value, bad = scalar_kernels.match_decode(
+            view,
+            heads[remaining],
+            np.frombuffer(buf, dtype=np.uint8, count=width, offset=head),
+            layout.compared,
+            -1 if layout.wall_at is None else layout.wall_at,
+            -1 if layout.step_at is None else layout.step_at,
+            layout.step_len,
+            layout.value_at,
+            layout.value_dtype.itemsize,
+            layout.crc,
+            footer_at,
+        )
+        if bad:
+            raise _Damaged
+        if fits.all():  # the usual case: no copies
+            _append(out, layout, remaining, step, wall, value, want_tag)
+            return remaining[:0]
+        _append(out, layout, remaining[fits], step[fits], wall[fits], value[fits], want_tag)
+        remaining = remaining[~fits]
+        passes += 1
+        if passes >= _MAX_COMPILED_PASSES:
+            return remaining
+    return remaining
+
+
+def _append(
+    out: FileScalars,
+    layout: _Layout,
+    records_of: np.ndarray,
+    step: np.ndarray,
+    wall: np.ndarray,
+    value: np.ndarray,
+    want_tag: Callable[[str], bool] | None,
+) -> None:
+    if layout.plugin:
+        out.plugins.append((int(records_of[0]), layout.tag, layout.plugin))
+    if want_tag is None or want_tag(layout.tag):
+        out.rows.append(Rows(layout.tag, layout.tensor, records_of, step, wall, value))
 
 
 def _add(
@@ -367,11 +559,12 @@ def _add(
     want_tag: Callable[[str], bool] | None,
 ) -> None:
     """The decoded `rows` (record indices `records_of`, in file order) of one layout."""
-    if layout.plugin:
-        out.plugins.append((int(records_of[0]), layout.tag, layout.plugin))
+    if not _crcs_ok(layout, rows):
+        raise _Damaged
     if want_tag is None or want_tag(layout.tag):
-        step, wall, value = _decode(layout, rows)
-        out.rows.append(Rows(layout.tag, layout.tensor, records_of, step, wall, value))
+        _append(out, layout, records_of, *_decode(layout, rows), want_tag)
+    elif layout.plugin:
+        out.plugins.append((int(records_of[0]), layout.tag, layout.plugin))
 
 
 def _read_slow(
@@ -383,26 +576,29 @@ def _read_slow(
     out: FileScalars,
     want_tag: Callable[[str], bool] | None,
 ) -> None:
-    """Protobuf, record by record, for the records no layout fits."""
+    """Protobuf, record by record, for the records no layout fits (`starts`: of their data)."""
     found: dict[tuple[str, bool], tuple[list, list, list, list]] = {}
     bad = 0
+    parse = event_pb2.Event.FromString
+    all_starts, all_lengths = starts.tolist(), lengths.tolist()
     for index in indices.tolist():
-        start = int(starts[index])
+        start = all_starts[index]
         try:
-            event = event_pb2.Event.FromString(buf[start : start + int(lengths[index])])
+            event = parse(buf[start : start + all_lengths[index]])
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
             bad += 1
             continue
         if not event.HasField("summary"):
             continue
         for value in event.summary.value:
-            plugin = value.metadata.plugin_data.plugin_name
-            if plugin:
-                out.plugins.append((index, value.tag, plugin))
+            if value.HasField("metadata"):
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin:
+                    out.plugins.append((index, value.tag, plugin))
             which = value.WhichOneof("value")
             if which not in ("simple_value", "tensor") or (want_tag is not None and not want_tag(value.tag)):
                 continue
-            number = scalar_value(value)
+            number = value.simple_value if which == "simple_value" else scalar_value(value)
             if number is None:
                 continue
             lists = found.setdefault((value.tag, which == "tensor"), ([], [], [], []))
