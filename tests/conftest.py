@@ -44,6 +44,7 @@ QUICK = (
     "tests/test_export.py::test_fit_column_tells_repeated_fits_apart",
     "tests/test_report.py::test_damaged_records_are_told_on_the_page_as_the_tab_tells_them",
     "tests/test_scalar_frame.py::test_rows_sorted_by_run_tag_step_keeping_file_order",
+    "tests/test_sweeps_cli.py::test_top_and_sort",
     # One real fit through callbacks.TensorBoard, read back.
     "tests/test_callbacks_events.py::test_custom_scheduler_and_stopper",
     # One real TensorBoard on each loader (one module fixture, two params).
@@ -61,6 +62,8 @@ OWN_UNIT = ("tests/test_backends.py::", "tests/test_keras_own.py::")
 _OWN = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_"
 _BACKENDS = "tests/test_backends.py::test_event_tests_pass"
 UNIT_SECONDS: dict[str, float] = {
+    # Measured on a loaded machine (load ~12 on 2 cores), without xdist.
+    "tests/test_sweeps_ray.py": 565,
     "tests/test_frontend_stories.py": 439,
     "tests/test_restart.py": 255,
     "tests/test_plugin_integration.py": 252,
@@ -92,6 +95,11 @@ UNIT_SECONDS: dict[str, float] = {
     "tests/test_callbacks_events.py": 24,
     "tests/test_types.py": 23,
     "tests/test_callbacks_jax.py": 20,
+    "tests/test_sweeps_hparams_dashboard.py": 216,
+    "tests/test_sweeps_optuna.py": 178,
+    "tests/test_sweeps_keras_tuner.py": 127,
+    "tests/test_hparams_reader.py": 82,
+    "tests/test_sweeps_cli.py": 80,
 }
 
 
