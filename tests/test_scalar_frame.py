@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
-from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, scalars_dataframe
+from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, conventions, scalars_dataframe
 from tb_callbacks_plugin.eventfiles import records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
 
@@ -236,7 +236,12 @@ def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir, reader_path):
         assert (f"{prefix}/train", "epoch_loss") in tags
         assert (f"{prefix}/validation", "epoch_loss") in tags
         assert (f"{prefix}/train", "epoch_learning_rate") in tags
-    assert not any(t.startswith("callback_events/") for _, t in tags)
+    # Keras's own runs carry no callback_events/ tags; ours add only each fit's
+    # outcome scalars (for the HParams dashboard), in the train run.
+    assert not any(t.startswith("callback_events/") for r, t in tags if r.startswith("stock/"))
+    outcome = {t for r, t in tags if t.startswith("callback_events/")}
+    assert outcome == {f"callback_events/{name}" for name in conventions.OUTCOME_TAGS}
+    assert {r for r, t in tags if t in outcome} == {"ours/train"}
     assert found == by_tensorboard(keras_logdir)
     # tbparse cannot read our own int64 epoch records (its make_ndarray fails
     # on this TensorBoard's dtypes), so it is compared on the stock callback's runs.
