@@ -236,6 +236,26 @@ def write_scalars(out: str, columns: dict[str, Any], fmt: str) -> Written:
     return Written(dataset, int(len(order)), written)
 
 
+def experiment_groups(runs: Iterable[str]) -> list[list[str]]:
+    """`runs` grouped by experiment (one scalars partition each), in experiment order."""
+    groups: dict[str, list[str]] = {}
+    for run in sorted(runs):
+        groups.setdefault(experiment_of(run), []).append(run)
+    return [groups[name] for name in sorted(groups)]
+
+
+def write_scalars_streamed(out: str, parts: Iterable[dict[str, Any]], fmt: str) -> Written:
+    """`write_scalars` of each experiment's columns as they come
+    (`scalar_frame.iter_scalar_columns`): one experiment's rows in memory at a time."""
+    rows = experiments = 0
+    for columns in parts:
+        if len(columns["step"]):
+            written = write_scalars(out, columns, fmt)
+            rows += written.rows
+            experiments += written.experiments
+    return Written(os.path.join(out, f"scalars.{fmt}"), rows, experiments)
+
+
 def clear(out: str, fmt: str) -> None:
     """Removes an earlier export's datasets of this format, so no stale partition stays."""
     for name in ("events", "scalars"):

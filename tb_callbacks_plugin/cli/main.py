@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import math
 import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from tb_callbacks_plugin import conventions, event_format
@@ -379,11 +380,21 @@ def _cmd_plot(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- export
 
 
-def _read_scalars(runs: dict[str, list[str]], logdir: str, progress: bool) -> dict:
-    from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
+def _read_scalars(runs: dict[str, list[str]], logdir: str, progress: bool) -> Iterator[dict]:
+    """The scalar columns of one experiment after another (only one in memory at a time),
+    starting with the first that has rows; none when no run has scalars."""
+    from tb_callbacks_plugin.cli.export import experiment_groups
+    from tb_callbacks_plugin.eventfiles.scalar_frame import iter_scalar_columns
 
     try:
-        return read_scalar_columns(logdir, runs=list(runs), progress=progress)
+        parts = iter_scalar_columns(logdir, experiment_groups(runs), progress=progress)
+        while True:
+            try:
+                part = next(parts)
+            except StopIteration:
+                return
+            if len(part["step"]):
+                yield part
     except OSError as e:
         raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
 
@@ -401,16 +412,19 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"-o {args.output}: exists and is not a directory")
     runs, events, _ = _load(args.logdir, args.run, progress=args.progress, scalars=False)
+    # Scalars stream, an experiment at a time: a logdir larger than memory exports.
     scalars = _read_scalars(runs, args.logdir, args.progress)
-    if not events and not len(scalars["step"]):
+    first = next(scalars, None)
+    if not events and first is None:
         _note(f"nothing to export in {args.logdir}{_filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY
     try:
         os.makedirs(args.output, exist_ok=True)
         export.clear(args.output, args.format)
         written = [export.write_events(args.output, events, args.format)] if events else []
-        if len(scalars["step"]):
-            written.append(export.write_scalars(args.output, scalars, args.format))
+        if first is not None:
+            parts = itertools.chain([first], scalars)
+            written.append(export.write_scalars_streamed(args.output, parts, args.format))
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
     for item in written:
