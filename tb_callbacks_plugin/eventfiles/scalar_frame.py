@@ -149,7 +149,8 @@ def _decoded(
     Local files are read and decoded in threads, one file per core at a
     time: the decoding is numpy or compiled loops that release the GIL, and
     only the decoded columns (not the files' bytes) outlive a file. Decoding
-    runs at most two files per thread ahead of the consumer.
+    runs at most one file per thread ahead of the consumer (each file in
+    flight holds its bytes: the peak memory).
     """
     if storage.local_path(logdir) is not None:
 
@@ -168,7 +169,7 @@ def _decoded(
             ahead: deque[tuple[str, Future[FileScalars | None]]] = deque()
             for path in paths:
                 ahead.append((path, pool.submit(read, path)))
-                if len(ahead) > 2 * workers:
+                if len(ahead) > workers:
                     done, future = ahead.popleft()
                     yield done, future.result()
             while ahead:
