@@ -169,7 +169,7 @@ def _decoded(
             ahead: deque[tuple[str, Future[FileScalars | None]]] = deque()
             for path in paths:
                 ahead.append((path, pool.submit(read, path)))
-                if len(ahead) > workers:
+                if len(ahead) >= workers:
                     done, future = ahead.popleft()
                     yield done, future.result()
             while ahead:
