@@ -23,7 +23,9 @@ KERAS_TESTED_NEWEST = "3.15.1"
 KERAS = f"keras>={KERAS_FLOOR},<3.16"
 TENSORFLOW = "tensorflow>=2.16"
 TF_KERAS = "tf_keras>=2.16"
-DEMO = ["scikit-learn>=1.2", "pandas>=1.5", "matplotlib>=3.5", "tqdm>=4.60"]
+# What demo/train.py imports and what the README's examples use on its logs
+# (export's Parquet, the DuckDB query): every README example runs in the demo's venv.
+DEMO = ["scikit-learn>=1.2", "pandas>=1.5", "matplotlib>=3.5", "tqdm>=4.60", "pyarrow>=12", "duckdb>=0.9"]
 
 setup(
     name="tb-callbacks-plugin",
@@ -49,7 +51,7 @@ setup(
     extras_require={
         "tensorflow": [TENSORFLOW],
         "tf-keras": [TENSORFLOW, TF_KERAS],
-        # Everything demo/train.py imports, with TensorFlow as its Keras backend.
+        # The demo and the README's examples, with TensorFlow as Keras's backend.
         "demo": [TENSORFLOW, *DEMO],
         "pandas": ["pandas>=1.5"],
         # scalars_dataframe and `tb-callbacks export --format parquet`.
@@ -70,6 +72,8 @@ setup(
             *DEMO,
             "pytest>=7",
             "pytest-timeout>=2",
+            # scripts/test.sh runs the suite on two workers (tests/conftest.py).
+            "pytest-xdist>=3.5",
             "hypothesis>=6",
             "tbparse>=0.0.9",
             "numba>=0.59",
@@ -85,6 +89,12 @@ setup(
             "moto[server]>=5",
             "ruff>=0.5",
             "mypy>=1.8",
+            # Searches (tests/test_sweeps*.py): real KerasTuner, Optuna with its
+            # Keras pruning callback, and Ray Tune on a local cluster.
+            "keras-tuner>=1.4",
+            "optuna>=3.0",
+            "optuna-integration>=3.0",
+            "ray[tune]>=2.9",
         ],
     },
     entry_points={

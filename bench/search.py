@@ -1,121 +1,207 @@
-"""Benchmark: reading a hyperparameter search's many small runs (issue 22).
+"""Benchmark: the plugin serving a search of many trials, against
+TensorBoard's own routes in the same run.
 
-Writes (once, then reuses) a logdir of `--trials` runs, each as a search's
-trial leaves it: `trial_NNNN/train` holding about 20 callback events
-(early stopping, LR changes, checkpoints), an epoch-end record per epoch
-and 200 epoch scalars (`epoch_loss`, `epoch_accuracy`, `epoch_val_loss`,
-`epoch_learning_rate` x 50 epochs, TF 2 tensor scalars with the scalars
-plugin's metadata). Then times, each in a fresh process as a user runs them:
+For each size (default 100 and 1,000 trials; `--runs 100,1000,3000` for the
+issue's largest) a logdir is generated (bench/search_logdir.py: each trial
+one run with ~20 callback events, epoch records and a 200-epoch
+`epoch_loss`) and, beside it, the baseline: the same runs with the same
+scalars and hyperparameters but no callback events, as
+`keras.callbacks.TensorBoard` leaves them. Logdirs are kept under `--cache`
+(written once). For each loader, on a fresh `tensorboard`:
 
-- `read_events(logdir)`;
-- `scalars_dataframe(logdir)`;
-- `tb-callbacks summary LOGDIR` and `tb-callbacks export LOGDIR` (to
-  Parquet).
+- listed: seconds from start until TensorBoard's run list (`/data/runs`),
+  its scalars plugin's tags (`/data/plugin/scalars/tags`, which needs the
+  runs' data loaded) and our `runs` each list every run (polled each second);
+- one run's events: median of `events?run=R` over 100 runs spread over the
+  logdir, against TensorBoard's `scalars?run=R&tag=epoch_loss` for the same
+  runs;
+- the search view's load: `runs` + `many_events` + `many_scalars?tag=
+  epoch_loss&points=100` (three requests for every trial), against one
+  `events` request per run (what the tab did before);
+- memory: resident memory of the `tensorboard` process and its data server
+  after the above, minus the same for the baseline logdir after TensorBoard
+  lists its scalars; per run.
 
-Goal: each under 10 s for 3,000 trials. On a shared machine quote medians.
+Goals (issue 21): one run's events at 3,000 runs within 2x of 100 runs;
+listed within 10 s of TensorBoard's run list; at most 0.15 MB per run over
+the baseline.
 
-    .venv/bin/python bench/search.py [--trials 3000] [--repeat 3]
+    .venv/bin/python bench/search.py [--runs 100,1000] [--load-fast true,false]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
-import resource
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
+import urllib.parse
+from collections.abc import Iterator
 
-from tensorboard.plugins.scalar import metadata as scalar_metadata
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests"))
+sys.path.insert(0, HERE)
 
-from tb_callbacks_plugin import EventWriter
+from plugin_routes import Client  # noqa: E402
+from search_logdir import TAG, trial_name, write_search  # noqa: E402
+from tb_server import TensorBoardProcess  # noqa: E402
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from read import _scalar  # noqa: E402 - bench/read.py's Keras-style scalar record
-
-EPOCHS = 50
-TAGS = ("epoch_loss", "epoch_accuracy", "epoch_val_loss", "epoch_learning_rate")
-KINDS = ("lr_change", "checkpoint_saved", "my_metric.alert")
-T0 = 1_700_000_000.0
-
-
-def write_logdir(logdir: str, trials: int) -> None:
-    meta = scalar_metadata.create_summary_metadata(display_name="", description="")
-    for t in range(trials):
-        steps_per_epoch = 100
-        with EventWriter(os.path.join(logdir, f"trial_{t:04d}", "train")) as writer:
-            for epoch in range(EPOCHS):
-                step = (epoch + 1) * steps_per_epoch
-                wall = T0 + t * 1000 + epoch
-                writer.write_epoch(epoch, step, wall_time=wall)
-                for i, tag in enumerate(TAGS):
-                    writer.write_summary(_scalar(tag, 1.0 / (epoch + 1) + i + t / 1000, meta), epoch, wall)
-                if epoch % 3 == 0:
-                    kind = KINDS[epoch % len(KINDS)]
-                    writer.write(kind, step, f"{kind} at epoch {epoch}", epoch=epoch, wall_time=wall, n=epoch)
-            writer.write("early_stop", step, "stopped", epoch=EPOCHS - 1, wall_time=wall + 0.5)
-    with open(os.path.join(logdir, "COMPLETE"), "w") as f:
-        json.dump({"trials": trials}, f)
+PLUGIN = "/data/plugin/callback_events/"
+EV = "events ms"
+TBS = "TB scalars ms"
 
 
-def timed_subprocess(code_or_args: list[str], repeat: int) -> tuple[float, float, list[float]]:
-    """Median wall seconds, median CPU seconds (the process and its threads), all wall times."""
-    times, cpu = [], []
-    for _ in range(repeat):
-        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        result = subprocess.run(code_or_args, capture_output=True, text=True, timeout=900)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(time.perf_counter() - start)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if result.returncode != 0:
-            raise SystemExit(f"{code_or_args} failed:\n{result.stderr[-2000:]}")
-    return statistics.median(times), statistics.median(cpu), times
+@contextlib.contextmanager
+def started(logdir: str, load_fast: bool) -> Iterator[TensorBoardProcess]:
+    """A `tensorboard` on `logdir`, given minutes to start on a busy machine."""
+    tb = TensorBoardProcess(logdir, load_fast=load_fast, reload_interval=5, start_timeout=300)
+    try:
+        yield tb
+    finally:
+        tb.stop()
+
+
+def logdir_of(cache: str, runs: int, baseline: bool) -> str:
+    path = os.path.join(cache, f"search_{runs}{'_baseline' if baseline else ''}")
+    done = os.path.join(path, ".complete")
+    if not os.path.exists(done):
+        start = time.monotonic()
+        write_search(path, runs, baseline=baseline)
+        open(done, "w").close()
+        print(f"  wrote {path} in {time.monotonic() - start:.0f}s")
+    return path
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of `pid` and its descendants (the Rust data server), MB."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            with open(f"/proc/{p}/status") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+def wait_listed(tb: TensorBoardProcess, runs: int, ours: bool, timeout: float = 1800) -> dict[str, float]:
+    """Seconds from now until each listing names every run."""
+    start = time.monotonic()
+    checks = {
+        "TB run list": lambda: len(tb.get_json("/data/runs")) >= runs,
+        "TB scalars tags": lambda: (
+            sum(TAG in t for t in tb.get_json("/data/plugin/scalars/tags").values()) >= runs
+        ),
+    }
+    if ours:
+        checks["our runs"] = lambda: len(tb.plugin_json("runs")["runs"]) >= runs
+    found: dict[str, float] = {}
+    while len(found) < len(checks):
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"not listed in {timeout}s: {found}")
+        for name, check in checks.items():
+            if name not in found:
+                try:
+                    if check():
+                        found[name] = time.monotonic() - start
+                except (AssertionError, OSError, ValueError):
+                    pass
+        time.sleep(1)
+    return found
+
+
+def median_ms(client: Client, paths: list[str]) -> float:
+    times = []
+    for path in paths:
+        elapsed, status, _ = client.get(path)
+        assert status == 200, (path, status)
+        times.append(elapsed)
+    return statistics.median(times) * 1000
+
+
+def bench(cache: str, runs: int, load_fast: bool) -> dict[str, float]:
+    logdir = logdir_of(cache, runs, False)
+    baseline = logdir_of(cache, runs, True)
+    result: dict[str, float] = {}
+    with started(baseline, load_fast) as tb:
+        wait_listed(tb, runs, ours=False)
+        time.sleep(3)
+        result["baseline MB"] = tree_rss_mb(tb.proc.pid)
+    with started(logdir, load_fast) as tb:
+        listed = wait_listed(tb, runs, ours=True)
+        result.update({f"listed: {name} s": seconds for name, seconds in listed.items()})
+        client = Client(tb.port)
+        sample = [urllib.parse.quote(trial_name(i * runs // 100) + "/train") for i in range(min(100, runs))]
+        events = [f"{PLUGIN}events?run={run}" for run in sample]
+        median_ms(client, events)  # decoded once
+        result[EV] = median_ms(client, events)
+        result[TBS] = median_ms(
+            client, [f"/data/plugin/scalars/scalars?run={run}&tag={TAG}" for run in sample]
+        )
+        start = time.perf_counter()
+        answers = [
+            client.get(PLUGIN + route)
+            for route in ("runs", "many_events", f"many_scalars?tag={TAG}&points=100")
+        ]
+        result["search load (3 requests) s"] = time.perf_counter() - start
+        assert all(status == 200 for _, status, _ in answers), [a[1] for a in answers]
+        result["search load MB gzip'd"] = sum(size for _, _, size in answers) / 1e6
+        start = time.perf_counter()
+        for i in range(runs):
+            elapsed, status, _ = client.get(f"{PLUGIN}events?run={urllib.parse.quote(trial_name(i))}/train")
+            assert status == 200
+        result["events run by run s"] = time.perf_counter() - start
+        result["MB"] = tree_rss_mb(tb.proc.pid)
+    result["MB per run over baseline"] = (result["MB"] - result["baseline MB"]) / runs
+    return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--trials", type=int, default=3000)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
-    logdir = f"/tmp/tb-callbacks-bench-search-{args.trials}"
-    if not os.path.exists(os.path.join(logdir, "COMPLETE")):
-        shutil.rmtree(logdir, ignore_errors=True)
-        start = time.perf_counter()
-        write_logdir(logdir, args.trials)
-        print(f"wrote {logdir} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    files = [os.path.join(d, f) for d, _, names in os.walk(logdir) for f in names if "tfevents" in f]
-    size = sum(os.path.getsize(f) for f in files)
-    print(
-        f"logdir: {args.trials} trials x (~{EPOCHS // 3 + 2} events, {EPOCHS * len(TAGS)} epoch scalars), "
-        f"{size / 2**20:.1f} MiB"
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    python = sys.executable
-    cli = [python, "-m", "tb_callbacks_plugin.cli"]
-    out = tempfile.mkdtemp(prefix="tb-callbacks-bench-export-")
-    cases = {
-        "python -c 'import tb_callbacks_plugin' (start-up)": [python, "-c", "import tb_callbacks_plugin"],
-        "read_events": [python, "-c", f"import tb_callbacks_plugin as t; t.read_events({logdir!r})"],
-        "scalars_dataframe": [
-            python,
-            "-c",
-            f"import tb_callbacks_plugin as t; t.scalars_dataframe({logdir!r}, progress=False)",
-        ],
-        "tb-callbacks summary": [*cli, "summary", logdir, "--no-progress"],
-        "tb-callbacks export (parquet)": [*cli, "export", logdir, "-o", out, "--no-progress"],
-    }
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
-    for name, command in cases.items():
-        if "export" in name:
-            shutil.rmtree(out, ignore_errors=True)
-        median, cpu, times = timed_subprocess(command, args.repeat)
-        each = ", ".join(f"{t:.1f}" for t in times)
-        verdict = "met" if median < 10 else "NOT met"
-        print(f"  {name:<50} median {median:6.1f} s wall, {cpu:5.1f} s CPU  ({each})  < 10 s wall: {verdict}")
-    shutil.rmtree(out, ignore_errors=True)
+    parser.add_argument("--runs", default="100,1000", help="trial counts, comma-separated")
+    parser.add_argument("--load-fast", default="true,false", help="loaders: true, false or both")
+    parser.add_argument("--cache", default=os.path.join("/tmp", "tb_callbacks_search_bench"))
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.runs.split(",")]
+    table: dict[tuple[int, bool], dict[str, float]] = {}
+    for load_fast in [v.strip() == "true" for v in args.load_fast.split(",")]:
+        for runs in sizes:
+            print(f"{runs} runs, --load_fast={str(load_fast).lower()}", flush=True)
+            table[(runs, load_fast)] = result = bench(args.cache, runs, load_fast)
+            for name, value in result.items():
+                print(f"  {name:32} {value:10.3f}", flush=True)
+    print("\nsummary (ratios: ours / the same at the smallest size, ours / TensorBoard's)")
+    for load_fast in sorted({lf for _, lf in table}):
+        small = table[(sizes[0], load_fast)]
+        for runs in sizes:
+            r = table[(runs, load_fast)]
+            print(
+                f"  load_fast={str(load_fast).lower():5} {runs:5} runs: events {r[EV]:.2f} ms"
+                f" ({r[EV] / small[EV]:.2f}x of {sizes[0]} runs;"
+                f" TB scalars {r[TBS]:.2f} ms),"
+                f" search load {r['search load (3 requests) s']:.2f} s vs run by run"
+                f" {r['events run by run s']:.2f} s, listed {r['listed: our runs s']:.0f} s"
+                f" (TB run list {r['listed: TB run list s']:.0f} s, TB scalars"
+                f" {r['listed: TB scalars tags s']:.0f} s), {r['MB per run over baseline']:.3f} MB/run over"
+                " baseline",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

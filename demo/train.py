@@ -253,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only", action="append", choices=list(RUNS), help="train only this run (repeatable)"
     )
+    parser.add_argument(
+        "--served", action="store_true", help="no 'next:' hint (scripts/demo.sh serves the runs itself)"
+    )
     args = parser.parse_args(argv)
 
     keras.utils.set_random_seed(0)
@@ -280,9 +283,8 @@ def main(argv: list[str] | None = None) -> int:
             f"[{i}/{len(names)}] {name:<12} {took:5.1f} s  ended: {ended}  events: {shown}{note}", flush=True
         )
     took = time.perf_counter() - start
-    print(
-        f"done in {took:.0f} s; next: tensorboard --logdir {args.logdir}, tb-callbacks summary {args.logdir}"
-    )
+    next_steps = f"; next: tensorboard --logdir {args.logdir}, tb-callbacks summary {args.logdir}"
+    print(f"done in {took:.0f} s{'' if args.served else next_steps}", flush=True)
     return 1 if missing_any else 0
 
 

@@ -16,6 +16,10 @@ stamp="$venv/.installed-$(setup_key scripts/setup_env.sh)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
   pip_install "$venv/bin/python" --upgrade pip
   pip_install "$venv/bin/python" -e ".[${extras}]"
-  "$venv/bin/python" -c "from tb_callbacks_plugin import callbacks"
+  # The import works, or its error is shown (not TensorFlow's start-up notes).
+  if ! check="$("$venv/bin/python" -c "from tb_callbacks_plugin import callbacks" 2>&1)"; then
+    echo "$check" >&2
+    exit 1
+  fi
   touch "$stamp"
 fi

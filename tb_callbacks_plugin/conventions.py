@@ -16,6 +16,15 @@ where each comes from.
   experiment of its own, which also takes those runs below it: events
   written to `<log_dir>` itself group with `<log_dir>/train`.
 - Keras's logs: `val_<metric>` is the validation run's `<metric>`.
+- A fit's outcome: at its end `callbacks.TensorBoard` writes scalars
+  `callback_events/<name>` (`OUTCOME_TAGS`) into the train run, how it ended
+  as a number (`ENDINGS`), so that TensorBoard's HParams dashboard lists
+  them as metric columns beside a trial's hyperparameters. They are not
+  metric curves: readers that chart metrics leave them out (`is_outcome_tag`).
+- Epochs: fields (`epoch`, `best_epoch`, `initial_epoch`, `epoch_*` steps)
+  are 0-based, as Keras's arguments and TensorBoard's epoch axis; what people
+  read (messages, tables, the tab's text) counts from 1, as Keras's console
+  prints "Epoch 17: early stopping" for epoch 16 (`console_epoch`).
 - Non-finite numbers are named "NaN", "Infinity" and "-Infinity" wherever
   JSON (which has none) carries them, as JavaScript's `String(x)` names them.
 """
@@ -40,6 +49,11 @@ def is_epoch_tag(tag: str) -> bool:
 def epoch_tag(metric: str) -> str:
     """The tag of a metric's per-epoch scalar: `epoch_tag("loss") == "epoch_loss"`."""
     return EPOCH_TAG_PREFIX + metric
+
+
+def console_epoch(epoch: int) -> int:
+    """A 0-based epoch as Keras's console numbers it ("Epoch 17/50" is epoch 16)."""
+    return epoch + 1
 
 
 # ---------------------------------------------------------------- runs and experiments
@@ -100,6 +114,43 @@ def split_logs_key(key: str) -> tuple[str, str]:
     if key.startswith(_VALIDATION_PREFIX):
         return VALIDATION_RUN, key[len(_VALIDATION_PREFIX) :]
     return TRAIN_RUN, key
+
+
+# ---------------------------------------------------------------- a fit's outcome
+
+# `train_end` reasons; a reason's code is its index.
+ENDINGS = ("completed", "early_stop", "nan", "pruned", "stopped_by_scheduler", "interrupted")
+OUTCOME_TAG_PREFIX = "callback_events/"
+# name -> what the scalar `callback_events/<name>` holds (its description in TensorBoard).
+OUTCOME_TAGS = {
+    "ending": "How the fit ended: " + ", ".join(f"{code} {reason}" for code, reason in enumerate(ENDINGS)),
+    "ended_early": "1 when the fit ended before its last epoch (any ending but completed), else 0",
+    "end_epoch": "The epoch the fit ended in (0-based)",
+    "lr_changes": "How many times the learning rate was changed (lr_change events)",
+    "final_learning_rate": "The learning rate when the fit ended",
+    "checkpoints": "How many checkpoints were written (checkpoint_saved events)",
+}
+
+
+def outcome_tag(name: str) -> str:
+    """The scalar tag of one outcome: `outcome_tag("ending") == "callback_events/ending"`."""
+    return OUTCOME_TAG_PREFIX + name
+
+
+def is_outcome_tag(tag: str) -> bool:
+    """True for a fit-outcome scalar (`callback_events/ending`), which no metric chart should draw."""
+    return tag.startswith(OUTCOME_TAG_PREFIX)
+
+
+def ending_code(reason: str) -> int:
+    """The number of a `train_end` reason in the `ending` scalar; an unknown reason counts as interrupted."""
+    return ENDINGS.index(reason) if reason in ENDINGS else ENDINGS.index("interrupted")
+
+
+def ending_of_code(code: float) -> str:
+    """The reason an `ending` scalar's value stands for ("interrupted" for a value out of range)."""
+    index = int(code) if math.isfinite(code) else -1
+    return ENDINGS[index] if 0 <= index < len(ENDINGS) else "interrupted"
 
 
 # ---------------------------------------------------------------- non-finite numbers

@@ -70,8 +70,11 @@ class Event:
 
     `run` is None only for an event a `callbacks.Callback` kept in memory
     (`.events`) because its fit had no writer. `fit` is which fit of the run
-    dir the event belongs to (0-based): the readers count the run's
-    `train_begin` events up to the event's wall time.
+    dir the event belongs to (0-based): fits are numbered by the run's
+    `train_begin` times and an event is the fit's whose writer wrote its
+    file (`eventfiles.fits.FitRule`). `hparams` are the hyperparameters of
+    the event's experiment (of its fit) where TensorBoard HParams data names
+    them (a search's trial), else None.
     """
 
     run: str | None
@@ -83,6 +86,7 @@ class Event:
     message: str
     data: dict[str, Any] = field(default_factory=dict)
     fit: int = 0
+    hparams: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,7 +245,30 @@ def _decode_element(raw: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
         return None
+    if not _numbers_in_range(item):
+        return None
     return item
+
+
+def _numbers_in_range(item: dict[str, Any]) -> bool:
+    """False for an epoch outside int64 or a wall time beyond a float's range.
+
+    JSON numbers are unbounded, so a hand-made or damaged element can hold a
+    400-digit wall time (`float()` raises OverflowError) or an epoch of 2**70
+    (no int64 column holds it: pandas, Parquet). Such an element is damage,
+    skipped and counted like unreadable JSON, rather than a crash in every
+    reader downstream.
+    """
+    epoch = item.get("epoch")
+    if isinstance(epoch, int) and not -(2**63) <= epoch < 2**63:
+        return False
+    wall_time = item.get("wall_time")
+    if isinstance(wall_time, int) and not isinstance(wall_time, bool):
+        try:
+            float(wall_time)
+        except OverflowError:
+            return False
+    return True
 
 
 def decode_bundle(run: str, step: int, tensor: tensor_pb2.TensorProto) -> tuple[list[Event], int]:

@@ -149,4 +149,7 @@ def run_setup(name: str, tmp_path) -> dict[str, str]:
 @pytest.mark.timeout(3600)
 @pytest.mark.parametrize("name", list(SETUPS))
 def test_event_tests_pass(name, tmp_path):
+    """Over 60 s: a pytest subprocess in that Keras set-up (its own Keras
+    import, its own real fits). tests/conftest.py makes each set-up a unit of
+    work of its own, so the two workers share them."""
     run_setup(name, tmp_path)

@@ -411,8 +411,10 @@ def test_events_dataframe_columns_and_types(tmp_path):
         "message",
         "data",
         "fit",
+        "hparams",
     ]
     assert frame["kind"].tolist() == ["train_begin", "lr_change"]
+    assert frame["hparams"].isna().all()  # not a search's trial: no hyperparameters
     assert frame["fit"].tolist() == [0, 0] and str(frame["fit"].dtype) == "int64"
     assert str(frame["step"].dtype) == "int64"
     assert frame["epoch"].isna().tolist() == [False, True]

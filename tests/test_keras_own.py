@@ -137,6 +137,8 @@ def _run_and_check(directory: Path, backend: str, strict: bool) -> dict[str, lis
 @pytest.mark.timeout(3 * RUN_TIMEOUT)
 @pytest.mark.parametrize("strict", [False, True], ids=["default", "error-UserWarning"])
 def test_keras_callback_tests_pass_with_our_drop_ins_on_tensorflow(keras_tests: Path, strict: bool) -> None:
+    """Over 60 s: Keras's own test files of the seven replaced classes, in a
+    pytest subprocess whose keras.callbacks are ours (their real fits)."""
     outcomes = _run_and_check(keras_tests, "tensorflow", strict)
     # On TensorFlow Keras skips none of these (profiling included).
     assert not outcomes["skipped"], outcomes["skipped"]
@@ -144,6 +146,7 @@ def test_keras_callback_tests_pass_with_our_drop_ins_on_tensorflow(keras_tests: 
 
 @pytest.mark.timeout(3 * RUN_TIMEOUT)
 def test_keras_callback_tests_pass_with_our_drop_ins_on_jax(keras_tests: Path) -> None:
+    """Over 60 s: as on TensorFlow, with Keras on JAX in the subprocess."""
     pytest.importorskip("jax")
     outcomes = _run_and_check(keras_tests, "jax", strict=True)
     # Only Keras's own skips (profiling on Python < 3.12), never a failure.

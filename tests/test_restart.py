@@ -78,6 +78,9 @@ def key(event) -> tuple:
 
 
 def test_second_fits_keep_every_earlier_event_once(logdir):
+    """Over 60 s as the file's first test: its time is the module fixture's four
+    training processes (two waves, a TensorFlow import each), which every test
+    of the file then reads."""
     events, warned = read_quietly(logdir)
     assert warned == []
     assert len({key(e) for e in events}) == len(events), "an event is read twice"

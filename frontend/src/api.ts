@@ -122,3 +122,32 @@ export function fetchScalars(run: string, tag: string): Promise<ScalarSeries> {
     ["tag", tag],
   ]);
 }
+
+/** Every run's `events` answer in one request (a search's thousands of runs). */
+export function fetchManyEvents(): Promise<{ runs: EventsResponse[] }> {
+  return getJson("many_events", [], 1);
+}
+
+export interface ManySeries {
+  run: string;
+  total: number;
+  step: number[];
+  wall_time: Array<number | null>;
+  value: Array<number | null>;
+  nonfinite: Array<string | null> | null;
+}
+
+/** Tag `tag` of every run that has it, each reduced to at most `points` points. */
+export function fetchManyScalars(tag: string, points: number): Promise<{ tag: string; x: "epoch" | "step"; series: ManySeries[] }> {
+  return getJson("many_scalars", [
+    ["tag", tag],
+    ["points", String(points)],
+  ]);
+}
+
+export type HparamValue = number | string | boolean | null;
+
+/** Each experiment's hyperparameters (TensorBoard's HParams data). */
+export function fetchHparams(): Promise<{ experiments: Record<string, Record<string, HparamValue>> }> {
+  return getJson("hparams");
+}

@@ -1,22 +1,12 @@
-// Colours: runs use TensorBoard's own default palette (so a run looks the
-// same here as in its Scalars tab); kinds have fixed colours and shapes.
+// Colours: runs take theirs from palette.ts (TensorBoard's own first); kinds
+// have fixed colours and shapes.
 
+import { slotColor } from "./palette";
 import type { Shape } from "./shapes";
 
-// TensorBoard 2.21's default run palette (light, dark).
-const RUN_PALETTE: ReadonlyArray<readonly [string, string]> = [
-  ["#425066", "#8e98a3"],
-  ["#12b5cb", "#12b5cb"],
-  ["#e52592", "#e52592"],
-  ["#f9ab00", "#f9ab00"],
-  ["#9334e6", "#9334e6"],
-  ["#7cb342", "#7cb342"],
-  ["#e8710a", "#e8710a"],
-];
-
-export function runColor(index: number, dark: boolean): string {
-  const pair = RUN_PALETTE[((index % RUN_PALETTE.length) + RUN_PALETTE.length) % RUN_PALETTE.length];
-  return dark ? pair[1] : pair[0];
+/** The colour of a run in colour slot `slot` (palette.ts). */
+export function runColor(slot: number, dark: boolean): string {
+  return slotColor(slot, dark);
 }
 
 export interface KindStyle {

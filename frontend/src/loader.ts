@@ -3,8 +3,11 @@
 // meanwhile runs after it), each series fetched once however often asked.
 // The request queue itself (parallelism, priorities) is in api.ts.
 
-import { ApiError, fetchEvents, fetchRuns, fetchScalars } from "./api";
+import { ApiError, fetchEvents, fetchManyEvents, fetchRuns, fetchScalars, type RunSummary } from "./api";
 import { type DataStore, scalarKey } from "./model";
+
+// More runs to fetch than this: one `many_events` request for all of them.
+const MANY_RUNS = 12;
 
 export function message(e: unknown): string {
   return e instanceof ApiError || e instanceof Error ? e.message : String(e);
@@ -71,21 +74,22 @@ export class Loader {
       for (const r of runs) data.tags.set(r.run, r.scalar_tags);
       data.touchMetrics();
       this.requestScalars();
-      for (const r of runs) {
-        if (!data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count) {
-          tasks.push(
-            fetchEvents(r.run).then(
-              (resp) => {
-                data.setEvents(r.run, resp.events, r.count);
-                if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
-              },
-              (e) => {
-                data.eventErrors.set(r.run, message(e));
-                data.touchEvents();
-              },
-            ),
-          );
-        }
+      const stale = runs.filter((r) => !data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count);
+      // Many runs (a search): every run's events in one request, not one each.
+      if (stale.length > MANY_RUNS) tasks.push(this.fetchAllEvents(stale));
+      for (const r of stale.length > MANY_RUNS ? [] : stale) {
+        tasks.push(
+          fetchEvents(r.run).then(
+            (resp) => {
+              data.setEvents(r.run, resp.events, r.count);
+              if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
+            },
+            (e) => {
+              data.eventErrors.set(r.run, message(e));
+              data.touchEvents();
+            },
+          ),
+        );
       }
       if (reload) {
         // Metric series have no cheap change marker: refetch the drawn ones.
@@ -111,6 +115,23 @@ export class Loader {
         this.reloadQueued = false;
         void this.load();
       }
+    }
+  }
+
+  private async fetchAllEvents(stale: RunSummary[]): Promise<void> {
+    const data = this.data;
+    try {
+      const answer = await fetchManyEvents();
+      const counts = new Map(stale.map((r) => [r.run, r.count]));
+      for (const resp of answer.runs) {
+        const count = counts.get(resp.run);
+        if (count === undefined) continue;
+        data.setEvents(resp.run, resp.events, count);
+        if (resp.warnings?.length) data.warnings.set(resp.run, resp.warnings);
+      }
+    } catch (e) {
+      for (const r of stale) data.eventErrors.set(r.run, message(e));
+      data.touchEvents();
     }
   }
 

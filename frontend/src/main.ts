@@ -16,6 +16,7 @@ import { banners, emptyState } from "./notices";
 import { reportData } from "./report_data";
 import { type PlotEnv, readTheme, type Theme } from "./plotbase";
 import { runFilter } from "./runfilter";
+import { SearchPanel } from "./searchpanel";
 import { Sidebar } from "./sidebar";
 import { showSidebar } from "./sidebarview";
 import { type ColorBy, type State, Store } from "./state";
@@ -57,6 +58,7 @@ class App {
   private readonly details: Details;
   private readonly tooltip = new Tooltip();
   private readonly focusBar = new FocusBar((focus) => this.store.set({ focus }));
+  private readonly search = new SearchPanel(this.store, () => this.scheduleRender());
 
   private readonly loader = new Loader(this.data, {
     changed: () => this.scheduleRender(),
@@ -186,6 +188,7 @@ class App {
       toolbar,
       this.bannersEl,
       this.emptyEl,
+      this.search.view.el,
       this.timelineCard,
       this.focusBar.el,
       this.chartsMessage,
@@ -300,7 +303,7 @@ class App {
     return {
       shape: style.shape,
       kindColor: style.color,
-      runColor: runColor(this.data.runIndex.get(ev.run) ?? 0, this.theme.dark),
+      runColor: runColor(this.data.colorSlot(ev.run), this.theme.dark),
       relative: ev.wall_time - t0,
     };
   }
@@ -362,7 +365,9 @@ class App {
     const data = this.data;
     // Until every shown run's events are in, show progress only: each full
     // render goes over all events loaded so far and would slow the loading.
-    const visible = visibleRunsOf(state, data).runs;
+    const shown = visibleRunsOf(state, data);
+    // A search's table needs every trial's events; else only the shown runs'.
+    const visible = shown.search ?? shown.runs;
     const pending = visible.filter((r) => !data.events.has(r) && !data.eventErrors.has(r)).length;
     if (pending && data.runs.length && !data.runsError) {
       this.renderProgress(visible.length, pending);
@@ -373,13 +378,24 @@ class App {
 
     showSidebar(this.sidebar, view, state, data, this.theme.dark);
     const hasRuns = this.renderEmpty(view);
+    this.search.view.el.hidden = !shown.search || !hasRuns;
+    if (shown.search && hasRuns) {
+      this.search.render(state, data, shown.search, !this.loader.loading, this.loader.generation, this.theme.dark);
+    }
+    // A search with no trial selected is its table alone.
+    const tableOnly = Boolean(shown.search) && !state.trials.length;
     const settled = !this.loader.busy && view.loadingEvents === 0 && !view.missingScalars.length;
 
-    if (hasRuns) {
+    for (const el of [this.timelineCard, this.charts.el, this.table.el]) if (tableOnly || hasRuns) el.hidden = tableOnly;
+    if (tableOnly) {
+      this.focusBar.el.hidden = true;
+      this.chartsMessage.hidden = true;
+    }
+    if (hasRuns && !tableOnly) {
       this.gutter = this.computeGutter(view.lanes);
       const env = this.env();
       const width = this.plotWidth();
-      this.renderTimeline(view, env, markers, width);
+      this.renderTimeline(view, env, view.focused === null ? markers : chartMarkers, width);
       this.focusBar.update(view.experiments, view.focused);
       this.renderCharts(view, env, chartMarkers, width);
       this.table.update(view.events, state.sort, state.tableFilter, state.selected);
@@ -402,6 +418,8 @@ class App {
   private exposeWindow(): void {
     const zoom = this.store.state.zoom;
     this.root.dataset.zoom = zoom ? zoom.map((v) => v.toPrecision(8)).join(",") : "";
+    const domain = this.view?.domain;
+    this.root.dataset.domain = domain ? domain.map((v) => v.toPrecision(8)).join(",") : "";
   }
 
   private renderProgress(total: number, pending: number): void {
@@ -436,10 +454,12 @@ class App {
     this.timelineMessage.textContent = text;
     this.timelineMessage.hidden = !text;
     this.timeline.el.hidden = Boolean(text);
-    this.timelineInfo.textContent = view.placedCount
-      ? `${fmtNumber(view.placedCount)} event${view.placedCount === 1 ? "" : "s"} in ${view.lanes.length} kind${view.lanes.length === 1 ? "" : "s"}`
+    const count = markers.all.length;
+    const of = view.focused === null ? "" : ` of ${view.focused}`;
+    this.timelineInfo.textContent = count
+      ? `${fmtNumber(count)} event${count === 1 ? "" : "s"}${of} in ${view.lanes.length} kind${view.lanes.length === 1 ? "" : "s"}`
       : "";
-    this.timeline.el.dataset.drawn = String(view.placedCount);
+    this.timeline.el.dataset.drawn = String(count);
     if (!text) this.timeline.update(env, view.lanes, markers, width);
     else this.timeline.destroy();
   }

@@ -4,8 +4,9 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
-import { type Fit, fitAt, fitsOf, lrSteps, stepEpoch } from "./fits";
+import { type Fit, fitAt, fitsOf, type RateChange, stepEpoch, trainedRates } from "./fits";
 import { droppedFits, fitShade, isLearningRate, type PlaceInfo, seriesParts } from "./series";
+import { colorSlots, DISTINCT_RUN_COLORS } from "./palette";
 import { runFilter } from "./runfilter";
 import type { State } from "./state";
 
@@ -43,6 +44,22 @@ export class DataStore {
   warnings = new Map<string, string[]>();
   /** Run -> experiment, from `runs` (event runs and the sibling runs they list). */
   groups = new Map<string, string>();
+
+  private slots = new Map<string, number>();
+  private slotsFor = "";
+
+  /** The run's colour slot (palette.ts): its place among the runs shown. */
+  colorSlot(run: string): number {
+    return this.slots.get(run) ?? this.runIndex.get(run) ?? 0;
+  }
+
+  /** Gives the shown runs the first colour slots, in order. */
+  showRuns(shown: readonly string[]): void {
+    const key = `${this.eventsVersion}\u0000${shown.join("\u0001")}`;
+    if (key === this.slotsFor) return;
+    this.slotsFor = key;
+    this.slots = colorSlots(shown, this.runs.map((r) => r.run));
+  }
 
   /** The experiment of `run`. */
   group(run: string): string {
@@ -98,6 +115,7 @@ export interface Placed {
   ev: Ev;
   x: number;
   lane: number;
+  /** The run's colour slot (DataStore.colorSlot). */
   runIndex: number;
 }
 
@@ -322,12 +340,39 @@ function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
   return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
 }
 
+/** An lr_change where the rate line turns: at its step (on the epoch axis, the
+ * epoch position of that step; a LearningRateScheduler's event carries the
+ * epoch about to begin, whose rate the step before it does not train with). */
+function rateChange(e: Ev, axis: XAxis, info: GroupInfo | undefined): RateChange {
+  const rate = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  let x = eventX(e, axis, info);
+  if (axis === "epoch") {
+    const fit = info && info.fits.length > 1 ? info.fits[e.fit ?? 0] : undefined;
+    const at = fit ? stepEpoch(fit, e.step) : info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
+    if (Number.isFinite(at)) x = at;
+  }
+  return { step: e.step, old: rate(e.data.old), new: rate(e.data.new), x };
+}
+
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
 
-export function visibleRunsOf(state: State, data: DataStore): { runs: string[]; error: string | null } {
+/**
+ * The runs shown. When the runs the sidebar selects form more experiments
+ * than one chart draws (a search), the tab is a table of those trials
+ * (`search`: their runs) and only the trials selected in it are drawn.
+ */
+export function visibleRunsOf(state: State, data: DataStore): { runs: string[]; error: string | null; search: string[] | null } {
   const filter = runFilter(state.runFilter);
-  const runs = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && filter.test(run));
-  return { runs, error: filter.error };
+  const chosen = data.runs.map((r) => r.run).filter((run) => !state.hiddenRuns.has(run) && filter.test(run));
+  const experiments = new Set(chosen.map((r) => data.group(r)));
+  const search = experiments.size > MAX_CHART_EXPERIMENTS ? chosen : null;
+  let runs = chosen;
+  if (search) {
+    const trials = new Set(state.trials);
+    runs = chosen.filter((r) => trials.has(data.group(r)));
+  }
+  data.showRuns(runs);
+  return { runs, error: filter.error, search };
 }
 
 export function computeEventView(state: State, data: DataStore): EventView {
@@ -372,7 +417,7 @@ export function computeEventView(state: State, data: DataStore): EventView {
     if (!Number.isFinite(x)) continue;
     const lane = laneOf.get(e.kind);
     if (lane === undefined) continue;
-    const placed = { ev: e, x, lane, runIndex: data.runIndex.get(e.run) ?? 0 };
+    const placed = { ev: e, x, lane, runIndex: data.colorSlot(e.run) };
     byLane[lane].push(placed);
     placedByKey.set(e.key, placed);
     placedCount += 1;
@@ -421,7 +466,9 @@ export const MAX_CHART_EXPERIMENTS = 6;
 /** The experiments of the visible runs and which one the charts show (null: all). */
 export function chartFocus(state: State, data: DataStore, visibleRuns: string[]): { experiments: string[]; focused: string | null } {
   const experiments = [...new Set(visibleRuns.map((r) => data.group(r)))];
-  if (experiments.length <= MAX_CHART_EXPERIMENTS) return { experiments, focused: null };
+  // Trials selected in the search view are drawn together, each in its own colour.
+  const together = state.trials.length ? DISTINCT_RUN_COLORS : MAX_CHART_EXPERIMENTS;
+  if (experiments.length <= together) return { experiments, focused: null };
   const focused = state.focus !== null && experiments.includes(state.focus) ? state.focus : experiments[0];
   return { experiments, focused };
 }
@@ -516,7 +563,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
             "Its data server (--load_fast=true) drops a tag's earlier points when a later fit restarts at a lower step; --load_fast=false keeps them.",
         );
       }
-      const changes = isLearningRate(tag) && state.xAxis !== "relative" ? eventFacts(data).lrChanges.get(group) : undefined;
+      const changes = isLearningRate(tag) ? eventFacts(data).lrChanges.get(group) : undefined;
       for (const part of parts) {
         for (const x of [part.xs[0], part.xs[part.xs.length - 1]]) {
           if (x === undefined) continue;
@@ -527,9 +574,8 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         let real: boolean[] | null = null;
         const fitChanges = changes?.[part.fit];
         if (fitChanges?.length) {
-          // At the event's own x, where its marker is drawn.
-          const atX = fitChanges.map((e) => eventX(e, state.xAxis, info)).filter(Number.isFinite);
-          ({ xs, ys, real } = lrSteps(xs, ys, atX));
+          const rates = fitChanges.map((e) => rateChange(e, state.xAxis, info));
+          ({ xs, ys, real } = trainedRates(xs, ys, part.steps, rates));
         }
         chart.series.push({
           run,
@@ -537,7 +583,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
           fit: fits.length > 1 ? part.fit : null,
           bad: part.bad,
           real,
-          color: fitShade(runColor(data.runIndex.get(owner) ?? 0, dark), part.fit, fits.length),
+          color: fitShade(runColor(data.colorSlot(owner), dark), part.fit, fits.length),
           dashed: !isEventRun,
           xs,
           ys,

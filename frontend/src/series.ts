@@ -18,6 +18,10 @@ export interface SeriesPart {
   xs: number[];
   ys: Array<number | null>;
   bad: number[];
+  /** Each point's step as recorded (its epoch, in an epoch-indexed series). */
+  recorded: number[];
+  /** Each point's global step (the end of its epoch for an epoch-indexed one); NaN when unknown. */
+  steps: number[];
 }
 
 /** A series' points on the axis, one part per fit (one part without fits), each ascending in x. */
@@ -34,32 +38,39 @@ export function seriesParts(
   for (let i = 0; i < n; i++) {
     const fitIndex = fits ? fitAt(fits, series.wall_time[i]) : 0;
     const fit = fits?.[fitIndex];
+    let step = series.step[i];
+    if (series.x === "epoch") {
+      step = series.global_step?.[i] ?? Number.NaN;
+      if (!Number.isFinite(step)) step = fit ? epochEndStep(fit, series.step[i]) : info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN;
+    }
     let x: number;
     if (axis === "relative") x = info ? series.wall_time[i] - info.t0 : Number.NaN;
     else if (axis === series.x) x = series.step[i];
-    else if (axis === "step") {
-      x = series.global_step?.[i] ?? Number.NaN;
-      if (!Number.isFinite(x)) x = fit ? epochEndStep(fit, series.step[i]) : info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN;
-    } else x = fit ? stepEpoch(fit, series.step[i]) : info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
+    else if (axis === "step") x = step;
+    else x = fit ? stepEpoch(fit, series.step[i]) : info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
     if (!Number.isFinite(x)) {
       unmapped = true;
       continue;
     }
     let part = byFit.get(fitIndex);
-    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [] }));
+    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [], recorded: [], steps: [] }));
     part.xs.push(x);
     part.ys.push(series.value[i]);
+    part.recorded.push(series.step[i]);
+    part.steps.push(step);
     if (nonfinite?.[i]) part.bad.push(x);
   }
   const parts = [...byFit.values()].sort((a, b) => a.fit - b.fit);
   // Wall times of a restarted run can go backwards; uPlot wants ascending x.
   for (const part of parts) {
-    const { xs, ys } = part;
+    const { xs, ys, recorded, steps } = part;
     for (let i = 1; i < xs.length; i++) {
       if (xs[i] < xs[i - 1]) {
         const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
         part.xs = order.map((j) => xs[j]);
         part.ys = order.map((j) => ys[j]);
+        part.recorded = order.map((j) => recorded[j]);
+        part.steps = order.map((j) => steps[j]);
         part.bad.sort((a, b) => a - b);
         break;
       }
@@ -79,17 +90,29 @@ export function isLearningRate(tag: string): boolean {
   return /learning_rate|(^|[_/])lr$/.test(tag);
 }
 
-/** Fits of the experiment that trained but have no points in `parts`, or fewer than they trained. */
+/**
+ * Fits whose points TensorBoard had but left out of its answer. Its data
+ * server (--load_fast=true) keeps of a tag only the points below where a
+ * later fit's points begin (a record deletes the earlier ones at or after its
+ * step), so a fit is named when it trained up to or past where a later fit's
+ * points begin and none of its own points are there. Fewer points than
+ * epochs trained are no sign: an epoch that ended in an exception raised
+ * before TensorBoard's turn was never written.
+ */
 export function droppedFits(parts: SeriesPart[], fits: Fit[], epochIndexed: boolean): number[] {
   if (fits.length < 2 || !parts.length) return [];
-  const counts = new Map(parts.map((p) => [p.fit, p.xs.length]));
-  return fits
-    .filter((f) => {
-      const trained = epochsTrained(f);
-      if (trained == null || trained < 1) return false;
-      const n = counts.get(f.index) ?? 0;
-      return n === 0 || (epochIndexed && n < trained);
-    })
-    .map((f) => f.index);
+  const out: number[] = [];
+  for (const fit of fits) {
+    const trained = epochsTrained(fit);
+    if (trained == null || trained < 1 || fit.lastEpoch == null) continue;
+    let restart = Number.POSITIVE_INFINITY;
+    for (const part of parts) if (part.fit > fit.index) for (const r of part.recorded) restart = Math.min(restart, r);
+    if (restart === Number.POSITIVE_INFINITY) continue;
+    const own = parts.find((p) => p.fit === fit.index)?.recorded ?? [];
+    // The last step (or epoch) the fit wrote, when known.
+    const last = epochIndexed ? fit.lastEpoch : epochEndStep(fit, fit.lastEpoch);
+    if (Number.isFinite(last) ? restart > last || own.some((r) => r >= restart) : own.length > 0) continue;
+    out.push(fit.index);
+  }
+  return out;
 }
-

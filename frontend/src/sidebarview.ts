@@ -18,8 +18,7 @@ export function showSidebar(sidebar: Sidebar, view: View, state: State, data: Da
     data.runs
       .filter((r) => filter.test(r.run))
       .map((r) => {
-        const index = data.runIndex.get(r.run) ?? 0;
-        const color = runColor(index, dark);
+        const color = runColor(data.colorSlot(r.run), dark);
         return {
           key: r.run,
           label: r.run,

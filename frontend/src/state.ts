@@ -23,6 +23,14 @@ export interface State {
   tableFilter: string;
   /** The experiment the charts show when there are too many for one chart; null: the first. */
   focus: string | null;
+  /** The search view (many experiments shown): trials selected in its table, drawn below. */
+  trials: string[];
+  trialSort: { column: string; descending: boolean };
+  trialFilter: string;
+  /** Only trials that ended this way; null: all. */
+  trialEnding: string | null;
+  /** The metric compared (metricKey of trials.ts); null: the default. */
+  trialMetric: string | null;
 }
 
 export type Listener = (state: State, changed: ReadonlySet<keyof State>) => void;
@@ -40,6 +48,11 @@ export class Store {
     sort: { column: "step", descending: false },
     tableFilter: "",
     focus: null,
+    trials: [],
+    trialSort: { column: "trial", descending: false },
+    trialFilter: "",
+    trialEnding: null,
+    trialMetric: null,
   };
 
   private readonly listeners: Listener[] = [];

@@ -155,6 +155,8 @@ export class Timeline {
     const r = MARKER_RADIUS * pr;
     const { left, top, width, height } = u.bbox;
     const slack = (xmax - xmin) * ((MARKER_RADIUS + 2) / Math.max(1, u.bbox.width / pr));
+    const counts: Array<[number, number, number]> = [];
+    let drawn = 0;
     ctx.save();
     ctx.beginPath();
     ctx.rect(left - r, top - 2, width + 2 * r, height + 4);
@@ -169,6 +171,9 @@ export class Timeline {
       // At most one marker per MARKER_GAP pixels of a lane: at 100,000
       // events the rest would be hidden under it, and skipping them keeps a
       // redraw's cost proportional to the width, not to the event count.
+      // Markers that would be drawn over one another (several runs' events
+      // at one step) are drawn once, with their count beside it: what is
+      // drawn adds up to the counts in the sidebar.
       const end = bisect(list, xmax + slack);
       let i = bisect(list, xmin - slack);
       while (i < end) {
@@ -179,7 +184,10 @@ export class Timeline {
         if (!path) paths.set(color, (path = new Path2D()));
         tracePath(path, shape, px, yc, r);
         const next = lowerBound(xs, u.posToVal((px - left) / pr + MARKER_GAP - 0.5 / pr, "x"));
-        i = Math.max(i + 1, Math.min(next, end));
+        const after = Math.max(i + 1, Math.min(next, end));
+        if (after - i > 1) counts.push([px, yc, after - i]);
+        drawn += after - i;
+        i = after;
       }
       for (const [color, path] of paths) {
         if (hollow) {
@@ -196,6 +204,10 @@ export class Timeline {
         }
       }
     });
+    drawCounts(ctx, counts, r, pr, env.theme.text, env.theme.surface);
+    // For tests and automation: events drawn in the window, counted ones included.
+    this.el.dataset.accounted = String(drawn);
+    this.el.dataset.counted = String(counts.reduce((n, c) => n + c[2], 0));
     const highlighted = [markers.selectedKey, markers.hoveredKey]
       .map((key) => (key ? markers.byKey(key) : undefined))
       .filter((p, i, all): p is Placed => p !== undefined && all.indexOf(p) === i && p.x >= xmin && p.x <= xmax);
@@ -249,6 +261,29 @@ export class Timeline {
       const found = this.eventsAt(u, e);
       if (found.length) this.callbacks.select(found[0]);
     });
+  }
+}
+
+/** The number of markers drawn as one, above its right edge, on a halo. */
+function drawCounts(
+  ctx: CanvasRenderingContext2D,
+  counts: Array<[number, number, number]>,
+  r: number,
+  pr: number,
+  text: string,
+  halo: string,
+): void {
+  if (!counts.length) return;
+  ctx.font = `bold ${9 * pr}px Roboto, "Helvetica Neue", Arial, sans-serif`;
+  ctx.textBaseline = "bottom";
+  ctx.textAlign = "left";
+  ctx.lineWidth = 3 * pr;
+  ctx.strokeStyle = halo;
+  ctx.fillStyle = text;
+  for (const [px, yc, n] of counts) {
+    const label = n > 999 ? "999+" : String(n);
+    ctx.strokeText(label, px + r * 0.6, yc - r * 0.3);
+    ctx.fillText(label, px + r * 0.6, yc - r * 0.3);
   }
 }
 

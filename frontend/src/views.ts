@@ -13,9 +13,9 @@ export class Views {
   private readonly markers = new Memo<Markers>();
   private readonly chartMarkers = new Memo<Markers>();
 
-  /** The view, the timeline's markers and the charts' (only the charted experiment's). */
+  /** The view, all markers and the charts' and timeline's (only the charted experiment's). */
   compute(state: State, data: DataStore, dark: boolean): { view: View; markers: Markers; chartMarkers: Markers } {
-    const selection = [state.runFilter, [...state.hiddenRuns].join("\u0001")].join("\u0000");
+    const selection = [state.runFilter, [...state.hiddenRuns].join("\u0001"), state.trials.join("\u0001")].join("\u0000");
     // Event positions depend on metrics only through epoch maps (events
     // without an epoch, on the epoch axis).
     const eventInputs = [
@@ -36,16 +36,20 @@ export class Views {
       dark,
     ];
     const charts = this.charts.get(chartInputs, () => computeChartView(state, data, dark));
-    const view = joinViews(events, charts);
-    const markers = this.markers.get([...eventInputs, state.colorBy, dark], () => new Markers(view.byLane, state.colorBy, dark));
+    const markers = this.markers.get([...eventInputs, state.colorBy, dark], () => new Markers(events.byLane, state.colorBy, dark));
     markers.selectedKey = state.selected;
     const focused = charts.focused;
     const chartMarkers =
       focused === null
         ? markers
         : this.chartMarkers.get([...eventInputs, state.colorBy, dark, focused], () =>
-            new Markers(view.byLane.map((lane) => lane.filter((p) => data.group(p.ev.run) === focused)), state.colorBy, dark),
+            new Markers(events.byLane.map((lane) => lane.filter((p) => data.group(p.ev.run) === focused)), state.colorBy, dark),
           );
+    // "Charts of" one experiment: the x range is fitted to it, and the
+    // timeline (which then draws chartMarkers) follows.
+    const xs = chartMarkers.xs;
+    const eventRange = focused === null ? events.eventRange : xs.length ? ([xs[0], xs[xs.length - 1]] as const) : null;
+    const view = joinViews({ ...events, eventRange }, charts);
     chartMarkers.selectedKey = state.selected;
     return { view, markers, chartMarkers };
   }

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import posixpath
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli.formatting import epoch_cell
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
@@ -35,6 +36,9 @@ class ExperimentSummary:
 
     `fit` is the fit (0-based) the line is about when the experiment's
     log_dir holds several fits, else None (the line is the whole experiment).
+    `best_epoch` is 0-based, as the `epoch` field of events and the step of
+    `epoch_*` scalars; `ended` is text for people, counting epochs from 1 as
+    Keras's console does (the table shows `best_epoch` that way too).
     """
 
     experiment: str
@@ -48,9 +52,67 @@ class ExperimentSummary:
     lr_changes: int
     lr: str
     ended: str
+    # The last train_end's reason (None without one), and the trial's
+    # hyperparameters (None outside a search).
+    ending: str | None = None
+    hparams: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# How the first line of a search's summary names each ending.
+_ENDING_WORDS = {
+    "completed": "completed",
+    "early_stop": "early stop",
+    "nan": "NaN",
+    "pruned": "pruned",
+    "stopped_by_scheduler": "stopped by scheduler",
+    "interrupted": "interrupted",
+    None: "no train_end",
+}
+SORT_KEYS = ("experiment", "best", "final", "epochs", "ending")
+
+
+def ending_counts(lines: list[ExperimentSummary]) -> str:
+    """ "40 trials: 20 completed, 12 early stop, 5 pruned, 3 NaN": how the lines' fits ended, most first."""
+    counts: dict[str | None, int] = {}
+    for line in lines:
+        counts[line.ending] = counts.get(line.ending, 0) + 1
+    order = [*conventions.ENDINGS, None]
+    parts = sorted(
+        counts.items(), key=lambda kv: (-kv[1], order.index(kv[0]) if kv[0] in order else len(order))
+    )
+    words = ", ".join(f"{n} {_ENDING_WORDS.get(reason, reason)}" for reason, n in parts)
+    noun = "trial" if len(lines) == 1 else "trials"
+    return f"{len(lines)} {noun}: {words}"
+
+
+def sort_lines(lines: list[ExperimentSummary], key: str) -> list[ExperimentSummary]:
+    """`lines` by `key` (one of `SORT_KEYS`, or a hyperparameter's name); lines without a value last.
+
+    `best` and `final` put the best first, in each line's metric's mode;
+    the others sort ascending.
+    """
+
+    def value(line: ExperimentSummary) -> Any:
+        if key in ("best", "final"):
+            number = getattr(line, key)
+            if number is None or not math.isfinite(number):
+                return None
+            return number if line.mode != "max" else -number
+        if key == "ending":
+            return conventions.ending_code(line.ending) if line.ending else None
+        if key in ("experiment", "epochs"):
+            return getattr(line, key)
+        return (line.hparams or {}).get(key)
+
+    def order(line: ExperimentSummary) -> tuple:
+        v = value(line)
+        # Numbers before strings: a hyperparameter may be either across trials.
+        return (v is None, isinstance(v, str), v if v is not None else 0, line.experiment, line.fit or 0)
+
+    return sorted(lines, key=order)
 
 
 def group_by_experiment(
@@ -192,11 +254,16 @@ def _lr_story(events: list[Event]) -> tuple[int, str]:
 
 
 def _at_epoch(event: Event) -> str:
-    return f" at epoch {event.epoch}" if event.epoch is not None else f" at step {event.step}"
+    return f" at epoch {epoch_cell(event.epoch)}" if event.epoch is not None else f" at step {event.step}"
 
 
 def _ending(events: list[Event]) -> str:
-    """How training ended, following fits in time order (a resumed run has several)."""
+    """How training ended, following fits in time order (a resumed run has several).
+
+    Text for people, in every format: epochs count from 1, as Keras's console
+    and the events' own messages count them ("early_stop at epoch 17" beside
+    "Epoch 17: early stopping").
+    """
     if not events:
         return "no events"
     by_time = sorted(events, key=lambda e: (e.wall_time, e.step))
@@ -209,12 +276,12 @@ def _ending(events: list[Event]) -> str:
                 parts.append("no train_end")
             fit_open, stop_detail = True, ""
         elif event.kind == "backup_restored":
-            parts.append(f"resumed at epoch {event.data.get('initial_epoch', event.epoch)}")
+            parts.append(f"resumed at epoch {epoch_cell(event.data.get('initial_epoch', event.epoch))}")
         elif event.kind in ("early_stop", "nan_terminated"):
             stop_detail = _at_epoch(event)
         elif event.kind == "weights_restored":
             best = event.data.get("best_epoch")
-            stop_detail += f", restored epoch {best}" if best is not None else ", weights restored"
+            stop_detail += ", weights restored" if best is None else f", restored epoch {epoch_cell(best)}"
         elif event.kind == "train_end":
             reason = event.data.get("reason")
             reason = reason if isinstance(reason, str) and reason else "ended"
@@ -228,6 +295,19 @@ def _ending(events: list[Event]) -> str:
     return "; ".join(parts) if parts else "no train_begin/train_end events"
 
 
+def _file_rule(
+    runs: list[str], metrics: Mapping[str, RunMetrics], starts: list[float]
+) -> fits.FitRule | None:
+    """The fit of a point by its file (`fits.FitRule`), when the metrics saw the fits' train_begins."""
+    rule = fits.FitRule(begin for run in runs if run in metrics for begin in metrics[run].begins)
+    return rule if rule.starts == starts else None
+
+
+def _matching(files: list[str], rows: Sequence[object]) -> list[str] | None:
+    """`files` when it names the file of each of `rows` (metrics read file by file), else None."""
+    return files if len(files) == len(rows) else None
+
+
 def _fit_epochs(
     fit: int,
     runs: list[str],
@@ -238,9 +318,12 @@ def _fit_epochs(
 ) -> int | None:
     """Epochs one fit trained: its epoch-end records, else its points, else its train_end."""
     ends: set[int] = set()
+    rule = _file_rule(runs, metrics, starts)
     for run in runs:
         if run in metrics:
-            ends.update(fits.split_epoch_steps(metrics[run].epoch_records, starts).get(fit, {}))
+            m = metrics[run]
+            files = _matching(m.epoch_files, m.epoch_records)
+            ends.update(fits.split_epoch_steps(m.epoch_records, starts, files=files, rule=rule).get(fit, {}))
     if ends:
         return len(ends)
     if series is not None and series.steps:
@@ -265,10 +348,12 @@ def _fit_lines(
     per_fit: dict[int, fits.FitSeries] = {}
     if chosen is not None:
         points = metrics[chosen.run].points.get(chosen.tag, [])
-        per_fit = {s.fit: s for s in fits.split_points(points, starts)}
+        files = _matching(metrics[chosen.run].point_files.get(chosen.tag, []), points)
+        rule = _file_rule(members, metrics, starts)
+        per_fit = {s.fit: s for s in fits.split_points(points, starts, files=files, rule=rule)}
     by_fit: dict[int, list[Event]] = {}
-    for event in exp_events:
-        by_fit.setdefault(fits.fit_of(event.wall_time, starts), []).append(event)
+    for event, fit in zip(exp_events, fits.experiment_fits(exp_events, starts), strict=True):
+        by_fit.setdefault(fit, []).append(event)
     lines = []
     for fit in range(len(starts)):
         events = by_fit.get(fit, [])
@@ -294,6 +379,8 @@ def _summary_line(
         if not conventions.is_epoch_tag(chosen.tag):
             best_at = None  # a step, not an epoch: not worth a column of its own
     count, lr = _lr_story(events)
+    ends = [e for e in events if e.kind == "train_end"]
+    reason = max(ends, key=lambda e: (e.wall_time, e.step)).data.get("reason") if ends else None
     return ExperimentSummary(
         experiment=experiment,
         fit=fit,
@@ -306,6 +393,8 @@ def _summary_line(
         lr_changes=count,
         lr=lr,
         ended=_ending(events),
+        ending=reason if isinstance(reason, str) else None,
+        hparams=next((dict(e.hparams) for e in events if e.hparams is not None), None),
     )
 
 

@@ -1,17 +1,19 @@
 """A matplotlib figure of metric curves with callback events marked on them.
 
 One row per experiment (see `conventions.experiment_of`), one column per metric.
-Each panel draws the metric of every run of the experiment (train and
-validation) and a vertical line at every event, coloured by kind, with one
-legend of kinds for the whole figure. The x axis is the training step when
+Each panel draws the metric of every run of the experiment (train solid,
+validation dashed, in one colour no kind has) and a marker and vertical line
+at every event in the tab's colour of its kind (`kind_styles`); routine kinds
+(checkpoints, anything that happens every epoch) get a short tick instead of
+a line, as in the tab. One legend holds every kind drawn. The x axis is the training step when
 `callbacks.TensorBoard` recorded where epochs ended (epoch-indexed metrics are
 moved to those steps, so they line up with events); otherwise epoch-indexed
 metrics are drawn by epoch and events at their epoch.
 
 Several fits into one log_dir are drawn apart: each fit's points are placed
 with that fit's own epoch ends and drawn as their own line ("train · fit 1"),
-never joined to another fit's. A learning rate is drawn as steps that change
-at the step of the `lr_change` event between two points.
+never joined to another fit's. A learning rate is drawn as the rate each
+step trained with (`rates.trained_rates`), changing at its `lr_change` events.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli import kind_styles, rates
 from tb_callbacks_plugin.cli.experiments import group_by_experiment
-from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
+from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 MAX_ROWS = 24
 _LINE_STYLES = {conventions.TRAIN_RUN: "-", conventions.VALIDATION_RUN: "--"}
+_TICK = 0.06  # a routine kind's line: this much of the panel's height
 
 
 def _import_pyplot() -> Any:  # matplotlib.pyplot, imported only when plotting
@@ -52,48 +56,31 @@ def default_metrics(metrics: Mapping[str, RunMetrics]) -> list[str]:
     return chosen or tags[:2]
 
 
-def kind_colors(kinds: Sequence[str]) -> dict[str, tuple]:
-    """A fixed colour per kind: built-in kinds keep theirs across figures."""
-    plt = _import_pyplot()
-    palette = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
-    ordered = [k for k in BUILTIN_KINDS] + sorted(set(kinds) - set(BUILTIN_KINDS))
-    return {kind: palette[i % len(palette)] for i, kind in enumerate(ordered) if kind in kinds}
-
-
 def _x_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int], by_step: bool) -> list[float]:
-    if conventions.is_epoch_tag(tag) and by_step:
+    return _steps_of_points(tag, steps, epoch_steps) if by_step else [float(s) for s in steps]
+
+
+def _steps_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int]) -> list[float]:
+    """Each point's global step (an epoch-indexed one's: where its epoch ended; NaN when unknown)."""
+    if conventions.is_epoch_tag(tag):
         return [float(epoch_steps.get(s, math.nan)) for s in steps]
     return [float(s) for s in steps]
+
+
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else x
 
 
 def is_learning_rate(tag: str) -> bool:
     return "learning_rate" in tag or tag == "lr" or tag.endswith("/lr")
 
 
-def lr_steps(xs: list[float], ys: list[float], changes: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The learning rate as drawn: where it changed between two points and an
-    `lr_change` event lies between them, the line jumps at the event.
+def _fit_shade(fit: int, count: int) -> tuple[float, float, float, float]:
+    """The lines' colour, earlier fits of several lighter (as the tab shades them)."""
+    from matplotlib.colors import to_rgba
 
-    Keras logs the rate once per epoch, and whether an epoch's value is the
-    rate before or after a callback changed it depends on the callbacks'
-    order; the event's step is when it changed. Without an event (a
-    schedule's own decay) the points are joined as they are.
-    """
-    out_x: list[float] = []
-    out_y: list[float] = []
-    ordered = sorted(changes)
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if i and math.isfinite(y) and math.isfinite(ys[i - 1]) and y != ys[i - 1]:
-            at = [c for c in ordered if xs[i - 1] <= c <= x]
-            if at and at[0] == x:
-                out_x.append(x)
-                out_y.append(ys[i - 1])
-            elif at:
-                out_x += [at[0], at[0]] if at[0] > xs[i - 1] else [at[0]]
-                out_y += [ys[i - 1], y] if at[0] > xs[i - 1] else [y]
-        out_x.append(x)
-        out_y.append(y)
-    return out_x, out_y
+    alpha = 1.0 if count < 2 else 0.35 + 0.65 * (fit + 1) / count
+    return to_rgba(kind_styles.LINE_COLOR, alpha)
 
 
 def _use_log(values: list[float], tag: str) -> bool:
@@ -125,17 +112,33 @@ def _draw_metric(
             ys = [v if math.isfinite(v) else math.nan for v in part.values]
             all_values += ys
             label = f"{name} · fit {part.fit}" if len(starts) > 1 else name
-            line_x, line_y = xs, ys
+            color = _fit_shade(part.fit, len(starts))
+            line_x, line_y, real = xs, ys, [True] * len(xs)
             if is_learning_rate(tag):
                 changes = [
-                    placing.event_x(e)
+                    rates.RateChange(
+                        step=float(e.step),
+                        old=rates.rate_or_none(e.data.get("old")),
+                        new=rates.rate_or_none(e.data.get("new")),
+                        x=_or_nan(placing.event_x(e)),
+                    )
                     for e in events
                     if e.kind == "lr_change" and fits.fit_of(e.wall_time, starts) == part.fit
                 ]
-                line_x, line_y = lr_steps(xs, ys, [c for c in changes if c is not None])
-            (line,) = ax.plot(line_x, line_y, _LINE_STYLES.get(name, "-"), label=label, linewidth=1.4)
+                steps = _steps_of_points(tag, part.steps, placing.epoch_steps(part.fit))
+                line_x, line_y, real = rates.trained_rates(xs, ys, steps, changes)
+            (line,) = ax.plot(
+                line_x, line_y, _LINE_STYLES.get(name, "-"), label=label, linewidth=1.4, color=color
+            )
             # Dots on the recorded points only (not on the corners of a step).
-            ax.plot(xs, ys, ".", color=line.get_color(), markersize=3 if len(xs) > 1 else 6)
+            dots = [(x, y) for x, y, r in zip(line_x, line_y, real, strict=True) if r]
+            ax.plot(
+                [x for x, _ in dots],
+                [y for _, y in dots],
+                ".",
+                color=line.get_color(),
+                markersize=3 if len(xs) > 1 else 6,
+            )
             bad = [x for x, v in zip(xs, part.values, strict=True) if not math.isfinite(v)]
             if bad:  # NaN/Inf cannot be drawn as a point: an x on the top edge says where
                 ax.plot(
@@ -181,25 +184,46 @@ class _Placing:
         return None if event.epoch is None else float(event.epoch)
 
 
-def _draw_events(ax: Axes, events: Sequence[Event], by_step: bool, colors: dict[str, tuple]) -> None:
-    """A vertical line per event and a marker in a lane per kind, so coincident events all show."""
+def _draw_events(ax: Axes, events: Sequence[Event], by_step: bool, routine: set[str]) -> list[str]:
+    """A marker per event in a lane per kind (so coincident events all show) and a
+    vertical line the panel's height, or a short tick under the marker for a
+    routine kind; returns the kinds drawn."""
     blended = ax.get_xaxis_transform()
-    kinds = [k for k in colors if any(e.kind == k for e in events)]
-    for lane, kind in enumerate(kinds):
+    drawn = []
+    for lane, kind in enumerate(kind_styles.kind_order(e.kind for e in events)):
         placed = (e.step if by_step else e.epoch for e in events if e.kind == kind)
         xs = [x for x in placed if x is not None]
         if not xs:
             continue
-        ax.vlines(xs, 0, 1, transform=blended, colors=[colors[kind]], linewidth=1.0, alpha=0.6)
-        ax.plot(
-            xs,
-            [0.96 - 0.05 * lane] * len(xs),
-            "v",
-            color=colors[kind],
-            transform=blended,
-            markersize=5,
-            label="_event_" + kind,
+        color = kind_styles.kind_color(kind)
+        y = 0.96 - 0.05 * lane
+        low, high = (y - _TICK, y) if kind in routine else (0, 1)
+        ax.vlines(
+            xs, low, high, transform=blended, colors=[color], linewidth=1.0, alpha=0.6, label=f"_line_{kind}"
         )
+        ax.plot(xs, [y] * len(xs), "v", color=color, transform=blended, markersize=5, label="_event_" + kind)
+        drawn.append(kind)
+    return drawn
+
+
+def _kinds_legend(fig: Any, drawn: Sequence[str], routine: set[str]) -> None:
+    """One legend of the kinds drawn: a line for those drawn full height, a tick for routine ones."""
+    from matplotlib.lines import Line2D
+
+    handles = [
+        Line2D(
+            [0],
+            [0],
+            color=kind_styles.kind_color(kind),
+            linewidth=2,
+            linestyle="none" if kind in routine else "-",
+            marker="v",
+        )
+        for kind in drawn
+    ]
+    fig.legend(
+        handles, list(drawn), loc="outside lower center", ncol=min(len(drawn), 6), fontsize=8, frameon=False
+    )
 
 
 def plot(
@@ -243,7 +267,8 @@ def plot(
     groups, events_by_exp = group_by_experiment(runs, events)
     experiments = sorted(groups)[:MAX_ROWS]
     columns = max(1, len(tags))
-    colors = kind_colors(sorted({e.kind for e in events}))
+    drawn_kinds: set[str] = set()
+    routine_in_figure: set[str] = set()
 
     fig, axes = plt.subplots(
         len(experiments) or 1,
@@ -258,6 +283,8 @@ def plot(
         shown = root_name if experiment == "." and root_name else experiment
         present = [t for t in tags if any(run in metrics and metrics[run].scalars.get(t) for run in members)]
         placing = _Placing(members, metrics, exp_events, present)
+        routine = kind_styles.routine_kinds(exp_events)
+        routine_in_figure |= routine
         by_step = placing.by_step
         for col, tag in enumerate(tags or [""]):
             ax = axes[row][col]
@@ -280,24 +307,14 @@ def plot(
             else:  # no metric at all: the events alone, on their steps
                 ax.set_yticks([])
                 ax.set_title(f"{shown} · events", fontsize=9)
-            _draw_events(ax, exp_events, by_step, colors)
+            drawn_kinds.update(_draw_events(ax, exp_events, by_step, routine))
             ax.set_xlabel("step" if by_step else "epoch", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(True, alpha=0.3)
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, loc="best")
-    if colors:
-        from matplotlib.lines import Line2D
-
-        handles = [Line2D([0], [0], color=color, linewidth=2, marker="v") for color in colors.values()]
-        fig.legend(
-            handles,
-            list(colors),
-            loc="outside lower center",
-            ncol=min(len(colors), 6),
-            fontsize=8,
-            frameon=False,
-        )
+    if drawn_kinds:
+        _kinds_legend(fig, kind_styles.kind_order(drawn_kinds), routine_in_figure)
     if title:
         fig.suptitle(title, fontsize=11)
     try:

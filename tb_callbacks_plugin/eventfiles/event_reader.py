@@ -18,13 +18,15 @@ from tensorboard.compat.proto import event_pb2
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.eventfiles import records, storage
-from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
+from tb_callbacks_plugin.eventfiles import hparams, records, storage
+from tb_callbacks_plugin.eventfiles.fits import file_fits, fit_of, fit_starts
 
 if TYPE_CHECKING:
     import pandas as pd  # the `pandas` extra
 
 COLUMNS = ("run", "kind", "step", "epoch", "wall_time", "source", "message", "data", "fit")
+# events_dataframe's: the event's fields and its experiment's hyperparameters.
+DATAFRAME_COLUMNS = (*COLUMNS, "hparams")
 _MARKER = event_format.TAG_PREFIX.encode()
 
 
@@ -48,13 +50,50 @@ def find_runs(
     if not os.path.isdir(logdir):
         raise FileNotFoundError(f"logdir not found: {logdir}")
     runs: dict[str, list[str]] = {}
-    for dirpath, dirnames, filenames in os.walk(logdir):
-        dirnames.sort()
-        files = sorted(f for f in filenames if is_event_file(f))
+    for dirpath, filenames in _walk_as_tensorboard(logdir):
+        files = sorted(f for f in filenames if is_event_file(f) and os.path.isfile(os.path.join(dirpath, f)))
         if files:
             run = os.path.relpath(dirpath, logdir).replace(os.sep, "/")
             runs[run] = [os.path.join(dirpath, f) for f in files]
     return runs
+
+
+def _walk_as_tensorboard(logdir: str) -> Iterator[tuple[str, list[str]]]:
+    """(folder, file names) of every folder below `logdir`, in name order, as TensorBoard walks it.
+
+    Both of TensorBoard's loaders follow symbolic links to folders and
+    files (the data server walks with `walkdir`'s `follow_links(true)`, the
+    Python loader with `gfile.walk`, which recurses into whatever `isdir`
+    accepts), so a symlinked run folder is a run, under the link's name.
+    A link to a folder that is being walked (its own parent, the logdir)
+    would be walked forever: like the data server, which reports such a
+    loop and skips it, it is skipped. A folder reached by two links that
+    are not a loop is walked twice, as TensorBoard does (two runs).
+    """
+    chain: dict[str, tuple[tuple[int, int], ...]] = {}
+    for dirpath, dirnames, filenames in os.walk(logdir, followlinks=True):
+        dirnames.sort()
+        if dirpath not in chain:  # the logdir itself
+            chain[dirpath] = (_identity(dirpath),)
+        ancestors = chain.pop(dirpath)
+        keep = []
+        for name in dirnames:
+            try:
+                identity = _identity(os.path.join(dirpath, name))
+            except OSError:
+                continue  # vanished, or a link that cannot be followed
+            if identity in ancestors:
+                continue  # a loop
+            chain[os.path.join(dirpath, name)] = (*ancestors, identity)
+            keep.append(name)
+        dirnames[:] = keep
+        yield dirpath, filenames
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The folder `path` leads to (device and inode, links followed)."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def _find_remote_runs(logdir: str, storage_options: dict[str, Any] | None) -> dict[str, list[str]]:
@@ -91,7 +130,12 @@ class _RoleCache:
 
 def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
     """Events of one event file (a path or a URL), damage skipped with warnings."""
-    yield from _buffer_events(storage.read_bytes(path), path, run, roles or _RoleCache())
+    yield from buffer_events(storage.read_bytes(path), path, run, roles)
+
+
+def buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
+    """Events of one event file's bytes (read from `path`), damage skipped with warnings."""
+    yield from _buffer_events(buf, path, run, roles or _RoleCache())
 
 
 def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
@@ -122,8 +166,33 @@ def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterat
         )
 
 
+def sort_file_events(files: Iterable[tuple[str, Iterable[Event]]]) -> list[Event]:
+    """The events of `(event file, its events)` pairs by run, step and wall time, each with its `fit`.
+
+    A fit is one writer's file (`fits.FitRule`): every event of a file
+    holding a fit's `train_begin` is that fit's, even when another process
+    fitting into the same log_dir began later.
+    """
+    by_run: dict[str | None, list[tuple[str, list[Event]]]] = {}
+    for path, file_events in files:
+        listed = list(file_events)
+        if listed:
+            by_run.setdefault(listed[0].run, []).append((path, listed))
+    out: list[Event] = []
+    for run_files in by_run.values():
+        for (_, listed), fits_of_file in zip(run_files, file_fits(run_files), strict=True):
+            for event, fit in zip(listed, fits_of_file, strict=True):
+                # The dataclass is frozen for users; the reader fills this in once.
+                object.__setattr__(event, "fit", fit)
+            out.extend(listed)
+    return sorted(out, key=lambda e: (e.run, e.step, e.wall_time))
+
+
 def sort_events(events: Iterable[Event]) -> list[Event]:
-    """`events` by run, step and wall time, each with its `fit` set (see `fits`)."""
+    """`events` by run, step and wall time, each with its `fit` set by time alone (`fits.fit_of`).
+
+    For events whose files are unknown; `sort_file_events` when they are known.
+    """
     ordered = sorted(events, key=lambda e: (e.run, e.step, e.wall_time))
     by_run: dict[str | None, list[Event]] = {}
     for event in ordered:
@@ -141,34 +210,42 @@ def sort_events(events: Iterable[Event]) -> list[Event]:
 def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | None = None) -> list[Event]:
     """Every callback event of every run below `logdir`.
 
-    Sorted by run, then step, then wall time. Damaged records are skipped
-    with a `CorruptRecordWarning`; a record of a newer format version raises
-    `UnsupportedVersionError`.
+    Sorted by run, then step, then wall time. Each event's `hparams` are its
+    experiment's (its fit's, when several fits of one log_dir each started
+    an HParams session), as `eventfiles.hparams` reads them. Damaged records
+    are skipped with a `CorruptRecordWarning`; a record of a newer format
+    version raises `UnsupportedVersionError`.
 
     Args:
       logdir: a directory, or a URL such as `s3://bucket/logs`.
       storage_options: options for the fsspec file system of a URL.
     """
     roles = _RoleCache()
-    events: list[Event] = []
+    files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
+    sessions: list[hparams.Session] = []
     runs = find_runs(logdir, storage_options=storage_options)
+    for run, path, buf in file_contents(logdir, runs, storage_options=storage_options):
+        files.append((path, list(_buffer_events(buf, path, run, roles))))
+        sessions.extend(hparams.buffer_sessions(buf, run, name=path))
+    return hparams.attach(sort_file_events(files), sessions)
+
+
+def file_contents(
+    logdir: str | os.PathLike, runs: dict[str, list[str]], *, storage_options: dict[str, Any] | None = None
+) -> Iterator[tuple[str, str, bytes]]:
+    """(run, path, bytes) of every file of `runs` (as `find_runs` gives them), each read once.
+
+    A URL logdir's files are fetched concurrently (see
+    `storage.Backend.read_many`): a round trip per file would dominate
+    reading a bucket. Its errors come as `OSError` (`storage.error_for`).
+    """
     logdir = os.fspath(logdir)
-    if storage.local_path(logdir) is None:
-        events.extend(_read_remote(logdir, runs, roles, storage_options))
-        return sort_events(events)
-    for run, paths in runs.items():
-        for path in paths:
-            events.extend(iter_file_events(path, run, roles))
-    return sort_events(events)
-
-
-def _read_remote(
-    logdir: str, runs: dict[str, list[str]], roles: _RoleCache, storage_options: dict[str, Any] | None
-) -> Iterator[Event]:
-    # Files are fetched concurrently (see storage.Backend.read_many): a
-    # round trip per file would dominate reading a bucket.
+    run_of = {path: run for run, paths in runs.items() for path in paths}
+    if storage.local_path(logdir) is not None:
+        for path, run in run_of.items():
+            yield run, path, storage.read_bytes(path)
+        return
     backend = storage.backend_for(logdir, storage_options)
-    run_of = {url: run for run, urls in runs.items() for url in urls}
     contents = backend.read_many(list(run_of))
     while True:
         try:
@@ -177,7 +254,7 @@ def _read_remote(
             return
         except Exception as e:  # noqa: BLE001 - every library raises its own
             raise storage.error_for("read", logdir, e) from e
-        yield from _buffer_events(buf, url, run_of[url], roles)
+        yield run_of[url], url, buf
 
 
 def events_dataframe(
@@ -185,14 +262,18 @@ def events_dataframe(
 ) -> pd.DataFrame:
     """`read_events(logdir)` as a pandas DataFrame with one column per field.
 
-    Columns: run, kind, step, epoch, wall_time, source, message, data and
-    fit (which fit of the run dir the event belongs to, 0-based).
+    Columns: run, kind, step, epoch, wall_time, source, message, data, fit
+    (which fit of the run dir the event belongs to, 0-based) and hparams
+    (the experiment's hyperparameters as a dict, None outside a search).
 
     Example:
 
     ```python
     df = events_dataframe("logs")
     df[df.kind == "early_stop"].groupby(["run", "fit"]).step.first()
+    # which learning rates ended in NaN
+    ends = df[df.kind == "train_end"]
+    ends[ends.data.str["reason"] == "nan"].hparams.str["learning_rate"]
     ```
     """
     try:
@@ -211,7 +292,8 @@ def events_dataframe(
             "message": [e.message for e in events],
             "data": [e.data for e in events],
             "fit": pd.array([e.fit for e in events], dtype="int64"),
+            "hparams": [e.hparams for e in events],
         },
-        columns=list(COLUMNS),
+        columns=list(DATAFRAME_COLUMNS),
     )
     return frame

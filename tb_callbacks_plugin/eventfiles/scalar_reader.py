@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
-from tb_callbacks_plugin import metadata
+from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.eventfiles import records, storage
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
@@ -62,6 +62,9 @@ class RunMetrics:
         mix them up (a later fit's epoch 0 replaces the first's), these
         keep them apart (see `fits.split_points`).
       epoch_records: every (epoch, step, wall_time) epoch end, in file order.
+      point_files, epoch_files: the event file of each of `points[tag]` and
+        of each of `epoch_records` (a fit is one writer's file: `fits.FitRule`).
+      begins: (event file, wall time) of each `train_begin` event.
     """
 
     run: str
@@ -69,6 +72,9 @@ class RunMetrics:
     epoch_steps: dict[int, int] = field(default_factory=dict)
     points: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
     epoch_records: list[tuple[int, int, float]] = field(default_factory=list)
+    point_files: dict[str, list[str]] = field(default_factory=dict)
+    epoch_files: list[str] = field(default_factory=list)
+    begins: list[tuple[str, float]] = field(default_factory=list)
 
 
 def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
@@ -102,11 +108,12 @@ def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
 def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
     """Adds the scalars and epoch ends of one event file (a path or URL) to `into`; files in name order."""
     buf = storage.read_bytes(path)
-    tag_kind: dict[str, str] = {}  # tag -> "scalar" | "epochs" | "other"
+    name = os.fspath(path)
+    tag_kind: dict[str, str] = {}  # tag -> "scalar" | "epochs" | "events" | "other"
     # TF 2 repeats a tag's metadata on every record: classified once per distinct metadata.
     kind_of_metadata: dict[tuple[bytes, bool], str] = {}
     points: dict[str, dict[int, float]] = {}
-    for data in records.iter_records(buf, name=os.fspath(path)):
+    for data in records.iter_records(buf, name=name):
         try:
             event = event_pb2.Event.FromString(data)
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
@@ -127,11 +134,18 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
                 if number is not None:
                     points.setdefault(value.tag, {})[int(event.step)] = number
                     into.points.setdefault(value.tag, []).append((int(event.step), event.wall_time, number))
+                    into.point_files.setdefault(value.tag, []).append(name)
             elif kind == "epochs":
                 epoch = scalar_value(value)
                 if epoch is not None and math.isfinite(epoch):
                     into.epoch_steps[int(epoch)] = int(event.step)
                     into.epoch_records.append((int(epoch), int(event.step), event.wall_time))
+                    into.epoch_files.append(name)
+            elif kind == "events":
+                begun = [raw for raw in value.tensor.string_val if b"train_begin" in raw]
+                for found in event_format.decode_elements(into.run, int(event.step), begun)[0]:
+                    if found.kind == "train_begin":
+                        into.begins.append((name, found.wall_time))
     for tag, by_step in points.items():
         if tag in into.scalars:  # a later file of the same run continues the series
             old = into.scalars[tag]
@@ -148,7 +162,7 @@ def _classify(value: summary_pb2.Summary.Value, plugin: str) -> str:
             _, role = metadata.parse_plugin_content(value.metadata.plugin_data.content)
         except ValueError:
             return "other"
-        return "epochs" if role == metadata.ROLE_EPOCHS else "other"
+        return {metadata.ROLE_EPOCHS: "epochs", metadata.ROLE_EVENTS: "events"}.get(role, "other")
     return "other"
 
 

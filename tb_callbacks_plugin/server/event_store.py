@@ -4,8 +4,15 @@ Reads go only through `context.data_provider` (`list_tensors`,
 `read_tensors`), so the plugin sees exactly what TensorBoard loaded, from
 any logdir TensorBoard can read, with either loader.
 
-Every request lists the tags (cheap: one call, no tensor data) and compares
-each tag's `(max_step, max_wall_time)` with what was decoded before. Within a
+Every request lists the tags (cheap: no tensor data) and compares each
+tag's `(max_step, max_wall_time)` with what was decoded before. A request
+for a few runs lists each of their known tags alone: TensorBoard's
+`MultiplexerDataProvider` walks every run's metadata for any listing except
+one of a single run and tag, so listing by run would make each request
+O(runs). The runs' tags are known from a listing of every run, made at most
+once per `max_age` seconds (and whenever a run is not in it); a tag first
+written in the last `max_age` seconds into a run already known may be
+missing until then. Within a
 tag our writer only ever adds records at higher steps, and a record that
 replaces others (TensorBoard's restart handling) is newer, so any change of
 a tag's content changes that pair; only changed tags are read and decoded
@@ -21,6 +28,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +43,7 @@ from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 logger = logging.getLogger(__name__)
 
 DEFAULT_CACHE_CHARS = 256 * 1024 * 1024
+DEFAULT_MAX_AGE = 1.0
 
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
@@ -103,6 +112,8 @@ class EventStore:
       data_provider: TensorBoard's `DataProvider` (`context.data_provider`).
       downsample: records per tag to ask `read_tensors` for.
       max_cache_chars: bound on the cached JSON text of events.
+      max_age: seconds a listing of every run's tags is used for to find
+        the tags of a few runs.
 
     Example:
 
@@ -119,6 +130,7 @@ class EventStore:
         *,
         downsample: int = KEEP_ALL,
         max_cache_chars: int = DEFAULT_CACHE_CHARS,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self._provider = data_provider
         self._downsample = downsample
@@ -130,25 +142,36 @@ class EventStore:
         # (experiment, run) -> (versions of its event tags, merged events)
         self._merged: dict[tuple[str, str], tuple[tuple, RunEvents]] = {}
         self._roles: dict[bytes, tuple[str | None, str | None]] = {}
+        self._max_age = max_age
+        self._now = time.monotonic
+        # experiment -> (when listed, run -> our tags), from a listing of every run
+        self._known: dict[str, tuple[float, dict[str, list[str]]]] = {}
 
     # ------------------------------------------------------------ queries
 
-    def runs(self, ctx: Any, *, experiment_id: str) -> list[RunEvents]:
-        """Every run that holds callback event records, sorted by name."""
-        listing = self._list(ctx, experiment_id, None)
-        self._forget_missing(experiment_id, listing)
-        # One read for the changed tags of every run, epoch records included
-        # (the scalars route maps epochs with them): the Rust data server
-        # takes ~40 ms per answer however small, so per run it would add up.
+    def runs(self, ctx: Any, *, experiment_id: str, only: Iterable[str] | None = None) -> list[RunEvents]:
+        """Every run that holds callback event records (or those of `only`), sorted by name."""
+        listing = self._list(ctx, experiment_id, None if only is None else sorted(set(only)))
+        if only is None:
+            self._forget_missing(experiment_id, listing)
+            self._remember_tags(experiment_id, listing)
+        # One read for the changed event tags of every run: the Rust data
+        # server takes ~40 ms per answer however small, so per run it would
+        # add up. Epoch records (one per epoch, ten times the events of a
+        # search) are read only for the runs whose metrics are drawn: with
+        # them, listing a search of 3,000 trials took seconds more.
         readable = {
-            run: [tag for tag, (role, _) in tags.items() if role is not None] for run, tags in listing.items()
+            run: [tag for tag, (role, _) in tags.items() if role == metadata.ROLE_EVENTS]
+            for run, tags in listing.items()
         }
         self._entries(ctx, experiment_id, listing, readable)
-        return [self._run_events(ctx, experiment_id, run, tags) for run, tags in sorted(listing.items())]
+        return [
+            self._run_events(ctx, experiment_id, run, tags) for run, tags in sorted(listing.items()) if tags
+        ]
 
     def run(self, ctx: Any, *, experiment_id: str, run: str) -> RunEvents | None:
         """The events of `run`, or None when it holds no callback events."""
-        listing = self._list(ctx, experiment_id, [run])
+        listing = self._list_few(ctx, experiment_id, [run])
         tags = listing.get(run)
         if not tags:
             return None
@@ -159,14 +182,25 @@ class EventStore:
     ) -> list[tuple[int, int, float]]:
         """Every (epoch, global step, wall time) epoch end recorded in `runs`:
         with several fits in one directory an epoch is recorded once per fit."""
-        runs = list(runs)
-        listing = self._list(ctx, experiment_id, runs)
+        listing = self._list_few(ctx, experiment_id, list(runs))
+        return [
+            record
+            for records in self._epochs_by_run(ctx, experiment_id, listing).values()
+            for record in records
+        ]
+
+    def _epochs_by_run(
+        self, ctx: Any, experiment_id: str, listing: dict[str, dict[str, tuple[str | None, Any]]]
+    ) -> dict[str, list[tuple[int, int, float]]]:
         wanted = {
             run: [tag for tag, (role, _) in tags.items() if role == metadata.ROLE_EPOCHS]
             for run, tags in listing.items()
         }
         entries = self._entries(ctx, experiment_id, listing, wanted)
-        return [record for entry in entries.values() for record in entry.epochs]
+        out: dict[str, list[tuple[int, int, float]]] = {}
+        for (run, _), entry in entries.items():
+            out.setdefault(run, []).extend(entry.epochs)
+        return out
 
     # ------------------------------------------------------------ internals
 
@@ -185,20 +219,55 @@ class EventStore:
                 self._roles[content] = cached
         return cached
 
+    def _remember_tags(self, experiment_id: str, listing: dict[str, dict[str, Any]]) -> None:
+        known = {run: list(tags) for run, tags in listing.items()}
+        with self._lock:
+            if len(self._known) >= 64 and experiment_id not in self._known:
+                self._known.clear()  # many experiments (a hosted TensorBoard): keep it bounded
+            self._known[experiment_id] = (self._now(), known)
+
+    def _known_tags(self, ctx: Any, experiment_id: str, runs: list[str]) -> dict[str, list[str]] | None:
+        """Our tags of each of `runs` from a listing of every run at most
+        `max_age` old (made now if older); None when a run is not in it."""
+        with self._lock:
+            kept = self._known.get(experiment_id)
+        if kept is None or self._now() - kept[0] >= self._max_age:
+            listing = self._list(ctx, experiment_id, None)
+            self._remember_tags(experiment_id, listing)
+            with self._lock:
+                kept = self._known[experiment_id]
+        if not all(run in kept[1] for run in runs):
+            return None
+        return {run: kept[1][run] for run in runs}
+
+    def _list_few(
+        self, ctx: Any, experiment_id: str, runs: list[str]
+    ) -> dict[str, dict[str, tuple[str | None, Any]]]:
+        """`_list` of a few runs, each known tag listed alone (see the module's doc)."""
+        known = self._known_tags(ctx, experiment_id, runs)
+        if known is None:
+            return self._list(ctx, experiment_id, runs)
+        out: dict[str, dict[str, tuple[str | None, Any]]] = {}
+        for run, tags in known.items():
+            out[run] = {}
+            for tag in tags:
+                out[run].update(self._list(ctx, experiment_id, [run], [tag]).get(run, {}))
+        return out
+
     def _list(
-        self, ctx: Any, experiment_id: str, runs: list[str] | None
+        self, ctx: Any, experiment_id: str, runs: list[str] | None, tags: list[str] | None = None
     ) -> dict[str, dict[str, tuple[str | None, Any]]]:
         """run -> tag -> (role or None, the time series or the reason it is unreadable)."""
         listing = self._provider.list_tensors(
             ctx,
             experiment_id=experiment_id,
             plugin_name=metadata.PLUGIN_NAME,
-            run_tag_filter=provider.RunTagFilter(runs=runs) if runs is not None else None,
+            run_tag_filter=provider.RunTagFilter(runs=runs, tags=tags) if runs is not None else None,
         )
         out: dict[str, dict[str, tuple[str | None, Any]]] = {}
-        for run, tags in listing.items():
-            out[run] = {}
-            for tag, series in tags.items():
+        for run, run_tags in listing.items():
+            out.setdefault(run, {})
+            for tag, series in run_tags.items():
                 role, why = self._role(series.plugin_content)
                 out[run][tag] = (role, series) if role is not None else (None, why)
         return out

@@ -11,6 +11,7 @@ import concurrent.futures
 import functools
 import json
 import logging
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -23,8 +24,8 @@ from werkzeug import wrappers
 
 from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.eventfiles import scalar_series
-from tb_callbacks_plugin.server import static_files
-from tb_callbacks_plugin.server.event_store import EventStore
+from tb_callbacks_plugin.server import hparams_listing, static_files
+from tb_callbacks_plugin.server.event_store import EventStore, RunEvents
 from tb_callbacks_plugin.server.http_params import RouteError, one, parse_query
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL
 from tb_callbacks_plugin.server.run_names import RunNames
@@ -33,6 +34,7 @@ from tb_callbacks_plugin.server.scalar_store import ScalarStore
 logger = logging.getLogger(__name__)
 
 MAX_KIND_FILTERS = 64
+MAX_POINTS = 2000
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
@@ -102,6 +104,8 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         self._scalars = ScalarStore(self._provider)
         self._run_list = RunNames(self._provider)
         self._static = static_files.StaticFiles(static_dir or static_files.DEFAULT_STATIC_DIR)
+        # (experiment, tag, points, runs) -> (the series answered, the answer)
+        self._many_answers: dict[tuple, tuple[tuple, str]] = {}
 
     def get_plugin_apps(self) -> dict[str, Callable]:
         return {
@@ -109,6 +113,9 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
             "/events": self._events_route,
             "/tags": self._tags_route,
             "/scalars": self._scalars_route,
+            "/many_events": self._many_events,
+            "/many_scalars": self._many_scalars,
+            "/hparams": self._hparams,
             "/static/*": self._static_route,
             "/static": self._static_route,
             # Anything else under our prefix: a JSON 404 rather than TensorBoard's text one.
@@ -154,32 +161,67 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
     @_route
     def _events_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
         run = one(params, "run")
-        kinds = params.get("kind", [])
-        if len(kinds) > MAX_KIND_FILTERS:
-            raise RouteError(400, f"more than {MAX_KIND_FILTERS} kind filters")
-        for kind in kinds:
-            if not event_format.KIND_PATTERN.fullmatch(kind):
-                raise RouteError(400, f"kind {kind[:80]!r} is not a kind name ([a-z0-9_.-]{{1,64}})")
+        kinds = _kind_filter(params)
         ctx, eid = _request_context(request)
         found = self._store.run(ctx, experiment_id=eid, run=run)
         if found is None:
             self._check_run_exists(ctx, eid, run)
-            events, warnings = [], []
-        else:
-            events, warnings = found.events, found.warnings
-        if kinds:
-            wanted = frozenset(kinds)
-            events = [e for e in events if e.kind in wanted]
-        head = _ENCODER.encode({"run": run, "warnings": warnings})[:-1]
-        body = "".join((head, ',"events":[', ",".join([e.json for e in events]), "]}"))
+        return _json(request, _events_json(run, found, kinds))
+
+    @_route
+    def _many_events(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        kinds = _kind_filter(params)
+        runs = _run_filter(params)
+        ctx, eid = _request_context(request)
+        found = {r.run: r for r in self._store.runs(ctx, experiment_id=eid, only=runs)}
+        for run in runs or ():
+            if run not in found:
+                self._check_run_exists(ctx, eid, run)
+        names = sorted(found) if runs is None else sorted(set(runs))
+        parts = [_events_json(run, found.get(run), kinds) for run in names]
+        return _json(request, "".join(('{"runs":[', ",".join(parts), "]}")))
+
+    @_route
+    def _many_scalars(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        tag = one(params, "tag")
+        runs = _run_filter(params)
+        points = MAX_POINTS
+        if "points" in params:
+            text = one(params, "points")
+            if not text.isdigit() or not 2 <= int(text) <= MAX_POINTS:
+                raise RouteError(400, f"points must be a whole number from 2 to {MAX_POINTS}")
+            points = int(text)
+        ctx, eid = _request_context(request)
+        for run in runs or ():
+            self._check_run_exists(ctx, eid, run)
+        found = self._scalars.many(ctx, experiment_id=eid, tag=tag, runs=runs)
+        # The same series as last time (kept objects): the same answer, not
+        # thousands of reductions again (the tab asks on every reload).
+        key = (eid, tag, points, tuple(runs) if runs is not None else None)
+        same = tuple(found[run] for run in sorted(found))
+        kept = self._many_answers.get(key)
+        if kept is not None and len(kept[0]) == len(same) and all(map(operator.is_, kept[0], same)):
+            return _json(request, kept[1])
+        series = []
+        for run in sorted(found):
+            data = found[run]
+            reduced = scalar_series.reduced_series(
+                data.steps, data.wall_times, data.values, max_points=points
+            )
+            series.append({"run": run, **reduced})
+        x = scalar_series.x_axis(tag)
+        body = _ENCODER.encode({"tag": tag, "x": x, "series": series})
+        if len(self._many_answers) >= 8:
+            self._many_answers.clear()
+        self._many_answers[key] = (same, body)
         return _json(request, body)
 
     @_route
     def _tags_route(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
         run = one(params, "run")
         ctx, eid = _request_context(request)
-        all_runs = self._check_run_exists(ctx, eid, run)
-        group = scalar_series.sibling_runs(run, all_runs)
+        self._check_run_exists(ctx, eid, run)
+        group = self._run_list.siblings(ctx, experiment_id=eid, run=run)
         runs = _group_tags(run, group, self._scalar_listing(ctx, eid, group))
         return _json(request, _ENCODER.encode({"run": run, "runs": runs}))
 
@@ -195,13 +237,19 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         x = scalar_series.x_axis(tag)
         epoch_records = None
         if x == "epoch":
-            group = scalar_series.sibling_runs(run, all_runs)
+            group = self._run_list.siblings(ctx, experiment_id=eid, run=run)
             epoch_records = self._store.epoch_records(ctx, experiment_id=eid, runs=group)
         reduced = scalar_series.reduced_series(
             series.steps, series.wall_times, series.values, epoch_records=epoch_records
         )
         body = {"run": run, "tag": tag, "x": x, **reduced}
         return _json(request, _ENCODER.encode(body))
+
+    @_route
+    def _hparams(self, request: wrappers.Request, params: dict[str, list[str]]) -> wrappers.Response:
+        ctx, eid = _request_context(request)
+        found = hparams_listing.experiment_hparams(self._provider, ctx, experiment_id=eid)
+        return _json(request, _ENCODER.encode({"experiments": found}))
 
     @wrappers.Request.application  # type: ignore[arg-type]  # as in _route
     def _static_route(self, request: wrappers.Request) -> wrappers.Response:
@@ -237,9 +285,45 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         return names
 
 
+def _kind_filter(params: dict[str, list[str]]) -> list[str]:
+    kinds = params.get("kind", [])
+    if len(kinds) > MAX_KIND_FILTERS:
+        raise RouteError(400, f"more than {MAX_KIND_FILTERS} kind filters")
+    for kind in kinds:
+        if not event_format.KIND_PATTERN.fullmatch(kind):
+            raise RouteError(400, f"kind {kind[:80]!r} is not a kind name ([a-z0-9_.-]{{1,64}})")
+    return kinds
+
+
+def _run_filter(params: dict[str, list[str]]) -> list[str] | None:
+    """The `run` parameters (none: every run); each must be non-empty."""
+    runs = params.get("run")
+    if runs is None:
+        return None
+    if not all(runs):
+        raise RouteError(400, "parameter 'run' is empty")
+    return runs
+
+
+def _events_json(run: str, found: RunEvents | None, kinds: list[str]) -> str:
+    """The `events` answer of one run, joined from its events' ready JSON."""
+    events, warnings = (found.events, found.warnings) if found is not None else ([], [])
+    if kinds:
+        wanted = frozenset(kinds)
+        events = [e for e in events if e.kind in wanted]
+    head = _ENCODER.encode({"run": run, "warnings": warnings})[:-1]
+    return "".join((head, ',"events":[', ",".join([e.json for e in events]), "]}"))
+
+
 def _group_tags(run: str, group: list[str], listing: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
-    """The scalar tags of `run` (always, maybe []) and of its siblings that have any."""
-    return {name: sorted(listing.get(name, {})) for name in group if name == run or listing.get(name)}
+    """The metric tags of `run` (always, maybe []) and of its siblings that have any.
+
+    A fit's outcome scalars (`conventions.is_outcome_tag`) are one point each, not curves to chart.
+    """
+    tags = {
+        name: sorted(t for t in listing.get(name, {}) if not conventions.is_outcome_tag(t)) for name in group
+    }
+    return {name: names for name, names in tags.items() if name == run or names}
 
 
 def _request_context(request: wrappers.Request) -> tuple[Any, str]:

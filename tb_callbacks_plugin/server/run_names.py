@@ -21,6 +21,8 @@ from typing import Any
 
 from tensorboard.data import provider
 
+from tb_callbacks_plugin import conventions
+
 DEFAULT_MAX_AGE = 1.0
 
 
@@ -45,6 +47,9 @@ class RunNames:
         self._max_age = max_age
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[float, frozenset[str], list[str]]] = {}
+        # The experiment groups of a kept list, made once per listing: grouping
+        # thousands of names per request would make a request O(runs).
+        self._groups: dict[int, tuple[list[str], dict[str, list[str]]]] = {}
         self._now = time.monotonic
 
     def names(self, ctx: Any, *, experiment_id: str, including: str | None = None) -> list[str]:
@@ -61,3 +66,17 @@ class RunNames:
                 self._kept.clear()  # many experiments (a hosted TensorBoard): keep it bounded
             self._kept[experiment_id] = (now, frozenset(runs), runs)
         return runs
+
+    def siblings(self, ctx: Any, *, experiment_id: str, run: str) -> list[str]:
+        """`run` and the runs of its experiment (`scalar_series.sibling_runs`),
+        from the kept list: a lookup, not a scan of every name."""
+        names = self.names(ctx, experiment_id=experiment_id, including=run)
+        with self._lock:
+            kept = self._groups.get(id(names))
+            if kept is None or kept[0] is not names:
+                if len(self._groups) >= 64:
+                    self._groups.clear()
+                kept = (names, conventions.experiment_groups(names))
+                self._groups[id(names)] = kept
+        group = kept[1].get(conventions.experiment_of(run), [])
+        return group if run in group else sorted([run, *group])

@@ -1,0 +1,94 @@
+// The search view's data: the trials' hyperparameters and the chosen metric
+// of every trial (one request each, once per load of the tab), turned into
+// the table's rows.
+
+import { fetchHparams, fetchManyScalars, type HparamValue, type ManySeries } from "./api";
+import { message } from "./loader";
+import { Memo } from "./memo";
+import type { DataStore } from "./model";
+import { SearchView } from "./search";
+import type { State, Store } from "./state";
+import { metricChoices, metricKey, type TrialRow, trialRows, trialsOf } from "./trials";
+
+// Points per trial's metric: enough for a sparkline; best and final are exact
+// (the route keeps every bucket's extremes and the last point).
+const SPARK_POINTS = 64;
+
+export class SearchPanel {
+  readonly view: SearchView;
+  private hparams: Record<string, Record<string, HparamValue>> = {};
+  private hparamsFor = -1;
+  private series = new Map<string, ManySeries>();
+  private seriesFor = "";
+  private seriesTag: string | null = null;
+  private busy = new Set<string>();
+  private version = 0;
+  private readonly rows = new Memo<TrialRow[]>();
+  error: string | null = null;
+
+  constructor(
+    store: Store,
+    private readonly changed: () => void,
+  ) {
+    const s = store;
+    this.view = new SearchView({
+      sort: (column) => {
+        const sort = s.state.trialSort;
+        s.set({ trialSort: { column, descending: sort.column === column ? !sort.descending : column !== "trial" && column !== "ending" } });
+      },
+      filter: (text) => s.set({ trialFilter: text }),
+      ending: (ending) => s.set({ trialEnding: ending }),
+      // The x range follows the selection: fitted to the trials drawn.
+      toggle: (trial) => {
+        const trials = s.state.trials.includes(trial) ? s.state.trials.filter((t) => t !== trial) : [...s.state.trials, trial];
+        s.set({ trials, zoom: null, focus: null });
+      },
+      clear: () => s.set({ trials: [], zoom: null, focus: null }),
+      metric: (key) => s.set({ trialMetric: key }),
+    });
+  }
+
+  /** Renders the table of the trials of `runs`; `generation` counts the tab's loads (asks again after each). */
+  render(state: State, data: DataStore, runs: string[], idle: boolean, generation: number, dark: boolean): void {
+    const trials = trialsOf(runs, data);
+    const { choices, preferred } = metricChoices(trials, data);
+    const metric = choices.find((m) => metricKey(m) === state.trialMetric) ?? preferred;
+    if (idle) this.fetch(generation, metric?.tag ?? null);
+    const rows = this.rows.get([data.eventsVersion, data.metricsVersion, runs.length, runs[0], runs[runs.length - 1], this.version, metric ? metricKey(metric) : ""], () =>
+      trialRows(trials, data, this.hparams, metric, this.seriesTag === metric?.tag ? this.series : new Map()),
+    );
+    const names = new Set<string>();
+    for (const trial of trials.keys()) for (const name of Object.keys(this.hparams[trial] ?? {})) names.add(name);
+    const hparamNames = [...names].sort();
+    this.view.update(rows, hparamNames, choices, metric, { sort: state.trialSort, filter: state.trialFilter, ending: state.trialEnding, selected: state.trials }, dark);
+    this.view.el.dataset.loading = String(this.busy.size > 0);
+  }
+
+  private fetch(generation: number, tag: string | null): void {
+    if (this.hparamsFor !== generation && !this.busy.has("hparams")) {
+      this.busy.add("hparams");
+      fetchHparams()
+        .then((answer) => (this.hparams = answer.experiments))
+        .catch((e) => (this.error = message(e)))
+        .finally(() => this.arrived("hparams", () => (this.hparamsFor = generation)));
+    }
+    const key = `${generation}\u0000${tag}`;
+    if (tag !== null && this.seriesFor !== key && !this.busy.has("series")) {
+      this.busy.add("series");
+      fetchManyScalars(tag, SPARK_POINTS)
+        .then((answer) => {
+          this.series = new Map(answer.series.map((s) => [s.run, s]));
+          this.seriesTag = tag;
+        })
+        .catch((e) => (this.error = message(e)))
+        .finally(() => this.arrived("series", () => (this.seriesFor = key)));
+    }
+  }
+
+  private arrived(what: string, done: () => void): void {
+    done();
+    this.busy.delete(what);
+    this.version += 1;
+    this.changed();
+  }
+}

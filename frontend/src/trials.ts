@@ -1,0 +1,216 @@
+// A search's trials: one row per experiment of the shown runs, with how it
+// ended (from its events), its hyperparameters (the `hparams` route) and the
+// best and final value of one chosen metric (the `many_scalars` route).
+
+import type { HparamValue, ManySeries } from "./api";
+import type { DataStore, Ev } from "./model";
+
+export interface TrialRow {
+  trial: string;
+  hparams: Record<string, HparamValue>;
+  /** completed, early_stop, nan, interrupted, ... (train_end's reason), or running. */
+  ending: string;
+  /** The epoch it ended at, as Keras's console numbers it (1-based). */
+  endEpoch: number | null;
+  lrChanges: number;
+  checkpoints: number;
+  epochs: number | null;
+  /** Seconds from its first event to its last. */
+  duration: number | null;
+  best: number | null;
+  final: number | null;
+  /** The final value when it is not finite ("NaN", "Infinity", ...). */
+  finalNote: string | null;
+  spark: ManySeries | null;
+  /** Events drawn on the sparkline: [epoch (0-based), kind]. */
+  ticks: Array<[number, string]>;
+  /** Lower-cased text the filter searches. */
+  text: string;
+}
+
+/** A chosen metric: the run of each trial (its name below the trial, "." for the trial's own) and tag. */
+export interface Metric {
+  suffix: string;
+  tag: string;
+}
+
+export const metricKey = (m: Metric): string => `${m.suffix}\u0000${m.tag}`;
+
+const ENDING_OF_KIND: Record<string, string> = { early_stop: "early_stop", nan_terminated: "nan" };
+const TICK_KINDS = new Set(["lr_change", "checkpoint_saved", "early_stop", "nan_terminated", "weights_restored"]);
+
+/** Lower is better for losses and errors; higher for anything else. */
+export function lowerIsBetter(tag: string): boolean {
+  return /loss|error|mae|mse|perplexity|entropy/i.test(tag);
+}
+
+function runOf(trial: string, suffix: string): string {
+  return suffix === "." ? trial : `${trial}/${suffix}`;
+}
+
+export function suffixOf(trial: string, run: string): string {
+  return run === trial ? "." : run.startsWith(`${trial}/`) ? run.slice(trial.length + 1) : run;
+}
+
+/** The metrics the trials can be compared by, most common first; and the default. */
+export function metricChoices(trials: Map<string, string[]>, data: DataStore): { choices: Metric[]; preferred: Metric | null } {
+  const count = new Map<string, { metric: Metric; n: number }>();
+  for (const [trial, runs] of trials) {
+    const seen = new Set<string>();
+    for (const run of runs) {
+      for (const [sibling, tags] of Object.entries(data.tags.get(run) ?? {})) {
+        for (const tag of tags) {
+          const metric = { suffix: suffixOf(trial, sibling), tag };
+          const key = metricKey(metric);
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const entry = count.get(key);
+          if (entry) entry.n += 1;
+          else count.set(key, { metric, n: 1 });
+        }
+      }
+    }
+  }
+  const choices = [...count.values()]
+    .sort((a, b) => b.n - a.n || metricKey(a.metric).localeCompare(metricKey(b.metric)))
+    .map((c) => c.metric);
+  const find = (test: (m: Metric) => boolean) => choices.find(test) ?? null;
+  const preferred =
+    find((m) => m.suffix === "validation" && m.tag === "epoch_loss") ??
+    find((m) => m.tag === "epoch_loss") ??
+    find((m) => m.tag.startsWith("epoch_")) ??
+    choices[0] ??
+    null;
+  return { choices, preferred };
+}
+
+/** Experiment -> its runs among `runs`, in run order. */
+export function trialsOf(runs: string[], data: DataStore): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const run of runs) {
+    const g = data.group(run);
+    const list = out.get(g);
+    if (list) list.push(run);
+    else out.set(g, [run]);
+  }
+  return out;
+}
+
+function endingOf(events: Ev[]): { ending: string; endEpoch: number | null } {
+  let end: Ev | null = null;
+  let stop: Ev | null = null;
+  for (const e of events) {
+    if (e.kind === "train_end" && (!end || e.wall_time >= end.wall_time)) end = e;
+    if (ENDING_OF_KIND[e.kind] && (!stop || e.wall_time >= stop.wall_time)) stop = e;
+  }
+  if (end) {
+    const reason = typeof end.data.reason === "string" ? end.data.reason : "completed";
+    const last = typeof end.data.last_epoch === "number" ? end.data.last_epoch : end.epoch;
+    return { ending: reason, endEpoch: last == null ? null : last + 1 };
+  }
+  if (stop) return { ending: ENDING_OF_KIND[stop.kind], endEpoch: stop.epoch == null ? null : stop.epoch + 1 };
+  return { ending: "running", endEpoch: null };
+}
+
+function bestAndFinal(series: ManySeries | null, lower: boolean): { best: number | null; final: number | null; finalNote: string | null } {
+  if (!series || !series.value.length) return { best: null, final: null, finalNote: null };
+  let best: number | null = null;
+  for (const v of series.value) {
+    if (v === null) continue;
+    if (best === null || (lower ? v < best : v > best)) best = v;
+  }
+  const i = series.value.length - 1;
+  return { best, final: series.value[i], finalNote: series.nonfinite?.[i] ?? null };
+}
+
+/** One row per trial. */
+export function trialRows(
+  trials: Map<string, string[]>,
+  data: DataStore,
+  hparams: Record<string, Record<string, HparamValue>>,
+  metric: Metric | null,
+  series: Map<string, ManySeries>,
+): TrialRow[] {
+  const lower = metric ? lowerIsBetter(metric.tag) : true;
+  const rows: TrialRow[] = [];
+  for (const [trial, runs] of trials) {
+    const events = runs.flatMap((run) => data.events.get(run) ?? []);
+    const { ending, endEpoch } = endingOf(events);
+    let lrChanges = 0;
+    let checkpoints = 0;
+    let first = Number.POSITIVE_INFINITY;
+    let last = Number.NEGATIVE_INFINITY;
+    const ticks: Array<[number, string]> = [];
+    for (const e of events) {
+      if (e.kind === "lr_change") lrChanges += 1;
+      else if (e.kind === "checkpoint_saved") checkpoints += 1;
+      if (e.wall_time > 0) {
+        first = Math.min(first, e.wall_time);
+        last = Math.max(last, e.wall_time);
+      }
+      if (TICK_KINDS.has(e.kind) && e.epoch != null) ticks.push([e.epoch, e.kind]);
+    }
+    const spark = metric ? series.get(runOf(trial, metric.suffix)) ?? null : null;
+    const seriesEpochs = spark && spark.step.length ? spark.step[spark.step.length - 1] + 1 : null;
+    const hp = hparams[trial] ?? {};
+    rows.push({
+      trial,
+      hparams: hp,
+      ending,
+      endEpoch,
+      lrChanges,
+      checkpoints,
+      epochs: endEpoch ?? seriesEpochs,
+      duration: last >= first ? last - first : null,
+      ...bestAndFinal(spark, lower),
+      spark,
+      ticks,
+      text: [trial, ending, ...Object.entries(hp).map(([k, v]) => `${k}=${String(v)}`)].join("\u0001").toLowerCase(),
+    });
+  }
+  return rows;
+}
+
+/** How many trials ended each way, most first. */
+export function endingCounts(rows: TrialRow[]): Array<[string, number]> {
+  const counts = new Map<string, number>();
+  for (const r of rows) counts.set(r.ending, (counts.get(r.ending) ?? 0) + 1);
+  return [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+}
+
+export type TrialColumn = string; // "trial", "ending", ..., or "hp:<name>"
+
+const COLUMN_VALUES: Record<string, (row: TrialRow) => number | string | null> = {
+  trial: (r) => r.trial,
+  ending: (r) => r.ending,
+  endEpoch: (r) => r.endEpoch,
+  lrChanges: (r) => r.lrChanges,
+  checkpoints: (r) => r.checkpoints,
+  epochs: (r) => r.epochs,
+  duration: (r) => r.duration,
+  best: (r) => r.best,
+  final: (r) => r.final,
+};
+
+function sortValue(row: TrialRow, column: TrialColumn): number | string | null {
+  if (column.startsWith("hp:")) {
+    const v = row.hparams[column.slice(3)];
+    return v === undefined || v === null ? null : typeof v === "boolean" ? Number(v) : v;
+  }
+  return COLUMN_VALUES[column]?.(row) ?? null;
+}
+
+/** Rows passing the filter and ending, sorted (missing values last either way). */
+export function shownRows(rows: TrialRow[], filter: string, ending: string | null, column: TrialColumn, descending: boolean): TrialRow[] {
+  const needle = filter.trim().toLowerCase();
+  const kept = rows.filter((r) => (!ending || r.ending === ending) && (!needle || r.text.includes(needle)));
+  const keyed = kept.map((row) => ({ row, v: sortValue(row, column) }));
+  const sign = descending ? -1 : 1;
+  keyed.sort((a, b) => {
+    if (a.v === null || b.v === null) return a.v === b.v ? 0 : a.v === null ? 1 : -1;
+    if (typeof a.v === "number" && typeof b.v === "number") return sign * (a.v - b.v) || (a.row.trial < b.row.trial ? -1 : 1);
+    const c = String(a.v).localeCompare(String(b.v), undefined, { numeric: true });
+    return sign * c || (a.row.trial < b.row.trial ? -1 : 1);
+  });
+  return keyed.map((k) => k.row);
+}

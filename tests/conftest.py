@@ -1,0 +1,130 @@
+"""What every test file shares: the quick tier, and how the suite splits over two workers.
+
+The quick tier (`scripts/test.sh --quick`, which is `pytest -m quick`) is the
+edit loop's suite: the fast files whole, and of the slow ones the one test
+that still goes through each part for real (a fit, a TensorBoard on each
+loader, a browser page). The list is here, not in the test files, so that a
+test file keeps saying only what it tests.
+
+Two workers (pytest-xdist's `-n 2 --dist loadfile`, as scripts/test.sh runs
+the suite): a test file is one unit of work, kept on one worker so that its
+module-scoped fixtures (a fit, a TensorBoard, a browser) are made once. The
+long pytest subprocesses of tests/test_backends.py and tests/test_keras_own.py
+(a Keras set-up each) are units of their own, so that both workers share
+them. Units start longest first (UNIT_SECONDS), so that what ends the run is
+a short one.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+# Node-id prefixes of the quick tier.
+QUICK = (
+    # The type and lint checks, the layers and naming rules.
+    "tests/test_lint.py::",
+    "tests/test_types.py::",
+    "tests/test_layers.py::",
+    "tests/test_conventions.py::",
+    "tests/test_needs.py::",
+    # The event format, the reader, the plugin's routes, the CLI's formats
+    # (no fit, no server: seconds).
+    "tests/test_event_format.py::",
+    "tests/test_plugin_unit.py::",
+    "tests/test_plugin_downsample.py::",
+    "tests/test_plugin_stores.py::",
+    "tests/test_plugin_logdirs.py::",
+    "tests/test_reader_fuzz.py::",
+    "tests/test_cli_formatting.py::",
+    # The CLI, export, report and scalar reader on hand-written logdirs.
+    "tests/test_cli.py::test_events_golden",
+    "tests/test_cli.py::test_summary_golden_and_content",
+    "tests/test_cli.py::test_plot_draws_curves_and_markers",
+    "tests/test_export.py::test_nothing_to_export_and_bad_output",
+    "tests/test_export.py::test_fit_column_tells_repeated_fits_apart",
+    "tests/test_report.py::test_damaged_records_are_told_on_the_page_as_the_tab_tells_them",
+    "tests/test_scalar_frame.py::test_rows_sorted_by_run_tag_step_keeping_file_order",
+    # One real fit through callbacks.TensorBoard, read back.
+    "tests/test_callbacks_events.py::test_custom_scheduler_and_stopper",
+    # One real TensorBoard on each loader (one module fixture, two params).
+    "tests/test_plugin_integration.py::test_every_event_is_served_with_no_flag_from_the_user[",
+    # One browser page of the tab in that TensorBoard.
+    "tests/test_frontend.py::test_empty_logdir_says_how_to_start",
+)
+
+# Subprocess runs that are units of work of their own (each is minutes).
+OWN_UNIT = ("tests/test_backends.py::", "tests/test_keras_own.py::")
+
+# A unit's wall time in seconds, measured in a whole run (on a loaded
+# machine: docs/architecture.md, "Testing"). Only the order matters, longest
+# first; a unit not listed counts as short.
+_OWN = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_"
+_BACKENDS = "tests/test_backends.py::test_event_tests_pass"
+UNIT_SECONDS: dict[str, float] = {
+    "tests/test_frontend_stories.py": 439,
+    "tests/test_restart.py": 255,
+    "tests/test_plugin_integration.py": 252,
+    f"{_OWN}tensorflow[error-UserWarning]": 221,
+    "tests/test_frontend.py": 179,
+    f"{_OWN}jax": 170,
+    f"{_OWN}tensorflow[default]": 170,
+    "tests/test_faults.py": 161,
+    "tests/test_report.py": 153,
+    "tests/test_remote.py": 130,
+    "tests/test_plugin_fuzz.py": 127,
+    "tests/test_callbacks_tensorboard.py": 124,
+    "tests/test_demo_script.py": 101,
+    f"{_BACKENDS}[jax]": 95,
+    "tests/test_layers.py": 82,
+    "tests/test_multiworker.py": 74,
+    "tests/test_keras_parity.py": 65,
+    f"{_BACKENDS}[floor-tf-keras]": 64,
+    f"{_BACKENDS}[floor]": 64,
+    "tests/test_live.py": 61,
+    "tests/test_packaging.py": 45,
+    f"{_BACKENDS}[tf-keras]": 40,
+    "tests/test_demo.py": 39,
+    "tests/test_scalar_frame.py": 36,
+    "tests/test_setup_scripts.py": 29,
+    f"{_BACKENDS}[torch]": 29,
+    "tests/test_needs.py": 28,
+    "tests/test_weights_restored.py": 28,
+    "tests/test_callbacks_events.py": 24,
+    "tests/test_types.py": 23,
+    "tests/test_callbacks_jax.py": 20,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "quick: the quick tier (scripts/test.sh --quick)")
+    # The scheduler below keeps the order of collection.
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
+def unit(nodeid: str) -> str:
+    """The unit of work a test belongs to: its file, or itself for a long subprocess run."""
+    return nodeid if nodeid.startswith(OWN_UNIT) else nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(QUICK):
+            item.add_marker(pytest.mark.quick)
+    # Stable: within a unit the file's own order stays.
+    items.sort(key=lambda item: -UNIT_SECONDS.get(unit(item.nodeid), 0.0))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """`--dist loadfile`, but with the long subprocess runs as units of their own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class UnitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit(nodeid)
+
+    return UnitScheduling(config, log)

@@ -1,0 +1,169 @@
+"""Serving a search: the routes that answer many runs at once (`many_events`,
+`many_scalars`, `hparams`) agree with the per-run routes, and a request for
+one run lists nothing but that run's own tags (TensorBoard's Python provider
+walks every run for any other listing). In process over the Python loader,
+and on a real `tensorboard` with both loaders."""
+
+from __future__ import annotations
+
+import collections
+import math
+import os
+import sys
+import urllib.parse
+
+import pytest
+from tb_server import tensorboard
+from test_plugin_logdirs import scalar_summary, write_scalars
+from test_plugin_unit import App, q
+
+from tb_callbacks_plugin import EventWriter, read_events
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from search_logdir import TAG, trial_name, trial_plan, write_search  # noqa: E402
+
+TRIALS = 7
+
+
+class ListingSpy:
+    """Delegates to the real provider and records each `list_tensors` filter."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.listings: list[tuple[list[str] | None, list[str] | None]] = []
+
+    def __getattr__(self, name):
+        method = getattr(self.inner, name)
+
+        def call(*args, **kwargs):
+            if name == "list_tensors" and kwargs.get("plugin_name") == "callback_events":
+                f = kwargs.get("run_tag_filter")
+                self.listings.append((f and f.runs and sorted(f.runs), f and f.tags and sorted(f.tags)))
+            return method(*args, **kwargs)
+
+        return call
+
+
+@pytest.fixture(scope="module")
+def search_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    write_search(str(root), TRIALS)
+    return root
+
+
+def _runs(n=TRIALS):
+    return [f"{trial_name(i)}/train" for i in range(n)]
+
+
+def test_one_runs_events_list_only_that_runs_tags(search_dir):
+    app = App(search_dir)
+    spy = ListingSpy(app.provider)
+    app.plugin._store._provider = spy
+    app.plugin._store._now = lambda: 0.0  # the listing of every run stays young
+    app.json("runs")
+    spy.listings.clear()
+    for run in _runs():
+        answer = app.json("events?" + q(run=run))
+        assert len(answer["events"]) == len(read_events(os.path.join(search_dir, run)))
+    # Each listing is of one run and one tag: the Python provider's O(1) case.
+    assert spy.listings and all(
+        runs and len(runs) == 1 and tags and len(tags) == 1 for runs, tags in spy.listings
+    )
+    assert {runs[0] for runs, _ in spy.listings} == set(_runs())
+
+
+def test_a_new_tag_of_a_known_run_is_found_once_the_listing_is_old(search_dir, tmp_path):
+    # A second fit into a run (a new writer) writes new tags.
+    run_dir = tmp_path / "exp" / "train"
+    with EventWriter(run_dir) as w:
+        w.write("train_begin", 0, "first fit")
+    app = App(tmp_path)
+    clock = [0.0]
+    app.plugin._store._now = lambda: clock[0]
+    assert [e["message"] for e in app.json("events?run=exp/train")["events"]] == ["first fit"]
+    with EventWriter(run_dir) as w:
+        w.write("train_begin", 5, "second fit")
+    app.reload()
+    clock[0] += 2.0  # past max_age: the listing of every run is made again
+    messages = [e["message"] for e in app.json("events?run=exp/train")["events"]]
+    assert messages == ["first fit", "second fit"]
+
+
+def test_many_events_is_every_runs_events_answer(search_dir):
+    app = App(search_dir)
+    many = app.json("many_events")["runs"]
+    assert [r["run"] for r in many] == _runs()
+    for entry in many:
+        assert entry == app.json("events?" + q(run=entry["run"]))
+    some = app.json("many_events?" + q(run=[_runs()[3], _runs()[1]], kind="train_end"))["runs"]
+    assert [r["run"] for r in some] == [_runs()[1], _runs()[3]]
+    for entry in some:
+        assert [e["data"]["reason"] for e in entry["events"]] == [
+            trial_plan(int(entry["run"][6:10]))["ending"]
+        ]
+    assert app.get("many_events?" + q(run="no/such")).status_code == 404
+    assert app.get("many_events?" + q(run="")).status_code == 400
+    assert app.get("many_events?" + q(kind="Bad Kind")).status_code == 400
+
+
+def test_many_scalars_is_every_runs_series_reduced(search_dir):
+    app = App(search_dir)
+    full = app.json("many_scalars?" + q(tag=TAG))
+    assert full["x"] == "epoch" and [s["run"] for s in full["series"]] == _runs()
+    for series in full["series"]:
+        one = app.json("scalars?" + q(run=series["run"], tag=TAG))
+        assert series["step"] == one["step"] and series["total"] == one["total"]
+        assert [v if v is None else round(v, 5) for v in series["value"]] == [
+            v if v is None else round(v, 5) for v in one["value"]
+        ]
+        assert series["nonfinite"] == one["nonfinite"] and series["global_step"] is None
+    small = app.json("many_scalars?" + q(tag=TAG, points=10))
+    for series, whole in zip(small["series"], full["series"], strict=True):
+        assert len(series["step"]) <= 10 and series["total"] == whole["total"]
+        finite = [v for v in whole["value"] if v is not None]
+        kept = [v for v in series["value"] if v is not None]
+        assert min(kept) == min(finite) and series["step"][-1] == whole["step"][-1]
+    for bad in ("1", "2001", "x"):
+        assert app.get("many_scalars?" + q(tag=TAG, points=bad)).status_code == 400
+    assert app.get("many_scalars").status_code == 400
+    assert app.json("many_scalars?" + q(tag="no_such_tag"))["series"] == []
+
+
+def test_hparams_are_each_trials(search_dir):
+    app = App(search_dir)
+    found = app.json("hparams")["experiments"]
+    assert found == {trial_name(i): trial_plan(i)["hparams"] for i in range(TRIALS)}
+
+
+@pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast=true", "load_fast=false"])
+def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
+    with tensorboard(str(search_dir), load_fast=load_fast) as tb:
+        tb.wait_for(lambda: len(tb.plugin_json("runs")["runs"]) == TRIALS, timeout=120)
+        tb.wait_for(lambda: len(tb.plugin_json("many_scalars?tag=" + TAG)["series"]) == TRIALS, timeout=120)
+        many = tb.plugin_json("many_events")["runs"]
+        for entry in many:
+            assert entry == tb.plugin_json("events?run=" + urllib.parse.quote(entry["run"]))
+            ends = collections.Counter(e.kind for e in read_events(os.path.join(search_dir, entry["run"])))
+            assert collections.Counter(e["kind"] for e in entry["events"]) == ends
+        series = tb.plugin_json(f"many_scalars?tag={TAG}&points=50")["series"]
+        for s in series:
+            plan = trial_plan(int(s["run"][6:10]))
+            assert s["total"] == plan["last_epoch"] + 1 and s["step"][-1] == plan["last_epoch"]
+            assert (s["nonfinite"] is not None) == (plan["ending"] == "nan")
+            assert all(v is None or math.isfinite(v) for v in s["value"])
+        assert tb.plugin_json("hparams")["experiments"] == {
+            trial_name(i): trial_plan(i)["hparams"] for i in range(TRIALS)
+        }
+
+
+def test_many_scalars_answers_anew_when_a_series_grows(tmp_path):
+    with EventWriter(tmp_path / "a" / "train") as w:
+        write_scalars(w, TAG, [3.0, 2.0])
+    app = App(tmp_path)
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
+    with EventWriter(tmp_path / "a" / "train") as w:
+        for step, value in ((2, 1.0), (3, 0.5)):
+            w.write_summary(scalar_summary(TAG, value), step)
+    app.reload()
+    assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0, 1.0, 0.5]
