@@ -242,6 +242,8 @@ def test_keras_fit_matches_tensorboard_and_tbparse(keras_logdir, reader_path):
     outcome = {t for r, t in tags if t.startswith("callback_events/")}
     assert outcome == {f"callback_events/{name}" for name in conventions.OUTCOME_TAGS}
     assert {r for r, t in tags if t in outcome} == {"ours/train"}
+    # Our events and epoch ends are not scalars.
+    assert not any(t.startswith(("callback_events/events/", "callback_events/epochs/")) for _, t in tags)
     assert found == by_tensorboard(keras_logdir)
     # tbparse cannot read our own int64 epoch records (its make_ndarray fails
     # on this TensorBoard's dtypes), so it is compared on the stock callback's runs.
@@ -277,6 +279,34 @@ def test_rows_sorted_by_run_tag_step_keeping_file_order(mixed_logdir):
     # Equal steps keep the order written: the first file's value, then the second's (+1).
     loss = frame[(frame["run"] == "tf2") & (frame["tag"] == "loss") & (frame["step"] == 3)]
     assert loss["value"].tolist() == [1.5, 2.5]
+
+
+def test_columns_one_group_of_runs_at_a_time(mixed_logdir):
+    """What `tb-callbacks export` streams: each group's columns are the whole read's rows of its runs."""
+    from tb_callbacks_plugin.eventfiles.scalar_frame import iter_scalar_columns, read_scalar_columns
+
+    def rows(columns, runs):
+        return [
+            (columns["run"][r], columns["tag"][t], s, w, _key(v))
+            for r, t, s, w, v in zip(
+                columns["run_code"].tolist(),
+                columns["tag_code"].tolist(),
+                columns["step"].tolist(),
+                columns["wall_time"].tolist(),
+                columns["value"].tolist(),
+                strict=True,
+            )
+            if columns["run"][r] in runs
+        ]
+
+    whole = read_scalar_columns(mixed_logdir, progress=False)
+    groups = [["tf2", "."], ["encodings/train", "no/such/run"], []]
+    parts = list(iter_scalar_columns(mixed_logdir, groups, progress=False))
+    assert len(parts) == 3 and not len(parts[2]["step"])
+    for group, part in zip(groups, parts, strict=True):
+        assert sorted(part["run"]) == sorted(r for r in group if r in whole["run"])
+        assert rows(part, group) == rows(whole, group)
+    assert sum(len(p["step"]) for p in parts) == len(whole["step"])
 
 
 def test_runs_and_tags_selection(mixed_logdir):

@@ -273,7 +273,29 @@ DATASETS = ("events", "scalars")
 _STAGING_PREFIX = ".tb-callbacks-export-"
 
 
-def publish(out: str, fmt: str, events: Sequence[Event], scalars: dict[str, Any]) -> list[Written]:
+def experiment_groups(runs: Iterable[str]) -> list[list[str]]:
+    """`runs` grouped by experiment (one scalars partition each), in experiment order."""
+    groups: dict[str, list[str]] = {}
+    for run in sorted(runs):
+        groups.setdefault(experiment_of(run), []).append(run)
+    return [groups[name] for name in sorted(groups)]
+
+
+def write_scalars_streamed(out: str, parts: Iterable[dict[str, Any]], fmt: str) -> Written:
+    """`write_scalars` of each experiment's columns as they come
+    (`scalar_frame.iter_scalar_columns`): one experiment's rows in memory at a time."""
+    rows = experiments = 0
+    for columns in parts:
+        if len(columns["step"]):
+            written = write_scalars(out, columns, fmt)
+            rows += written.rows
+            experiments += written.experiments
+    return Written(os.path.join(out, f"scalars.{fmt}"), rows, experiments)
+
+
+def publish(
+    out: str, fmt: str, events: Sequence[Event], scalars: Iterable[dict[str, Any]]
+) -> list[Written]:
     """Writes both datasets of format `fmt` under `out`, replacing an earlier export's.
 
     Everything is written into a fresh folder inside `out` (same file
@@ -286,8 +308,10 @@ def publish(out: str, fmt: str, events: Sequence[Event], scalars: dict[str, Any]
     stage = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out)
     try:
         written = [write_events(stage, events, fmt)] if events else []
-        if len(scalars["step"]):
-            written.append(write_scalars(stage, scalars, fmt))
+        # `scalars`: columns an experiment at a time (see write_scalars_streamed).
+        streamed = write_scalars_streamed(stage, scalars, fmt)
+        if streamed.rows:
+            written.append(streamed)
         _swap_in(stage, out, fmt)
     finally:
         shutil.rmtree(stage, ignore_errors=True)

@@ -6,7 +6,7 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin.cli.status import CliError
@@ -143,6 +143,25 @@ def load(
         passes.append(read_metrics)
     _for_each_file(runs, passes, progress)
     return runs, hparams.attach(reader.sort_file_events(events), sessions), metrics
+
+
+def read_scalar_parts(runs: dict[str, list[str]], logdir: str, progress: bool) -> Iterator[dict[str, Any]]:
+    """The selected runs' scalar columns one experiment after another (only one in
+    memory at a time), skipping experiments without scalars."""
+    from tb_callbacks_plugin.cli.export import experiment_groups
+    from tb_callbacks_plugin.eventfiles.scalar_frame import iter_scalar_columns
+
+    try:
+        parts = iter_scalar_columns(logdir, experiment_groups(runs), progress=progress)
+        while True:
+            try:
+                part = next(parts)
+            except StopIteration:
+                return
+            if len(part["step"]):
+                yield part
+    except OSError as e:
+        raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
 
 
 def read_scalars(

@@ -417,9 +417,8 @@ def spans_from(buf: bytes, pos: int, *, name: str = "<buffer>") -> tuple[np.ndar
 
 
 def masked_crcs(raw: np.ndarray) -> np.ndarray:
-    """`masked_crc32c` of many raw CRC32C values at once (uint32 in, uint32 out)."""
-    x = raw.astype(np.uint32)
-    return ((x >> np.uint32(15)) | (x << np.uint32(17))) + np.uint32(0xA282EAD8)
+    """`masked_crc32c` of many raw CRC32C values at once (uint32 out)."""
+    return _mask_many(raw)
 
 
 def check_records(buf: bytes, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:

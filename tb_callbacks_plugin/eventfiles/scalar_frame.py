@@ -20,8 +20,9 @@ import math
 import os
 import re
 import sys
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,12 +143,14 @@ def _decoded(
     paths: list[str],
     storage_options: dict[str, Any] | None,
     want_tag: Callable[[str], bool] | None,
-) -> Iterator[tuple[str, FileScalars]]:
-    """Each file's scalars, in the order of `paths`.
+) -> Iterator[tuple[str, FileScalars | None]]:
+    """Each file's scalars (None for a file removed since it was listed), in the order of `paths`.
 
     Local files are read and decoded in threads, one file per core at a
     time: the decoding is numpy or compiled loops that release the GIL, and
-    only the decoded columns (not the files' bytes) outlive a file.
+    only the decoded columns (not the files' bytes) outlive a file. Decoding
+    runs at most one file per thread ahead of the consumer (each file in
+    flight holds its bytes: the peak memory).
     """
     if storage.local_path(logdir) is not None:
 
@@ -160,13 +163,18 @@ def _decoded(
 
         workers = min(len(paths), os.cpu_count() or 1, _MAX_THREADS)
         if workers <= 1:
-            results: Iterable[FileScalars | None] = map(read, paths)
-            yield from ((p, r) for p, r in zip(paths, results, strict=True) if r is not None)
+            yield from ((path, read(path)) for path in paths)
             return
         with ThreadPoolExecutor(workers, thread_name_prefix="scalars") as pool:
-            for path, found in zip(paths, pool.map(read, paths), strict=True):
-                if found is not None:
-                    yield path, found
+            ahead: deque[tuple[str, Future[FileScalars | None]]] = deque()
+            for path in paths:
+                ahead.append((path, pool.submit(read, path)))
+                if len(ahead) >= workers:
+                    done, future = ahead.popleft()
+                    yield done, future.result()
+            while ahead:
+                done, future = ahead.popleft()
+                yield done, future.result()
         return
     # A store answers a batch of files in one round trip (see storage.Backend.read_many).
     contents = storage.backend_for(logdir, storage_options).read_many(paths)
@@ -235,25 +243,64 @@ def read_scalar_columns(
       the step axis).
     """
     want_run = _matcher(runs, "runs")
-    wanted = _matcher(tags, "tags")
-    # Epoch ends are always read: they place epoch-indexed series on the step axis.
-    want_tag = None if wanted is None else (lambda tag: tag.startswith(EPOCHS_TAG_PREFIX) or wanted(tag))
     found = event_reader.find_runs(logdir, storage_options=storage_options)
     if want_run is not None:
         found = {run: paths for run, paths in found.items() if want_run(run)}
-    run_of = {path: run for run, paths in found.items() for path in paths}
-    file_index = {path: i for paths in found.values() for i, path in enumerate(paths)}
-    series = {run: _Series() for run in found}
-    bar, sizes = _progress_bar(list(run_of), progress)
+    return next(_column_groups(logdir, found, [list(found)], tags, progress, storage_options))
+
+
+def iter_scalar_columns(
+    logdir: str | os.PathLike,
+    groups: Iterable[list[str]],
+    *,
+    tags: Selection = None,
+    progress: bool = True,
+    storage_options: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """`read_scalar_columns` of each group of runs in turn (runs named as `find_runs`
+    names them; unknown names are ignored), with only one group's rows in
+    memory at a time: `tb-callbacks export` writes a partition per
+    experiment as it goes, so a logdir larger than memory exports."""
+    found = event_reader.find_runs(logdir, storage_options=storage_options)
+    listed = [[run for run in group if run in found] for group in groups]
+    return _column_groups(logdir, found, listed, tags, progress, storage_options)
+
+
+def _column_groups(
+    logdir: str | os.PathLike,
+    found: dict[str, list[str]],
+    groups: list[list[str]],
+    tags: Selection,
+    progress: bool,
+    storage_options: dict[str, Any] | None,
+) -> Iterator[dict[str, Any]]:
+    wanted = _matcher(tags, "tags")
+    # Epoch ends are always read: they place epoch-indexed series on the step axis.
+    want_tag = None if wanted is None else (lambda tag: tag.startswith(EPOCHS_TAG_PREFIX) or wanted(tag))
+    paths = [path for group in groups for run in group for path in found[run]]
+    bar, sizes = _progress_bar(paths, progress)
     try:
-        for path, decoded in _decoded(os.fspath(logdir), list(run_of), storage_options, want_tag):
-            series[run_of[path]].add(file_index[path], decoded)
-            if bar is not None:
-                bar.update(sizes.get(path, 0))
+        decoded = _decoded(os.fspath(logdir), paths, storage_options, want_tag)
+        # A store may answer out of order, or not at all for a file removed since listing.
+        arrived: dict[str, FileScalars | None] = {}
+        for group in groups:
+            series = {run: _Series() for run in group}
+            for run in group:
+                for index, path in enumerate(found[run]):
+                    while path not in arrived:
+                        got = next(decoded, None)
+                        if got is None:
+                            break
+                        arrived[got[0]] = got[1]
+                    scalars = arrived.pop(path, None)
+                    if scalars is not None:
+                        series[run].add(index, scalars)
+                    if bar is not None:
+                        bar.update(sizes.get(path, 0))
+            yield _assemble(series)
     finally:
         if bar is not None:
             bar.close()
-    return _assemble(series)
 
 
 def _code_dtype(count: int) -> type[np.signedinteger]:

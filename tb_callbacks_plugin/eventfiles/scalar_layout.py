@@ -359,19 +359,22 @@ def _read_records(
     # run past the end of the buffer is left to protobuf.
     view = np.frombuffer(buf, dtype=np.uint8)
     frame = records.HEADER_SIZE + records.FOOTER_SIZE
-    widths = -(-(lengths + frame) // 8) * 8
-    bulk = (lengths <= MAX_LAYOUT_BYTES) & (heads + widths <= len(buf))
+    # (A row is at most 7 bytes of padding past its record.)
+    bulk = (lengths <= MAX_LAYOUT_BYTES) & (heads + lengths <= len(buf) - frame - 7)
     slow: list[np.ndarray] = [np.flatnonzero(~bulk)]
-    candidates = np.flatnonzero(bulk)
     # Sorting 16-bit keys is a radix sort (lengths are at most MAX_LAYOUT_BYTES here).
-    by_length = candidates[np.argsort(lengths[candidates].astype(np.uint16), kind="stable")]
-    cuts = np.flatnonzero(np.diff(lengths[by_length])) + 1
+    keys = np.where(bulk, lengths, MAX_LAYOUT_BYTES + 1).astype(np.uint16)
+    del bulk
+    by_length = np.argsort(keys, kind="stable")
+    keys = keys[by_length]
+    cuts = np.flatnonzero(np.diff(keys)) + 1
     windows: dict[int, np.ndarray] = {}
-    for group in np.split(by_length, cuts):
-        if not len(group):
-            continue
-        length = int(lengths[group[0]])
-        width = int(widths[group[0]])
+    firsts = [0, *cuts.tolist()]
+    for first_of_group, group in zip(firsts, np.split(by_length, cuts), strict=True):
+        length = int(keys[first_of_group]) if len(group) else MAX_LAYOUT_BYTES + 1
+        if length > MAX_LAYOUT_BYTES:
+            continue  # none, or the records already listed for the slow path
+        width = -(-(length + frame) // 8) * 8
         if compiled:
             group = _match_compiled(buf, view, heads, group, length, width, out, slow, want_tag)
         if width not in windows:
@@ -383,7 +386,7 @@ def _read_records(
     if len(indices):
         if not records.check_records(buf, heads[indices], lengths[indices]).all():
             raise _Damaged
-        _read_slow(buf, heads + records.HEADER_SIZE, lengths, indices, name, out, want_tag)
+        _read_slow(buf, heads, lengths, indices, name, out, want_tag, at=records.HEADER_SIZE)
     return out
 
 
@@ -575,16 +578,17 @@ def _read_slow(
     name: str,
     out: FileScalars,
     want_tag: Callable[[str], bool] | None,
+    at: int = 0,
 ) -> None:
-    """Protobuf, record by record, for the records no layout fits (`starts`: of their data)."""
+    """Protobuf, record by record, for the records no layout fits (their data starts
+    `at` bytes after `starts`)."""
     found: dict[tuple[str, bool], tuple[list, list, list, list]] = {}
     bad = 0
     parse = event_pb2.Event.FromString
-    all_starts, all_lengths = starts.tolist(), lengths.tolist()
-    for index in indices.tolist():
-        start = all_starts[index]
+    spans = zip(indices.tolist(), (starts[indices] + at).tolist(), lengths[indices].tolist(), strict=True)
+    for index, start, length in spans:
         try:
-            event = parse(buf[start : start + all_lengths[index]])
+            event = parse(buf[start : start + length])
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
             bad += 1
             continue

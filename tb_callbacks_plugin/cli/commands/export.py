@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 from typing import TYPE_CHECKING
 
 from tb_callbacks_plugin.cli import arguments
-from tb_callbacks_plugin.cli.loading import load, read_scalars
+from tb_callbacks_plugin.cli.loading import load, read_scalar_parts
 from tb_callbacks_plugin.cli.status import EXIT_EMPTY, EXIT_OK, CliError, filters_note, note
 
 if TYPE_CHECKING:
@@ -51,12 +52,15 @@ def run(args: argparse.Namespace) -> int:
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"-o {args.output}: exists and is not a directory")
     runs, events, _ = load(args.logdir, args.run, progress=args.progress, scalars=False)
-    scalars = read_scalars(runs, args.logdir, args.progress)
-    if not events and not len(scalars["step"]):
+    # Scalars stream, an experiment at a time: a logdir larger than memory exports.
+    scalars = read_scalar_parts(runs, args.logdir, args.progress)
+    first = next(scalars, None)
+    if not events and first is None:
         note(f"nothing to export in {args.logdir}{filters_note(args)}: no callback events and no scalars")
         return EXIT_EMPTY
     try:
-        written = export.publish(args.output, args.format, events, scalars)
+        parts = itertools.chain([first] if first is not None else [], scalars)
+        written = export.publish(args.output, args.format, events, parts)
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
     for item in written:
