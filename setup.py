@@ -81,6 +81,12 @@ setup(
             "moto[server]>=5",
             "ruff>=0.5",
             "mypy>=1.8",
+            # Searches (tests/test_sweeps*.py): real KerasTuner, Optuna with its
+            # Keras pruning callback, and Ray Tune on a local cluster.
+            "keras-tuner>=1.4",
+            "optuna>=3.0",
+            "optuna-integration>=3.0",
+            "ray[tune]>=2.9",
         ],
     },
     entry_points={

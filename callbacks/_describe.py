@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tb_callbacks_plugin import conventions
+
 # Attributes of monitoring callbacks worth recording when they exist
 # (EarlyStopping, ReduceLROnPlateau, and users' stoppers written like them).
 _MONITOR_FACTS = (
@@ -71,7 +73,7 @@ def plain(value: Any) -> Any:
 def human_epoch(epoch: Any) -> str:
     """A 0-based epoch as Keras's console prints it (1-based)."""
     if isinstance(epoch, numbers.Integral) and not isinstance(epoch, bool):
-        return str(int(epoch) + 1)
+        return str(conventions.console_epoch(int(epoch)))
     return num(epoch)
 
 
@@ -180,12 +182,16 @@ _REASON_TEXT = {
     "early_stop": "stopped early",
     "nan": "stopped on a NaN/Inf loss",
     "interrupted": "interrupted",
+    "pruned": "pruned by the search",
+    "stopped_by_scheduler": "stopped by the search's scheduler",
 }
 
 
 def train_end(reason: str, epoch: int | None, exception: BaseException | None = None) -> str:
     text = _REASON_TEXT.get(reason, reason)
     where = f" at epoch {human_epoch(epoch)}" if epoch is not None else ""
-    if exception is not None:
+    if reason == "pruned" and exception is not None and str(exception):
+        return f'training {text}{where} (the pruner: "{truncate(str(exception), 200)}")'
+    if exception is not None and reason != "stopped_by_scheduler":  # Ray's stop is a SystemExit(0)
         return f"training {text}{where} by {type(exception).__name__}: {exception}"
     return f"training {text}{where}"

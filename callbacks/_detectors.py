@@ -170,13 +170,7 @@ class Stop(Detector):
                 step=step,
             )
             return
-        epochs = session.params().get("epochs")
-        if (
-            hook in ("on_epoch_end", "on_train_end")
-            and epochs is not None
-            and epoch is not None
-            and epoch >= epochs - 1
-        ):
+        if session.at_last_epoch_end(hook):
             # Set at the end of the last epoch: training was not cut short.
             self.reported = True
             return

@@ -27,7 +27,7 @@ import time
 import weakref
 from typing import Any, Protocol
 
-from . import _describe, _detectors, _keras, _model_state, _observers
+from . import _describe, _detectors, _keras, _model_state, _observers, _searches
 from ._hooks import BATCH_END_HOOKS, BATCH_HOOKS, hook_logs
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,9 @@ class EventSink(Protocol):
 
     def fit_ended(self) -> None:
         """Called once `train_end` is written: the sink may close its files."""
+
+    def write_hparams(self, hparams: dict[str, Any], *, wall_time: float) -> None:
+        """Records the fit's hyperparameters as a TensorBoard HParams session of its experiment."""
 
 
 def _end_abandoned_fits() -> None:
@@ -118,6 +121,8 @@ class FitSession:
         self._batch_hook: str | None = None
         self._announced = False
         self._begin_wall_time: float | None = None
+        # The search trial this fit is (None outside a search), found at train_begin.
+        self.trial: _searches.Trial | None = None
         self.learning_rate = _detectors.LearningRate(self)
         self.stop = _detectors.Stop(self)
         self.initial_epoch = _detectors.InitialEpoch(self)
@@ -198,6 +203,15 @@ class FitSession:
         self._last_step = step
         return step
 
+    def at_last_epoch_end(self, hook: str) -> bool:
+        """Whether `hook` ends the fit's last epoch: a stop there cuts nothing short."""
+        epochs = self.params().get("epochs")
+        return (
+            hook in ("on_epoch_end", "on_train_end")
+            and epochs is not None
+            and self.current_epoch() >= epochs - 1
+        )
+
     def current_epoch(self) -> int:
         if self.epoch is not None:
             return self.epoch
@@ -275,9 +289,13 @@ class FitSession:
             "backend": _keras.backend_name(),
         }
         data.update(_model_state.learning_rates(self.model))
-        names = [_class_name(c) for c in self.siblings()]
+        siblings = self.siblings()
+        names = [_class_name(c) for c in siblings]
         if names:
             data["callbacks"] = names
+        self.trial = _searches.find_trial(siblings)
+        if self.trial is not None:
+            data["trial"] = self.trial.as_data()
         self.record(
             "train_begin",
             _describe.train_begin(data["epochs"], data["steps"], data["initial_epoch"]),
@@ -287,6 +305,21 @@ class FitSession:
             wall_time=self._begin_wall_time,
         )
         _register_exit_hooks()
+        self._write_hparams(siblings)
+
+    def _write_hparams(self, siblings: list[Any]) -> None:
+        # A search trial's parameters, as an HParams session of the fit's
+        # experiment, so that TensorBoard's HParams dashboard (and
+        # read_hparams) see them: unless TensorBoard's own hparams callback
+        # (the user's, or KerasTuner's on TensorFlow) writes them already.
+        if self.trial is None or not self.trial.params or any(_searches.writes_hparams(c) for c in siblings):
+            return
+        wall_time = self._begin_wall_time if self._begin_wall_time is not None else time.time()
+        for sink in self.sinks:
+            try:
+                sink.write_hparams(dict(self.trial.params), wall_time=wall_time)
+            except Exception as e:  # noqa: BLE001 - the trial's training matters more than its HParams row
+                logger.warning("callbacks: could not write the trial's hyperparameters: %s", e)
 
     def epoch_begin(self, epoch: int) -> None:
         if self.epoch == epoch and self.epoch_begin_step is not None:
@@ -323,7 +356,14 @@ class FitSession:
             "steps": params.get("steps"),
             "last_epoch": self.epoch,
         }
-        if exception is not None:
+        if reason in (_searches.PRUNED, _searches.STOPPED_BY_SCHEDULER):
+            # The search ended the trial: not an error of the fit's.
+            trial = self.trial or _searches.find_trial(self.siblings())
+            if trial is not None:
+                data["trial"] = trial.as_data()
+            if reason == _searches.PRUNED and exception is not None:
+                data["pruner_message"] = _describe.truncate(str(exception), 500)
+        elif exception is not None:
             data["exception"] = _class_name(exception)
             data["error"] = _describe.truncate(str(exception), 500)
         self.record("train_end", _describe.train_end(reason, self.epoch, exception), source=None, data=data)
@@ -371,10 +411,19 @@ class FitSession:
     def hook_failed(
         self, callback: Any, hook: str, exception: BaseException, logs: Any = None, batch: Any = None
     ) -> None:
-        """A hook raised: training is over (train_end with reason nan or interrupted)."""
+        """A hook raised: training is over.
+
+        The train_end reason is nan, pruned, stopped_by_scheduler or interrupted.
+        """
         if not self.running:
             return
-        reason = self.stop.hook_failed(callback, exception, logs if isinstance(logs, dict) else {}, batch)
+        reason = _searches.ending_reason(exception)
+        if reason == _searches.STOPPED_BY_SCHEDULER and self.at_last_epoch_end(hook):
+            # Ray stops every trial at its last report, the ones it let finish too.
+            self.end_training("completed")
+            return
+        if reason is None:
+            reason = self.stop.hook_failed(callback, exception, logs if isinstance(logs, dict) else {}, batch)
         self.end_training(reason, exception)
 
     def step_failed(self, exception: BaseException) -> None:

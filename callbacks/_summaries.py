@@ -24,8 +24,11 @@ import numpy as np
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 from tensorboard.plugins.graph import metadata as graph_metadata
 from tensorboard.plugins.histogram import metadata as histogram_metadata
+from tensorboard.plugins.hparams import plugin_data_pb2
 from tensorboard.plugins.image import metadata as image_metadata
 from tensorboard.plugins.scalar import metadata as scalar_metadata
+
+from tb_callbacks_plugin.eventfiles import hparams as hparams_reader
 
 # tf.summary.histogram's default.
 HISTOGRAM_BUCKETS = 30
@@ -41,13 +44,19 @@ _KERAS_MODEL_METADATA = summary_pb2.SummaryMetadata(
         plugin_name=graph_metadata.PLUGIN_NAME_KERAS_MODEL, content=b"1"
     )
 )
-_SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
 
 
 def _shape(*dims: int) -> tensor_shape_pb2.TensorShapeProto:
     return tensor_shape_pb2.TensorShapeProto(
         dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=d) for d in dims]
     )
+
+
+_SCALAR_SHAPE = tensor_shape_pb2.TensorShapeProto()
+# What TensorBoard's hparams API writes (tensorboard.plugins.hparams.metadata,
+# whose tensor_util import is what we avoid): plugin "hparams", content version
+# 0, and an empty float vector as the tensor.
+_HPARAMS_NULL_TENSOR = tensor_pb2.TensorProto(dtype=types_pb2.DT_FLOAT, tensor_shape=_shape(0))
 
 
 def is_scalar_value(value: object) -> bool:
@@ -194,6 +203,36 @@ def keras_model_value(model_json: str) -> summary_pb2.Summary.Value:
         dtype=types_pb2.DT_STRING, tensor_shape=_SCALAR_SHAPE, string_val=[model_json.encode("utf-8")]
     )
     return summary_pb2.Summary.Value(tag="keras", metadata=_KERAS_MODEL_METADATA, tensor=tensor)
+
+
+def hparams_session_start(hparams: dict[str, Any], *, start_time_secs: float) -> summary_pb2.Summary:
+    """A session's hyperparameters, as `hp.hparams(...)` writes them (`_hparams_/session_start_info`).
+
+    Values are numbers, strings or bools; TensorBoard names the session by
+    the run holding it and groups sessions without a group name one apiece.
+    """
+    info = plugin_data_pb2.SessionStartInfo(start_time_secs=start_time_secs)
+    for name in sorted(hparams):
+        value = hparams[name]
+        if isinstance(value, bool):
+            info.hparams[name].bool_value = value
+        elif isinstance(value, str):
+            info.hparams[name].string_value = value
+        else:
+            info.hparams[name].number_value = float(value)
+    content = plugin_data_pb2.HParamsPluginData(version=0, session_start_info=info)
+    metadata = summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=hparams_reader.HPARAMS_PLUGIN, content=content.SerializeToString()
+        )
+    )
+    return summary_pb2.Summary(
+        value=[
+            summary_pb2.Summary.Value(
+                tag=hparams_reader.SESSION_START_TAG, metadata=metadata, tensor=_HPARAMS_NULL_TENSOR
+            )
+        ]
+    )
 
 
 @contextlib.contextmanager

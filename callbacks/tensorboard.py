@@ -237,7 +237,7 @@ class TensorBoard(Callback):
         for writer in writers.values():
             writer.close()
 
-    # The two methods of `_session.EventSink`, called by the fit's session.
+    # The methods of `_session.EventSink`, called by the fit's session.
 
     def write_event(
         self,
@@ -255,6 +255,15 @@ class TensorBoard(Callback):
             self._writer(_TRAIN).write(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
             )
+
+    def write_hparams(self, hparams: dict[str, Any], *, wall_time: float) -> None:
+        """Writes a search trial's hyperparameters into the log_dir itself, where TensorBoard's hparams
+        Keras callback (and KerasTuner through it) writes them: the HParams session of this experiment."""
+        if not self._is_chief:
+            return
+        summary = _summaries.hparams_session_start(hparams, start_time_secs=wall_time)
+        with EventWriter(self.log_dir, storage_options=self.storage_options) as writer:
+            writer.write_summary(summary, step=0, wall_time=wall_time)
 
     def fit_ended(self) -> None:
         """Closes the run's files once `train_end` is written."""

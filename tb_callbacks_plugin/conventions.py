@@ -16,6 +16,10 @@ where each comes from.
   experiment of its own, which also takes those runs below it: events
   written to `<log_dir>` itself group with `<log_dir>/train`.
 - Keras's logs: `val_<metric>` is the validation run's `<metric>`.
+- Epochs: fields (`epoch`, `best_epoch`, `initial_epoch`, `epoch_*` steps)
+  are 0-based, as Keras's arguments and TensorBoard's epoch axis; what people
+  read (messages, tables, the tab's text) counts from 1, as Keras's console
+  prints "Epoch 17: early stopping" for epoch 16 (`console_epoch`).
 - Non-finite numbers are named "NaN", "Infinity" and "-Infinity" wherever
   JSON (which has none) carries them, as JavaScript's `String(x)` names them.
 """
@@ -40,6 +44,11 @@ def is_epoch_tag(tag: str) -> bool:
 def epoch_tag(metric: str) -> str:
     """The tag of a metric's per-epoch scalar: `epoch_tag("loss") == "epoch_loss"`."""
     return EPOCH_TAG_PREFIX + metric
+
+
+def console_epoch(epoch: int) -> int:
+    """A 0-based epoch as Keras's console numbers it ("Epoch 17/50" is epoch 16)."""
+    return epoch + 1
 
 
 # ---------------------------------------------------------------- runs and experiments

@@ -241,7 +241,30 @@ def _decode_element(raw: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(item, dict) or not isinstance(item.get("kind"), str):
         return None
+    if not _numbers_in_range(item):
+        return None
     return item
+
+
+def _numbers_in_range(item: dict[str, Any]) -> bool:
+    """False for an epoch outside int64 or a wall time beyond a float's range.
+
+    JSON numbers are unbounded, so a hand-made or damaged element can hold a
+    400-digit wall time (`float()` raises OverflowError) or an epoch of 2**70
+    (no int64 column holds it: pandas, Parquet). Such an element is damage,
+    skipped and counted like unreadable JSON, rather than a crash in every
+    reader downstream.
+    """
+    epoch = item.get("epoch")
+    if isinstance(epoch, int) and not -(2**63) <= epoch < 2**63:
+        return False
+    wall_time = item.get("wall_time")
+    if isinstance(wall_time, int) and not isinstance(wall_time, bool):
+        try:
+            float(wall_time)
+        except OverflowError:
+            return False
+    return True
 
 
 def decode_bundle(run: str, step: int, tensor: tensor_pb2.TensorProto) -> tuple[list[Event], int]:

@@ -22,6 +22,7 @@ from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, 
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
 from tb_callbacks_plugin import EventWriter, read_events
+from tb_callbacks_plugin.cli import loading
 from tb_callbacks_plugin.cli import main as cli
 from tb_callbacks_plugin.eventfiles import event_reader as reader
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
@@ -349,6 +350,9 @@ def test_events_none_found_exits_1(logdir, capsys, tmp_path):
         (["plot", "{logdir}", "-o", "{tmp}/out.xyz"], "unsupported image type"),
         (["plot", "{logdir}", "-o", "{tmp}/no/such/dir/out.png"], "does not exist"),
         (["plot", "{logdir}", "-o", "{tmp}/out.png", "--metric", "no_such_tag"], "no such scalar tag"),
+        # summary refuses it as plot does (it printed empty columns and exited 0), naming the tags.
+        (["summary", "{logdir}", "--metric", "no_such_tag"], "no such scalar tag"),
+        (["summary", "{logdir}", "--metric", "epoch_los", "--format", "json"], "epoch_loss"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(logdir, capsys, tmp_path, argv, needle):
@@ -394,7 +398,7 @@ def test_console_script_exit_codes(logdir, tmp_path):
 def test_progress_bar_only_when_slow(logdir, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "events", logdir)
     assert code == 0 and err == ""  # fast read: no bar
-    monkeypatch.setenv(cli.PROGRESS_DELAY_ENV, "0")  # as if every read were slow
+    monkeypatch.setenv(loading.PROGRESS_DELAY_ENV, "0")  # as if every read were slow
     code, out, err = run_cli(capsys, "events", logdir, "--format", "jsonl")
     assert code == 0
     assert "reading event files" in err and "%" in err
@@ -417,6 +421,39 @@ def test_corrupt_file_warns_in_one_line_and_keeps_the_rest(logdir, capsys, tmp_p
     kinds = [json.loads(line)["kind"] for line in out.splitlines()]
     assert "early_stop" in kinds and "nan_terminated" in kinds
     assert len(kinds) == len(read_events(logdir)) - 2  # both odd events were one bundle record
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["events"],
+        ["summary"],
+        ["report", "-o", "{tmp}/r.html"],
+        ["export", "-o", "{tmp}/out", "--format", "csv"],
+        ["plot", "-o", "{tmp}/p.png"],
+    ],
+)
+def test_each_damaged_record_is_told_once(capsys, tmp_path, argv):
+    # summary, report, export and plot read each file twice (events, then scalars):
+    # both readers warned about the same record, and each warning was printed twice.
+    run_dir = tmp_path / "logs" / "exp" / "train"
+    with EventWriter(str(run_dir)) as writer:
+        for i in range(6):
+            writer.write("custom", i, f"message number {i}")
+            writer.write_summary(keras_scalar("epoch_loss", 1.0 / (i + 1)), i, wall_time=T0 + i)
+            writer.flush()
+    (path,) = find_runs(tmp_path / "logs")["exp/train"]
+    with open(path, "r+b") as f:
+        buf = bytearray(f.read())
+        buf[buf.index(b"message number 3") + 2] ^= 0xFF  # the record's CRC no longer matches
+        f.seek(0)
+        f.write(buf)
+    command, *rest = argv
+    code, _, err = run_cli(
+        capsys, command, tmp_path / "logs", "--no-progress", *[a.format(tmp=tmp_path) for a in rest]
+    )
+    assert code == 0, err
+    assert err.count("corrupt bytes") == 1, err
 
 
 # ---------------------------------------------------------------- metrics, summary
@@ -449,9 +486,10 @@ def test_summary_golden_and_content(logdir, capsys):
     assert base["best"] == pytest.approx(0.5) and base["best_epoch"] == 2
     assert base["final"] == pytest.approx(0.6) and base["epochs"] == 5
     assert base["lr_changes"] == 1 and base["lr"] == "0.01 -> 0.001"
-    assert base["ended"] == "early_stop at epoch 4, restored epoch 2"
+    # Text for people counts epochs as Keras's console does; best_epoch (a field) stays 0-based.
+    assert base["ended"] == "early_stop at epoch 5, restored epoch 3"
     div = rows["diverge"]
-    assert div["final"] == "NaN" and div["best"] == pytest.approx(2.5) and div["ended"] == "nan at epoch 2"
+    assert div["final"] == "NaN" and div["best"] == pytest.approx(2.5) and div["ended"] == "nan at epoch 3"
     assert rows["odd"]["metric"] is None and rows["odd"]["ended"] == "no train_begin/train_end events"
     code, out, _ = run_cli(capsys, "summary", logdir, "--metric", "epoch_learning_rate", "--format", "jsonl")
     base = json.loads(out.splitlines()[0])

@@ -106,7 +106,7 @@ def test_cli_on_real_training_logs(demo_logdir, capsys, tmp_path):
     )
     assert rows["diverging"]["ended"].startswith("nan at epoch")
     assert rows["lr_schedule"]["lr_changes"] == 2 and rows["lr_schedule"]["lr"] == "0.003 -> 0.0003"
-    assert "resumed at epoch 5" in rows["resumed"]["ended"] and rows["resumed"]["ended"].endswith("completed")
+    assert "resumed at epoch 6" in rows["resumed"]["ended"] and rows["resumed"]["ended"].endswith("completed")
 
     assert cli.main(["events", logdir, "--kind", "nan_terminated", "--format", "jsonl"]) == 0
     (line,) = capsys.readouterr().out.splitlines()

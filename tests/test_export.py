@@ -13,6 +13,7 @@ from tensorboard.compat.proto import summary_pb2
 
 from tb_callbacks_plugin import EventWriter, read_events, scalars_dataframe
 from tb_callbacks_plugin.cli import main as cli
+from tb_callbacks_plugin.cli.export import partition_name
 
 duckdb = pytest.importorskip("duckdb")
 pytest.importorskip("pyarrow")
@@ -87,9 +88,9 @@ def test_parquet_counts_match_the_readers(logdir, tmp_path, capsys):
     expected_tags = scalars.groupby(["run", "tag"], observed=True).size().to_dict()
     got_tags = {(r, t): n for r, t, n in _query(f"SELECT run, tag, count(*) FROM {sc} GROUP BY ALL")}
     assert got_tags == {(str(r), str(t)): n for (r, t), n in expected_tags.items()}
-    # Partitioned by experiment, with exact names in the column (and encoded directories).
+    # Partitioned by experiment, with exact names in the column (and short, safe folder names).
     experiments = sorted(os.listdir(f"{out}/scalars.parquet"))
-    assert "experiment=sweep%2Flr%3D0.1" in experiments and "experiment=fit" in experiments
+    assert experiments == sorted(partition_name(e) for e in ["fit", "other", "sweep/lr 0.01", "sweep/lr=0.1"])
     assert _query(f"SELECT DISTINCT experiment FROM {sc} ORDER BY 1") == [
         ("fit",),
         ("other",),
@@ -152,7 +153,7 @@ def test_a_second_export_replaces_the_first(logdir, tmp_path):
     out = str(tmp_path / "out")
     assert cli.main(["export", logdir, "-o", out]) == 0
     assert cli.main(["export", logdir, "-o", out, "--run", "^other/"]) == 0
-    assert os.listdir(f"{out}/scalars.parquet") == ["experiment=other"]
+    assert os.listdir(f"{out}/scalars.parquet") == [partition_name("other")]
 
 
 def test_nothing_to_export_and_bad_output(tmp_path, capsys):
@@ -180,3 +181,70 @@ def test_fit_column_tells_repeated_fits_apart(tmp_path):
     frame = events_dataframe(str(tmp_path / "logs")).sort_values("wall_time")
     assert got == list(zip(frame["kind"], frame["fit"].tolist(), strict=True))
     assert [fit for _, fit in got] == [0, 0, 1, 1]
+
+
+def _tree(folder: str) -> dict[str, bytes]:
+    found = {}
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            path = os.path.join(dirpath, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def test_a_failing_export_leaves_the_previous_one(tmp_path):
+    """The second export runs out of room (a file-size limit: writes fail with
+    EFBIG, as on a full disk) after writing part of its files: the first
+    export stays whole and no staging folder is left behind."""
+    import resource
+
+    logs, out = tmp_path / "logs", str(tmp_path / "out")
+    with EventWriter(str(logs / "small" / "train")) as writer:
+        writer.write("custom", 1, "small", wall_time=T0)
+        writer.write_summary(_simple("epoch_loss", 1.0), 0, wall_time=T0)
+    assert cli.main(["export", str(logs), "-o", out, "--format", "csv", "--no-progress"]) == 0
+    before = _tree(out)
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    with EventWriter(str(logs / "big" / "train")) as writer:
+        for step in range(20_000):
+            writer.write_summary(_simple("epoch_loss", 1.0 / (step + 1)), step, wall_time=T0 + step)
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))
+
+    argv = [EXE, "export", str(logs), "-o", out, "--format", "csv", "--no-progress"]
+    failed = subprocess.run(argv, capture_output=True, text=True, timeout=120, preexec_fn=limit)
+    assert failed.returncode == 2 and "cannot write" in failed.stderr, failed.stderr
+    assert _tree(out) == before
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == ["events.csv", "scalars.csv"]
+    assert sorted(os.listdir(f"{out}/scalars.csv")) == sorted(map(partition_name, ["big", "small"]))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_deep_run_paths_export_with_exact_experiments(tmp_path, fmt):
+    """Five nested folders of 60 characters (an ordinary sweep's path), twice
+    with only the last folder different: each experiment gets its own short
+    partition folder and DuckDB and pyarrow read back the exact names."""
+    import pyarrow.dataset as ds
+
+    deep = "/".join(f"{i}-" + "n" * 58 for i in range(4))
+    experiments = [f"{deep}/{'a' * 60}", f"{deep}/{'a' * 59}b", "plain"]
+    logs, out = tmp_path / "logs", str(tmp_path / "out")
+    for n, experiment in enumerate(experiments):
+        with EventWriter(str(logs / experiment / "train")) as writer:
+            writer.write("custom", 1, f"event {n}", wall_time=T0 + n)
+            writer.write_summary(_simple("epoch_loss", float(n)), 0, wall_time=T0 + n)
+    assert cli.main(["export", str(logs), "-o", out, "--format", fmt, "--no-progress"]) == 0
+    for dataset in ("events", "scalars"):
+        folders = os.listdir(f"{out}/{dataset}.{fmt}")
+        assert len(folders) == len(experiments) and all(len(f.encode()) <= 80 for f in folders), folders
+        reader = "read_parquet" if fmt == "parquet" else "read_csv"
+        got = _query(f"SELECT experiment, run FROM {reader}('{out}/{dataset}.{fmt}/*/*.{fmt}') ORDER BY 1")
+        assert got == sorted((e, f"{e}/train") for e in experiments)
+        if fmt == "parquet":
+            table = ds.dataset(f"{out}/{dataset}.{fmt}", partitioning="hive").to_table()
+            assert sorted(map(str, table.column("experiment").to_pylist())) == sorted(experiments)

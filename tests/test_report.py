@@ -176,6 +176,13 @@ def test_opens_offline_from_file_and_draws_the_tab(logdir, page_file, tmp_path):
             details.wait_for()
             assert details.locator(".details-message").inner_text() == HOSTILE
             assert "<b>bold</b>" in details.locator(".data-list").inner_text()
+            # Epochs for people count from 1, as Keras's console does: the note of epoch 1
+            # (0-based, on_epoch_end's argument) is the console's "Epoch 2".
+            (note,) = (e for e in events if e.kind == "note")
+            assert note.epoch == 1
+            assert row.locator("[data-col=epoch]").inner_text() == "2"
+            epoch_label = details.locator(".fields dt", has_text=re.compile("^Epoch$"))
+            assert epoch_label.locator("xpath=following-sibling::dd[1]").inner_text() == "2"
             assert page.evaluate("document.querySelectorAll('img, b').length") == 0
             time.sleep(0.5)  # an injected handler would have fired by now
             assert dialogs == []

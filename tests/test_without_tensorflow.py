@@ -95,7 +95,7 @@ def test_reader_and_cli_without_tensorflow(fitted, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["kind"] for r in rows][0] == "train_begin" and len(rows) == 10
     assert cli.main(["summary", logdir]) == 0
-    assert "early_stop at epoch 2" in capsys.readouterr().out
+    assert "early_stop at epoch 3" in capsys.readouterr().out
     assert "tensorflow" not in sys.modules
 
 

@@ -2,7 +2,7 @@
 // with the hover tooltip. Every value is set as text.
 
 import { button, h } from "./dom";
-import { fmtDataValue, fmtDuration, fmtNumber, fmtWallTime } from "./format";
+import { fmtDataValue, fmtDuration, fmtEpoch, fmtNumber, fmtWallTime } from "./format";
 import type { Ev } from "./model";
 import { glyph, type Shape } from "./shapes";
 
@@ -19,7 +19,7 @@ export function eventFields(ev: Ev, look: EventLook): Array<[string, Node | stri
     ["Run", h("span", { class: "run-ref" }, h("span", { class: "swatch", attrs: { style: `--swatch:${look.runColor}` } }), ev.run)],
     ...(ev.fit === undefined ? [] : ([["Fit", String(ev.fit)]] as Array<[string, string]>)),
     ["Step", fmtNumber(ev.step)],
-    ["Epoch", ev.epoch == null ? "—" : fmtNumber(ev.epoch)],
+    ["Epoch", fmtEpoch(ev.epoch)],
     ["Time", `${fmtWallTime(ev.wall_time)} (+${fmtDuration(look.relative)})`],
     ["Source", ev.source ?? "—"],
   ];

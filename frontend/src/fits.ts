@@ -79,44 +79,65 @@ export function epochsTrained(fit: Fit): number | null {
   return fit.lastEpoch == null ? null : fit.lastEpoch - fit.initialEpoch + 1;
 }
 
+/** An lr_change as the rate line uses it: the step it happened at, the rates, where it is drawn. */
+export interface RateChange {
+  step: number;
+  old: number | null;
+  new: number | null;
+  /** Its position on the chart's x axis (NaN: unknown, then it is drawn at the previous point). */
+  x: number;
+}
+
 /**
- * A learning rate as drawn: where it changed between two points and an
- * lr_change event lies between them, the line jumps at the event (Keras logs
- * the rate once per epoch, before or after a callback changed it depending
- * on the callbacks' order; the event says when). `real` marks the recorded
- * points (the corners added are not).
+ * A learning rate as drawn: at each recorded point, the rate the optimizer
+ * trained that point's last step with, taken from the fit's lr_change events
+ * when it has any; between points, steps that change where the events say.
+ *
+ * The recorded value cannot be trusted for this: Keras's TensorBoard logs
+ * `epoch_learning_rate` of epoch e as the rate during e when it runs before
+ * ReduceLROnPlateau and as the rate after that epoch's cut when it runs
+ * after it (docs/architecture.md, "The learning-rate line"). An event at
+ * step s (optimizer iterations when it acted, at an epoch's end or the
+ * next one's begin alike) sets the rate from step s + 1 on. Without events
+ * (constant, or a LearningRateSchedule's own decay) the points are drawn as
+ * recorded and joined. `steps` is each point's global step (NaN: unknown,
+ * the recorded value is kept); `real` marks the recorded points.
  */
-export function lrSteps(
-  xs: number[],
-  ys: Array<number | null>,
-  changes: readonly number[],
-): { xs: number[]; ys: Array<number | null>; real: boolean[] } {
+export function trainedRates(
+  xs: readonly number[],
+  ys: ReadonlyArray<number | null>,
+  steps: readonly number[],
+  changes: readonly RateChange[],
+): { xs: number[]; ys: Array<number | null>; real: boolean[] | null } {
+  const sorted = changes.filter((c) => Number.isFinite(c.step)).sort((a, b) => a.step - b.step);
+  if (!sorted.length) return { xs: [...xs], ys: [...ys], real: null };
   const out = { xs: [] as number[], ys: [] as Array<number | null>, real: [] as boolean[] };
-  const sorted = [...changes].sort((a, b) => a - b);
-  for (let i = 0; i < xs.length; i++) {
-    const y = ys[i];
-    const prev = i ? ys[i - 1] : null;
-    if (i && y != null && prev != null && y !== prev) {
-      const at = sorted.find((c) => c >= xs[i - 1] && c <= xs[i]);
-      if (at !== undefined && at > xs[i - 1]) {
-        out.xs.push(at);
-        out.ys.push(prev);
-        out.real.push(false);
-        if (at < xs[i]) {
-          out.xs.push(at);
-          out.ys.push(y);
-          out.real.push(false);
-        }
-      } else if (at !== undefined) {
-        // The event is at the previous point: the new value starts there.
-        out.xs.push(at);
-        out.ys.push(y);
-        out.real.push(false);
-      }
-    }
-    out.xs.push(xs[i]);
+  const push = (x: number, y: number | null, real: boolean) => {
+    out.xs.push(x);
     out.ys.push(y);
-    out.real.push(true);
+    out.real.push(real);
+  };
+  // The rate of the step after `next` changes: the first change's old rate before any.
+  let next = 0;
+  let rate: number | null = sorted[0].old;
+  for (let i = 0; i < xs.length; i++) {
+    const step = steps[i];
+    if (!Number.isFinite(step)) {
+      push(xs[i], ys[i], true);
+      continue;
+    }
+    for (; next < sorted.length && sorted[next].step < step; next++) {
+      const change = sorted[next];
+      // Corners only between two drawn points: the line starts at the first.
+      if (i > 0 && out.xs.length && change.new !== rate) {
+        const lastX = out.xs[out.xs.length - 1];
+        const x = Number.isFinite(change.x) ? Math.min(Math.max(change.x, lastX), xs[i]) : lastX;
+        if (x !== lastX || out.ys[out.ys.length - 1] !== rate) push(x, rate, false);
+        push(x, change.new, false);
+      }
+      rate = change.new;
+    }
+    push(xs[i], rate ?? ys[i], true);
   }
   return out;
 }

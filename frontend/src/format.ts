@@ -14,6 +14,15 @@ export function fmtNumber(value: unknown): string {
   return String(Number.parseFloat(value.toPrecision(5)));
 }
 
+/**
+ * An event's epoch (0-based, as its `epoch` field and TensorBoard's epoch
+ * axis) as people read it beside Keras's console: counted from 1, so the
+ * early_stop of "Epoch 17: early stopping" shows 17, as its message says.
+ */
+export function fmtEpoch(epoch: number | null | undefined): string {
+  return epoch == null ? "—" : fmtNumber(epoch + 1);
+}
+
 function trimExp(text: string): string {
   return text.replace(/\.?0+e/, "e").replace("e+", "e");
 }

@@ -4,7 +4,7 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
-import { type Fit, fitAt, fitsOf, lrSteps, stepEpoch } from "./fits";
+import { type Fit, fitAt, fitsOf, type RateChange, stepEpoch, trainedRates } from "./fits";
 import { droppedFits, fitShade, isLearningRate, type PlaceInfo, seriesParts } from "./series";
 import { colorSlots, DISTINCT_RUN_COLORS } from "./palette";
 import { runFilter } from "./runfilter";
@@ -340,6 +340,20 @@ function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
   return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
 }
 
+/** An lr_change where the rate line turns: at its step (on the epoch axis, the
+ * epoch position of that step; a LearningRateScheduler's event carries the
+ * epoch about to begin, whose rate the step before it does not train with). */
+function rateChange(e: Ev, axis: XAxis, info: GroupInfo | undefined): RateChange {
+  const rate = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+  let x = eventX(e, axis, info);
+  if (axis === "epoch") {
+    const fit = info && info.fits.length > 1 ? info.fits[e.fit ?? 0] : undefined;
+    const at = fit ? stepEpoch(fit, e.step) : info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
+    if (Number.isFinite(at)) x = at;
+  }
+  return { step: e.step, old: rate(e.data.old), new: rate(e.data.new), x };
+}
+
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };
 
 /**
@@ -549,7 +563,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
             "Its data server (--load_fast=true) drops a tag's earlier points when a later fit restarts at a lower step; --load_fast=false keeps them.",
         );
       }
-      const changes = isLearningRate(tag) && state.xAxis !== "relative" ? eventFacts(data).lrChanges.get(group) : undefined;
+      const changes = isLearningRate(tag) ? eventFacts(data).lrChanges.get(group) : undefined;
       for (const part of parts) {
         for (const x of [part.xs[0], part.xs[part.xs.length - 1]]) {
           if (x === undefined) continue;
@@ -560,9 +574,8 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         let real: boolean[] | null = null;
         const fitChanges = changes?.[part.fit];
         if (fitChanges?.length) {
-          // At the event's own x, where its marker is drawn.
-          const atX = fitChanges.map((e) => eventX(e, state.xAxis, info)).filter(Number.isFinite);
-          ({ xs, ys, real } = lrSteps(xs, ys, atX));
+          const rates = fitChanges.map((e) => rateChange(e, state.xAxis, info));
+          ({ xs, ys, real } = trainedRates(xs, ys, part.steps, rates));
         }
         chart.series.push({
           run,

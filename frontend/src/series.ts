@@ -18,6 +18,8 @@ export interface SeriesPart {
   xs: number[];
   ys: Array<number | null>;
   bad: number[];
+  /** Each point's global step (the end of its epoch for an epoch-indexed one); NaN when unknown. */
+  steps: number[];
 }
 
 /** A series' points on the axis, one part per fit (one part without fits), each ascending in x. */
@@ -34,32 +36,37 @@ export function seriesParts(
   for (let i = 0; i < n; i++) {
     const fitIndex = fits ? fitAt(fits, series.wall_time[i]) : 0;
     const fit = fits?.[fitIndex];
+    let step = series.step[i];
+    if (series.x === "epoch") {
+      step = series.global_step?.[i] ?? Number.NaN;
+      if (!Number.isFinite(step)) step = fit ? epochEndStep(fit, series.step[i]) : info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN;
+    }
     let x: number;
     if (axis === "relative") x = info ? series.wall_time[i] - info.t0 : Number.NaN;
     else if (axis === series.x) x = series.step[i];
-    else if (axis === "step") {
-      x = series.global_step?.[i] ?? Number.NaN;
-      if (!Number.isFinite(x)) x = fit ? epochEndStep(fit, series.step[i]) : info?.epochs ? info.epochs.endOf(series.step[i]) : Number.NaN;
-    } else x = fit ? stepEpoch(fit, series.step[i]) : info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
+    else if (axis === "step") x = step;
+    else x = fit ? stepEpoch(fit, series.step[i]) : info?.epochs ? info.epochs.stepToEpoch(series.step[i]) : Number.NaN;
     if (!Number.isFinite(x)) {
       unmapped = true;
       continue;
     }
     let part = byFit.get(fitIndex);
-    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [] }));
+    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [], steps: [] }));
     part.xs.push(x);
     part.ys.push(series.value[i]);
+    part.steps.push(step);
     if (nonfinite?.[i]) part.bad.push(x);
   }
   const parts = [...byFit.values()].sort((a, b) => a.fit - b.fit);
   // Wall times of a restarted run can go backwards; uPlot wants ascending x.
   for (const part of parts) {
-    const { xs, ys } = part;
+    const { xs, ys, steps } = part;
     for (let i = 1; i < xs.length; i++) {
       if (xs[i] < xs[i - 1]) {
         const order = xs.map((_, j) => j).sort((a, b) => xs[a] - xs[b]);
         part.xs = order.map((j) => xs[j]);
         part.ys = order.map((j) => ys[j]);
+        part.steps = order.map((j) => steps[j]);
         part.bad.sort((a, b) => a - b);
         break;
       }

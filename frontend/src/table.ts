@@ -2,7 +2,7 @@
 // view exist in the DOM, so 100,000 events scroll smoothly).
 
 import { h, uid } from "./dom";
-import { fmtDataInline, fmtNumber, fmtWallTime } from "./format";
+import { fmtDataInline, fmtEpoch, fmtNumber, fmtWallTime } from "./format";
 import type { Ev } from "./model";
 import { glyph, type Shape } from "./shapes";
 import type { SortColumn } from "./state";
@@ -300,7 +300,7 @@ export class EventTable {
     runCell.title = ev.run;
     cells[1].replaceChildren(this.kindGlyph(ev), ev.kind);
     cells[2].textContent = fmtNumber(ev.step);
-    cells[3].textContent = ev.epoch == null ? "—" : fmtNumber(ev.epoch);
+    cells[3].textContent = fmtEpoch(ev.epoch);
     cells[4].textContent = fmtWallTime(ev.wall_time);
     cells[5].textContent = ev.source ?? "—";
     const [head, tail] = messageParts(ev.message);

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli.formatting import epoch_cell
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, Series
@@ -35,6 +36,9 @@ class ExperimentSummary:
 
     `fit` is the fit (0-based) the line is about when the experiment's
     log_dir holds several fits, else None (the line is the whole experiment).
+    `best_epoch` is 0-based, as the `epoch` field of events and the step of
+    `epoch_*` scalars; `ended` is text for people, counting epochs from 1 as
+    Keras's console does (the table shows `best_epoch` that way too).
     """
 
     experiment: str
@@ -192,11 +196,16 @@ def _lr_story(events: list[Event]) -> tuple[int, str]:
 
 
 def _at_epoch(event: Event) -> str:
-    return f" at epoch {event.epoch}" if event.epoch is not None else f" at step {event.step}"
+    return f" at epoch {epoch_cell(event.epoch)}" if event.epoch is not None else f" at step {event.step}"
 
 
 def _ending(events: list[Event]) -> str:
-    """How training ended, following fits in time order (a resumed run has several)."""
+    """How training ended, following fits in time order (a resumed run has several).
+
+    Text for people, in every format: epochs count from 1, as Keras's console
+    and the events' own messages count them ("early_stop at epoch 17" beside
+    "Epoch 17: early stopping").
+    """
     if not events:
         return "no events"
     by_time = sorted(events, key=lambda e: (e.wall_time, e.step))
@@ -209,12 +218,12 @@ def _ending(events: list[Event]) -> str:
                 parts.append("no train_end")
             fit_open, stop_detail = True, ""
         elif event.kind == "backup_restored":
-            parts.append(f"resumed at epoch {event.data.get('initial_epoch', event.epoch)}")
+            parts.append(f"resumed at epoch {epoch_cell(event.data.get('initial_epoch', event.epoch))}")
         elif event.kind in ("early_stop", "nan_terminated"):
             stop_detail = _at_epoch(event)
         elif event.kind == "weights_restored":
             best = event.data.get("best_epoch")
-            stop_detail += f", restored epoch {best}" if best is not None else ", weights restored"
+            stop_detail += ", weights restored" if best is None else f", restored epoch {epoch_cell(best)}"
         elif event.kind == "train_end":
             reason = event.data.get("reason")
             reason = reason if isinstance(reason, str) and reason else "ended"

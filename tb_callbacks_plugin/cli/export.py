@@ -1,16 +1,19 @@
 """`tb-callbacks export`: events and scalars as files any query engine reads.
 
 ```
-DIR/events.parquet/experiment=<name>/part-0.parquet
-DIR/scalars.parquet/experiment=<name>/part-0.parquet
+DIR/events.parquet/<name>-<hash>/part-0.parquet
+DIR/scalars.parquet/<name>-<hash>/part-0.parquet
 ```
 
-One directory per dataset, as Spark writes them, partitioned Hive-style by
-experiment (`<log_dir>` of a `callbacks.TensorBoard`, see
-`conventions.experiment_of`; the name is percent-encoded in the directory
-and kept exact in the `experiment` column of every file). DuckDB, Polars,
-pandas and Spark read a whole sweep at once, and a query on a few
-experiments opens only their files.
+One directory per dataset, partitioned into one folder per experiment
+(`<log_dir>` of a `callbacks.TensorBoard`, see `conventions.experiment_of`).
+The experiment is exact in the `experiment` column of every file; its
+folder is named by `partition_name`, short whatever the run path's depth.
+DuckDB, Polars, pandas and pyarrow read a whole sweep at once.
+
+An export is built in a hidden folder inside DIR and renamed into place only
+when complete (`publish`): a failing export (a full disk, an interrupt)
+leaves the previous one as it was and no temporary folder behind.
 
 events: `experiment, run, kind, step, epoch, fit, wall_time, source,
 message, data` (`fit` as in `events_dataframe`: which fit of the run dir;
@@ -23,10 +26,12 @@ type). scalars: `experiment, run, tag, step, wall_time, value`.
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 import os
+import re
 import shutil
-import urllib.parse
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,8 +89,28 @@ class Written:
     experiments: int
 
 
+# How much of the experiment's name its folder shows; the hash makes it unique.
+_READABLE_CHARS = 60
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def partition_name(experiment: str) -> str:
+    """The folder of `experiment`'s partition: the end of its name, made safe, and a hash of all of it.
+
+    At most 73 ASCII bytes however deep the experiment's path (a file name
+    may have 255), one folder per experiment (the hash is of the exact
+    name), never hidden (readers skip names starting with `.` or `_`). No
+    `=` in it: a `key=value` folder is a Hive partition column to DuckDB
+    and pyarrow, whose value would stand in for the exact `experiment`
+    column of the files.
+    """
+    readable = _UNSAFE.sub("_", experiment)[-_READABLE_CHARS:].lstrip("._-") or "experiment"
+    digest = hashlib.sha256(experiment.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    return f"{readable}-{digest}"
+
+
 def partition_dir(dataset: str, experiment: str) -> str:
-    return os.path.join(dataset, "experiment=" + urllib.parse.quote(experiment, safe=""))
+    return os.path.join(dataset, partition_name(experiment))
 
 
 def _typed(value: Any, kind: str) -> Any:
@@ -236,9 +261,52 @@ def write_scalars(out: str, columns: dict[str, Any], fmt: str) -> Written:
     return Written(dataset, int(len(order)), written)
 
 
-def clear(out: str, fmt: str) -> None:
-    """Removes an earlier export's datasets of this format, so no stale partition stays."""
-    for name in ("events", "scalars"):
-        path = os.path.join(out, f"{name}.{fmt}")
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+DATASETS = ("events", "scalars")
+_STAGING_PREFIX = ".tb-callbacks-export-"
+
+
+def publish(out: str, fmt: str, events: Sequence[Event], scalars: dict[str, Any]) -> list[Written]:
+    """Writes both datasets of format `fmt` under `out`, replacing an earlier export's.
+
+    Everything is written into a fresh folder inside `out` (same file
+    system, so a rename moves it) and each dataset is swapped in by rename
+    only when all are written; a dataset this export does not produce is
+    removed, so no stale partition stays. Any failure before the swap leaves
+    the earlier export untouched; the staging folder is always removed.
+    """
+    os.makedirs(out, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out)
+    try:
+        written = [write_events(stage, events, fmt)] if events else []
+        if len(scalars["step"]):
+            written.append(write_scalars(stage, scalars, fmt))
+        _swap_in(stage, out, fmt)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return [Written(os.path.join(out, os.path.basename(w.path)), w.rows, w.experiments) for w in written]
+
+
+def _swap_in(stage: str, out: str, fmt: str) -> None:
+    """Moves the staged datasets over the ones in `out`; the old ones go into `stage` (deleted after).
+
+    A directory cannot be renamed over a non-empty one, so each old dataset
+    is first moved aside (and put back if the new one cannot take its place).
+    """
+    for name in DATASETS:
+        dataset = f"{name}.{fmt}"
+        target, new, old = (
+            os.path.join(out, dataset),
+            os.path.join(stage, dataset),
+            os.path.join(stage, "old-" + dataset),
+        )
+        aside = os.path.lexists(target)
+        if aside:
+            os.rename(target, old)
+        if not os.path.exists(new):
+            continue
+        try:
+            os.rename(new, target)
+        except OSError:
+            if aside:
+                os.rename(old, target)
+            raise

@@ -84,6 +84,15 @@ def fit(text: str, width: int) -> str:
     return "".join(out) + ELLIPSIS
 
 
+def epoch_cell(epoch: Any) -> str:
+    """An epoch field (0-based) for people: counted from 1, as Keras's console counts it."""
+    if epoch is None:
+        return ""
+    if isinstance(epoch, int) and not isinstance(epoch, bool):
+        return str(conventions.console_epoch(epoch))
+    return str(epoch)
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a table/CSV/JSON output.

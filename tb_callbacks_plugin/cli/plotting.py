@@ -10,8 +10,8 @@ metrics are drawn by epoch and events at their epoch.
 
 Several fits into one log_dir are drawn apart: each fit's points are placed
 with that fit's own epoch ends and drawn as their own line ("train · fit 1"),
-never joined to another fit's. A learning rate is drawn as steps that change
-at the step of the `lr_change` event between two points.
+never joined to another fit's. A learning rate is drawn as the rate each
+step trained with (`rates.trained_rates`), changing at its `lr_change` events.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli import rates
 from tb_callbacks_plugin.cli.experiments import group_by_experiment
 from tb_callbacks_plugin.event_format import BUILTIN_KINDS, Event
 from tb_callbacks_plugin.eventfiles import fits
@@ -61,39 +62,22 @@ def kind_colors(kinds: Sequence[str]) -> dict[str, tuple]:
 
 
 def _x_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int], by_step: bool) -> list[float]:
-    if conventions.is_epoch_tag(tag) and by_step:
+    return _steps_of_points(tag, steps, epoch_steps) if by_step else [float(s) for s in steps]
+
+
+def _steps_of_points(tag: str, steps: list[int], epoch_steps: dict[int, int]) -> list[float]:
+    """Each point's global step (an epoch-indexed one's: where its epoch ended; NaN when unknown)."""
+    if conventions.is_epoch_tag(tag):
         return [float(epoch_steps.get(s, math.nan)) for s in steps]
     return [float(s) for s in steps]
 
 
+def _or_nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
 def is_learning_rate(tag: str) -> bool:
     return "learning_rate" in tag or tag == "lr" or tag.endswith("/lr")
-
-
-def lr_steps(xs: list[float], ys: list[float], changes: Sequence[float]) -> tuple[list[float], list[float]]:
-    """The learning rate as drawn: where it changed between two points and an
-    `lr_change` event lies between them, the line jumps at the event.
-
-    Keras logs the rate once per epoch, and whether an epoch's value is the
-    rate before or after a callback changed it depends on the callbacks'
-    order; the event's step is when it changed. Without an event (a
-    schedule's own decay) the points are joined as they are.
-    """
-    out_x: list[float] = []
-    out_y: list[float] = []
-    ordered = sorted(changes)
-    for i, (x, y) in enumerate(zip(xs, ys, strict=True)):
-        if i and math.isfinite(y) and math.isfinite(ys[i - 1]) and y != ys[i - 1]:
-            at = [c for c in ordered if xs[i - 1] <= c <= x]
-            if at and at[0] == x:
-                out_x.append(x)
-                out_y.append(ys[i - 1])
-            elif at:
-                out_x += [at[0], at[0]] if at[0] > xs[i - 1] else [at[0]]
-                out_y += [ys[i - 1], y] if at[0] > xs[i - 1] else [y]
-        out_x.append(x)
-        out_y.append(y)
-    return out_x, out_y
 
 
 def _use_log(values: list[float], tag: str) -> bool:
@@ -125,17 +109,30 @@ def _draw_metric(
             ys = [v if math.isfinite(v) else math.nan for v in part.values]
             all_values += ys
             label = f"{name} · fit {part.fit}" if len(starts) > 1 else name
-            line_x, line_y = xs, ys
+            line_x, line_y, real = xs, ys, [True] * len(xs)
             if is_learning_rate(tag):
                 changes = [
-                    placing.event_x(e)
+                    rates.RateChange(
+                        step=float(e.step),
+                        old=rates.rate_or_none(e.data.get("old")),
+                        new=rates.rate_or_none(e.data.get("new")),
+                        x=_or_nan(placing.event_x(e)),
+                    )
                     for e in events
                     if e.kind == "lr_change" and fits.fit_of(e.wall_time, starts) == part.fit
                 ]
-                line_x, line_y = lr_steps(xs, ys, [c for c in changes if c is not None])
+                steps = _steps_of_points(tag, part.steps, placing.epoch_steps(part.fit))
+                line_x, line_y, real = rates.trained_rates(xs, ys, steps, changes)
             (line,) = ax.plot(line_x, line_y, _LINE_STYLES.get(name, "-"), label=label, linewidth=1.4)
             # Dots on the recorded points only (not on the corners of a step).
-            ax.plot(xs, ys, ".", color=line.get_color(), markersize=3 if len(xs) > 1 else 6)
+            dots = [(x, y) for x, y, r in zip(line_x, line_y, real, strict=True) if r]
+            ax.plot(
+                [x for x, _ in dots],
+                [y for _, y in dots],
+                ".",
+                color=line.get_color(),
+                markersize=3 if len(xs) > 1 else 6,
+            )
             bad = [x for x, v in zip(xs, part.values, strict=True) if not math.isfinite(v)]
             if bad:  # NaN/Inf cannot be drawn as a point: an x on the top edge says where
                 ax.plot(

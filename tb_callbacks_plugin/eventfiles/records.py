@@ -14,14 +14,10 @@ import warnings
 from collections.abc import Iterator
 
 import numpy as np
+from google_crc32c import extend as _crc32c_extend
+from google_crc32c import value as _crc32c
 
-try:
-    from google_crc32c import value as _crc32c
-except ImportError:  # pragma: no cover - google-crc32c is a dependency
-    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import (  # type: ignore[no-redef]
-        crc32c as _crc32c,
-    )
-
+from tb_callbacks_plugin.eventfiles import crc_ranges
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -39,8 +35,7 @@ class CorruptRecordWarning(UserWarning):
 
 
 def masked_crc32c(data: bytes) -> int:
-    x = _crc32c(data)
-    return ((((x >> 15) | (x << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+    return _mask(_crc32c(data))
 
 
 def frame(data: bytes) -> bytes:
@@ -73,20 +68,84 @@ def _header_ok(buf: bytes, pos: int) -> int | None:
     return length
 
 
-def _resync(buf: bytes, pos: int) -> int:
-    """The next offset after `pos` where a whole, valid record starts."""
-    end = len(buf) - HEADER_SIZE - FOOTER_SIZE
-    for start in range(pos + 1, end + 1):
-        length = _header_ok(buf, start)
+class _Resync:
+    """Finding valid records again after damage, in work linear in the file's size.
+
+    After damage every offset is a possible record start. Most fail the
+    12-byte header check, checked for a window of offsets at once. One
+    that passes claims a length (up to `MAX_RECORD_BYTES`, maybe half the
+    file), and checksumming that claimed data at every such offset would be
+    quadratic in a file of valid-looking headers; `crc_ranges` gives each
+    range's CRC in bounded work instead. The window doubles as it moves on
+    (a short damage costs a short scan; a long one a few large vectorized
+    ones), so each byte is examined a bounded number of times. Every
+    record is still checked by both its CRCs, and the first offset where a
+    whole valid record starts is found, as a byte-by-byte scan would.
+    """
+
+    _FIRST_WINDOW = 64
+    _MAX_WINDOW = 1 << 20
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.view = np.frombuffer(buf, dtype=np.uint8)
+        self.ranges = crc_ranges.RangeCrcs(buf, crc=_crc32c, extend=_crc32c_extend)
+
+    def record_at(self, pos: int) -> int | None:
+        """The data length of the valid record at `pos`, or None."""
+        length = _header_ok(self.buf, pos)
         if length is None:
-            continue
-        data_end = start + HEADER_SIZE + length
-        if data_end + FOOTER_SIZE > len(buf):
-            continue
-        (data_crc,) = _FOOTER.unpack_from(buf, data_end)
-        if masked_crc32c(buf[start + HEADER_SIZE : data_end]) == data_crc:
-            return start
-    return len(buf)
+            return None
+        data_end = pos + HEADER_SIZE + length
+        if data_end + FOOTER_SIZE > len(self.buf):
+            return None
+        (data_crc,) = _FOOTER.unpack_from(self.buf, data_end)
+        return length if _mask(self.ranges.value(pos + HEADER_SIZE, data_end)) == data_crc else None
+
+    def next_record(self, pos: int) -> int:
+        """The first offset after `pos` where a whole, valid record starts (the size if none)."""
+        size = len(self.buf)
+        last = size - HEADER_SIZE - FOOTER_SIZE  # the last offset a record fits at
+        lo, width = pos + 1, self._FIRST_WINDOW
+        while lo <= last:
+            hi = min(lo + width, last + 1)
+            starts = self._header_starts(lo, hi)
+            if len(starts):
+                lengths = _gather(self.view, starts, "<u8").astype(np.int64)
+                data_starts = starts + HEADER_SIZE
+                crcs = self.ranges.values(data_starts, data_starts + lengths)
+                ok = _mask_many(crcs) == _gather(self.view, data_starts + lengths, "<u4")
+                if ok.any():
+                    return int(starts[int(np.argmax(ok))])
+            lo, width = hi, min(2 * width, self._MAX_WINDOW)
+        return size
+
+    def _header_starts(self, lo: int, hi: int) -> np.ndarray:
+        """Offsets in [lo, hi) whose 12-byte header checks out and whose record fits in the file."""
+        starts = np.arange(lo, hi, dtype=np.int64)
+        lengths = _gather(self.view, starts, "<u8")
+        fits = lengths <= min(MAX_RECORD_BYTES, len(self.buf))
+        fits &= starts + (HEADER_SIZE + FOOTER_SIZE) + np.minimum(lengths, len(self.buf)).astype(
+            np.int64
+        ) <= len(self.buf)
+        starts = starts[fits]
+        ok = _mask_many(header_crcs(self.view, starts)) == _gather(self.view, starts + 8, "<u4")
+        return starts[ok]
+
+
+def header_crcs(view: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The CRC32C of the 8-byte length field at each of `starts` (a hook a test counts)."""
+    return crc_ranges.window_values(view, starts, 8)
+
+
+def _mask(x: int) -> int:
+    return ((((x >> 15) | (x << 17)) & 0xFFFFFFFF) + 0xA282EAD8) & 0xFFFFFFFF
+
+
+def _mask_many(raw: np.ndarray) -> np.ndarray:
+    raw = raw.astype(np.uint64)
+    masked = ((raw >> np.uint64(15)) | (raw << np.uint64(17))) & np.uint64(0xFFFFFFFF)
+    return ((masked + np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
 def iter_records(buf: bytes, *, name: str = "<buffer>", marker: bytes | None = None) -> Iterator[bytes]:
@@ -126,28 +185,11 @@ def iter_records(buf: bytes, *, name: str = "<buffer>", marker: bytes | None = N
                     yield data
                 pos = data_end + FOOTER_SIZE
                 continue
-        cut_short = pos + HEADER_SIZE > size or (length is not None and data_end + FOOTER_SIZE > size)
-        nxt = _skip_damage(buf, pos, cut_short, name)
-        if nxt is None:
-            return
-        pos = nxt
-
-
-def _skip_damage(buf: bytes, pos: int, cut_short: bool, name: str) -> int | None:
-    """Warns about the damage at `pos`; the offset to resume at, or None at a torn tail."""
-    size = len(buf)
-    nxt = _resync(buf, pos)
-    if cut_short and nxt >= size:
-        # Nothing valid follows a record cut short: a torn tail from a
-        # writer that was killed or is still writing.
-        warnings.warn(
-            f"{name}: incomplete record at byte {pos} of {size} (writer killed or still writing); skipped",
-            CorruptRecordWarning,
-            stacklevel=3,
-        )
-        return None
-    warnings.warn(f"{name}: corrupt bytes {pos}..{nxt} of {size} skipped", CorruptRecordWarning, stacklevel=3)
-    return nxt
+        # Damage: the rest of the file goes record by record, resynchronizing.
+        for data_start, data_end in _spans_from(buf, pos, name):
+            if marker is None or find(marker, data_start, data_end) != -1:
+                yield buf[data_start:data_end]
+        return
 
 
 def record_spans(buf: bytes, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +218,7 @@ def record_spans(buf: bytes, *, name: str = "<buffer>") -> tuple[np.ndarray, np.
         [crc(buf[a:b]) for a, b in zip(data_starts.tolist(), (data_starts + lengths).tolist(), strict=True)],
         dtype=np.uint64,
     )
-    masked = ((raw >> np.uint64(15)) | (raw << np.uint64(17))) & np.uint64(0xFFFFFFFF)
-    masked = (masked + np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)
-    ok &= _gather(view, data_starts + lengths, "<u4") == masked
+    ok &= _gather(view, data_starts + lengths, "<u4") == _mask_many(raw)
     if good == len(starts) and pos == size and ok.all():
         return data_starts, lengths
     first_bad = good if ok.all() else int(np.argmin(ok))
@@ -209,22 +249,36 @@ def _walk(buf: bytes) -> tuple[np.ndarray, int]:
 
 
 def _spans_from(buf: bytes, pos: int, name: str) -> Iterator[tuple[int, int]]:
-    """`(data_start, data_end)` of each valid record from `pos` on, record by record."""
+    """`(data_start, data_end)` of each valid record from `pos` on, record by record.
+
+    Damage is skipped with a `CorruptRecordWarning` up to the next valid
+    record (`_Resync`); a record cut short with nothing valid after it is a
+    torn tail (a writer killed or still writing) and ends the file.
+    """
     size = len(buf)
+    resync = _Resync(buf)
     while pos < size:
-        length = _header_ok(buf, pos)
-        data_start = pos + HEADER_SIZE
-        data_end = data_start + (length or 0)
-        if length is not None and data_end + FOOTER_SIZE <= size:
-            (data_crc,) = _FOOTER.unpack_from(buf, data_end)
-            if masked_crc32c(buf[data_start:data_end]) == data_crc:
-                yield data_start, data_end
-                pos = data_end + FOOTER_SIZE
-                continue
-        cut_short = pos + HEADER_SIZE > size or (length is not None and data_end + FOOTER_SIZE > size)
-        nxt = _skip_damage(buf, pos, cut_short, name)
-        if nxt is None:
+        length = resync.record_at(pos)
+        if length is not None:
+            yield pos + HEADER_SIZE, pos + HEADER_SIZE + length
+            pos += HEADER_SIZE + length + FOOTER_SIZE
+            continue
+        nxt = resync.next_record(pos)
+        claimed = _header_ok(buf, pos)
+        cut_short = pos + HEADER_SIZE > size or (
+            claimed is not None and pos + HEADER_SIZE + claimed + FOOTER_SIZE > size
+        )
+        if cut_short and nxt >= size:
+            warnings.warn(
+                f"{name}: incomplete record at byte {pos} of {size} "
+                "(writer killed or still writing); skipped",
+                CorruptRecordWarning,
+                stacklevel=2,
+            )
             return
+        warnings.warn(
+            f"{name}: corrupt bytes {pos}..{nxt} of {size} skipped", CorruptRecordWarning, stacklevel=2
+        )
         pos = nxt
 
 

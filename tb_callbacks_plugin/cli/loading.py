@@ -1,0 +1,156 @@
+"""Reading a logdir for a command: its runs, their events and metrics, with a progress bar."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from tb_callbacks_plugin.cli.status import CliError
+from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.eventfiles import event_reader as reader
+from tb_callbacks_plugin.eventfiles import records, storage
+
+if TYPE_CHECKING:
+    from tqdm import tqdm  # the `cli` extra
+
+# Seconds of reading before a progress bar appears (tests set it to 0).
+PROGRESS_DELAY_ENV = "TB_CALLBACKS_PROGRESS_DELAY"
+
+
+def select_runs(logdir: str, pattern: str | None) -> dict[str, list[str]]:
+    local = storage.local_path(logdir)
+    if local is not None and not os.path.exists(local):
+        raise CliError(f"logdir not found: {logdir}")
+    if local is not None and not os.path.isdir(local):
+        raise CliError(f"logdir is not a directory: {logdir}")
+    try:
+        runs = reader.find_runs(logdir)
+    except FileNotFoundError:
+        raise CliError(f"logdir not found: {logdir}") from None
+    except ImportError as e:  # a URL scheme whose file system is not installed
+        raise CliError(str(e)) from None
+    except OSError as e:
+        raise CliError(f"cannot read logdir {logdir}: {e.strerror or e}") from None
+    if pattern is not None:
+        regex = re.compile(pattern)
+        runs = {run: paths for run, paths in runs.items() if regex.search(run)}
+    return runs
+
+
+def _progress_bar(total: int, unit: str, enabled: bool) -> tqdm | None:
+    """A tqdm bar on stderr that shows itself only once reading is slow."""
+    try:
+        delay = float(os.environ.get(PROGRESS_DELAY_ENV, "1"))
+    except ValueError:
+        delay = 1.0
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the `cli` extra is optional: read without a bar
+        return None
+    return tqdm(
+        total=total,
+        desc="reading event files",
+        unit=unit,
+        unit_scale=unit == "B",
+        delay=delay,
+        leave=False,
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=0.2,
+    )
+
+
+def _for_each_file(
+    runs: dict[str, list[str]], passes: Sequence[Callable[[str, str], None]], progress: bool
+) -> None:
+    """Calls each of `passes` with (run, path) for every file, advancing one progress bar."""
+    paths = [path for run_paths in runs.values() for path in run_paths]
+    if all(storage.local_path(path) is not None for path in paths):
+        sizes = {}
+        for path in paths:
+            try:
+                sizes[path] = os.path.getsize(storage.local_path(path) or path)
+            except OSError:
+                sizes[path] = 0
+        unit = "B"
+    else:  # asking a store for every size would cost a round trip each: count files
+        sizes = dict.fromkeys(paths, 1)
+        unit = "file"
+    bar = _progress_bar(sum(sizes.values()) * len(passes), unit, progress)
+    try:
+        for read in passes:
+            for run, run_paths in runs.items():
+                for path in run_paths:
+                    try:
+                        read(run, path)
+                    except FileNotFoundError:
+                        continue  # removed since listing (a run being cleaned up)
+                    except OSError as e:
+                        raise CliError(f"cannot read {path}: {e.strerror or e}") from e
+                    if bar is not None:
+                        bar.update(sizes[path])
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def load(
+    logdir: str,
+    run_pattern: str | None,
+    *,
+    progress: bool,
+    scalars: bool,
+    problems: dict[str, list[str]] | None = None,
+) -> tuple[dict[str, list[str]], list[Event], dict]:
+    """(runs and their files, events, metrics); `problems` gets each run's reader warnings."""
+    runs = select_runs(logdir, run_pattern)
+    events: list[Event] = []
+    metrics: dict = {}
+
+    def read_events(run: str, path: str) -> None:
+        if problems is None:
+            events.extend(reader.iter_file_events(path, run))
+            return
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            events.extend(reader.iter_file_events(path, run))
+        for warning in caught:
+            if issubclass(warning.category, records.CorruptRecordWarning):
+                # As the tab says it: of the run, not of a path on this machine.
+                text = str(warning.message).removeprefix(f"{path}: ")
+                problems.setdefault(run, []).append(f"{os.path.basename(path)}: {text}")
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+    passes: list[Callable[[str, str], None]] = [read_events]
+    if scalars:
+        from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_file
+
+        def read_metrics(run: str, path: str) -> None:
+            add_file(metrics.setdefault(run, RunMetrics(run=run)), path)
+
+        passes.append(read_metrics)
+    _for_each_file(runs, passes, progress)
+    return runs, reader.sort_events(events), metrics
+
+
+def read_scalars(
+    runs: dict[str, list[str]], logdir: str, progress: bool, tags: re.Pattern[str] | None = None
+) -> dict[str, Any]:
+    """The selected runs' scalars as `read_scalar_columns` gives them (every tag, or those of `tags`)."""
+    from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
+
+    try:
+        return read_scalar_columns(logdir, runs=list(runs), tags=tags, progress=progress)
+    except OSError as e:
+        raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
+
+
+def logdir_name(logdir: str) -> str:
+    """The logdir's own folder name: what its top-level runs' experiment is called (not ".")."""
+    local = storage.local_path(logdir)
+    path = os.path.abspath(local) if local is not None else logdir.rstrip("/")
+    return os.path.basename(path.rstrip(os.sep)) or path

@@ -1,0 +1,125 @@
+"""A Ray Tune search with ASHA on a local cluster: the trials its scheduler stops are named as such.
+
+Real Ray (`ray.init(num_cpus=2)`), Ray's own `Tuner`, ASHA, real fits in
+Ray's worker processes. Ray stops a trial inside the report call (a
+`SystemExit(0)` raised there by Ray's session) and may end the worker's
+process right after: the trial's `train_end` must say
+`stopped_by_scheduler`, and every earlier event and scalar must be on disk.
+The trials run one at a time, so that ASHA's decisions do not depend on which
+trial reaches a rung first: the first trial learns, the two after it do not,
+and each is stopped at its first rung.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras_helpers as kh
+import pytest
+
+from tb_callbacks_plugin import read_events
+from tb_callbacks_plugin.eventfiles.hparams import read_hparams
+
+ray = pytest.importorskip("ray")
+tune = pytest.importorskip("ray.tune")
+
+EPOCHS = 3
+RATES = [0.05, 1e-5, 2e-5]
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def train_fn(config, logdir):
+    """The trainable: a fit per trial, reporting val_loss to Tune at each epoch's end."""
+    import keras
+
+    from tb_callbacks_plugin import callbacks
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            tune.report({"val_loss": float(logs["val_loss"])})
+
+    kh.seed(0)
+    log_dir = os.path.join(logdir, tune.get_context().get_trial_id())
+    model = kh.classifier(lr=config["learning_rate"], hidden=config["model"]["units"])
+    kh.fit(model, [callbacks.TensorBoard(log_dir), Report()], epochs=EPOCHS)
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory):
+    from ray.tune.schedulers import ASHAScheduler
+
+    root = tmp_path_factory.mktemp("ray")
+    logdir = str(root / "logs")
+    # Workers import this module's train_fn and keras_helpers by name.
+    pythonpath = os.pathsep.join(p for p in (TESTS_DIR, os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        num_cpus=2,
+        object_store_memory=80 * 1024 * 1024,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": pythonpath, "TF_CPP_MIN_LOG_LEVEL": "2"}},
+    )
+    try:
+        tuner = tune.Tuner(
+            tune.with_parameters(train_fn, logdir=logdir),
+            param_space={"learning_rate": tune.grid_search(RATES), "model": {"units": 8, "name": "dense"}},
+            tune_config=tune.TuneConfig(
+                scheduler=ASHAScheduler(
+                    metric="val_loss", mode="min", max_t=EPOCHS, grace_period=1, reduction_factor=2
+                ),
+                max_concurrent_trials=1,
+            ),
+            run_config=tune.RunConfig(storage_path=str(root / "ray_results"), name="asha", verbose=0),
+        )
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+    return logdir, results
+
+
+def _by_rate(logdir):
+    """learning rate -> (experiment, its train run's events)."""
+    hparams = read_hparams(logdir)
+    events = read_events(logdir)
+    out = {}
+    for experiment, params in hparams.items():
+        out[params["learning_rate"]] = (experiment, [e for e in events if e.run == f"{experiment}/train"])
+    return out
+
+
+def test_ray_ran_every_trial_and_asha_stopped_the_bad_ones(search):
+    _, results = search
+    iterations = sorted(
+        (r.config["learning_rate"], r.metrics["training_iteration"]) for r in results if r.metrics
+    )
+    assert iterations == [(1e-5, 1), (2e-5, 1), (0.05, EPOCHS)]
+
+
+def test_each_trial_is_an_hparams_session_with_its_flattened_config(search):
+    logdir, _ = search
+    hparams = read_hparams(logdir)
+    assert sorted(p["learning_rate"] for p in hparams.values()) == sorted(RATES)
+    assert all(p["model/units"] == 8.0 and p["model/name"] == "dense" for p in hparams.values())
+
+
+def test_a_stopped_trial_ends_as_stopped_by_scheduler(search):
+    logdir, _ = search
+    for rate in (1e-5, 2e-5):
+        experiment, events = _by_rate(logdir)[rate]
+        assert [e.kind for e in events] == ["train_begin", "train_end"]
+        end = events[-1]
+        assert end.data["reason"] == "stopped_by_scheduler", end
+        assert end.epoch == 0 and end.message == "training stopped by the search's scheduler at epoch 1"
+        assert end.data["trial"]["tuner"] == "ray" and end.data["trial"]["id"] == experiment
+        assert end.data["trial"]["params"]["learning_rate"] == rate
+        # The epoch's scalars were written before the report call stopped it.
+        series = kh.scalar_series(os.path.join(logdir, experiment, "validation"))
+        assert [step for step, _ in series["epoch_loss"]] == [0]
+
+
+def test_the_trial_asha_kept_completed(search):
+    logdir, _ = search
+    _, events = _by_rate(logdir)[0.05]
+    assert events[0].data["trial"]["tuner"] == "ray"
+    assert events[-1].kind == "train_end" and events[-1].data["reason"] == "completed"
+    assert events[-1].epoch == EPOCHS - 1
