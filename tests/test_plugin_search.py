@@ -137,7 +137,7 @@ def test_hparams_are_each_trials(search_dir):
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast=true", "load_fast=false"])
 def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
-    with tensorboard(str(search_dir), load_fast=load_fast) as tb:
+    with tensorboard(str(search_dir), load_fast=load_fast, start_timeout=300) as tb:
         tb.wait_for(lambda: len(tb.plugin_json("runs")["runs"]) == TRIALS, timeout=120)
         tb.wait_for(lambda: len(tb.plugin_json("many_scalars?tag=" + TAG)["series"]) == TRIALS, timeout=120)
         many = tb.plugin_json("many_events")["runs"]
