@@ -417,7 +417,7 @@ def many(tmp_path_factory):
 
 
 def test_twenty_runs_stay_legible(many, browser):
-    with tensorboard(str(many), load_fast=True) as server:
+    with tensorboard(str(many), load_fast=True, start_timeout=300) as server:
         # Every run: train_begin, a checkpoint per epoch, train_end; and the
         # charted experiments' metrics all read.
         epochs = MANY_EPOCHS
