@@ -20,11 +20,15 @@ scalars and hyperparameters but no callback events, as
   `events` request per run (what the tab did before);
 - memory: resident memory of the `tensorboard` process and its data server
   after the above, minus the same for the baseline logdir after TensorBoard
-  lists its scalars; per run.
+  lists its scalars; per run;
+- with `--browser`: the tab in Chromium: seconds from navigation until the
+  search table shows (rows, then every trial's metric), and the script time
+  of a sort and of a filter keystroke until the next frame (median of 5).
 
 Goals (issue 21): one run's events at 3,000 runs within 2x of 100 runs;
 listed within 10 s of TensorBoard's run list; at most 0.15 MB per run over
-the baseline.
+the baseline; first render of a 3,000-trial search under 3 s, sorting and
+filtering under 100 ms.
 
     .venv/bin/python bench/search.py [--runs 100,1000] [--load-fast true,false]
 """
@@ -133,7 +137,59 @@ def median_ms(client: Client, paths: list[str]) -> float:
     return statistics.median(times) * 1000
 
 
-def bench(cache: str, runs: int, load_fast: bool) -> dict[str, float]:
+SORT_MS = """async (column) => {
+  const t = performance.now();
+  document.querySelector(`button[data-column=${column}]`).click();
+  await new Promise((r) => requestAnimationFrame(r));
+  return performance.now() - t;
+}"""
+
+FILTER_MS = """async (text) => {
+  const box = document.querySelector('.search-filter');
+  const t = performance.now();
+  box.value = text;
+  box.dispatchEvent(new Event('input'));
+  await new Promise((r) => requestAnimationFrame(r));
+  return performance.now() - t;
+}"""
+
+ROWS_SHOWN = """() => Boolean(document.querySelector('iframe')?.contentDocument
+  ?.querySelector('.search-row[data-trial]'))"""
+TABLE_DONE = """() => document.querySelector('iframe')?.contentDocument
+  ?.querySelector('.search-card')?.dataset.loading === 'false'"""
+
+
+def render_times(tb: TensorBoardProcess) -> dict[str, float]:
+    """The search view in Chromium: first render, sort and filter."""
+    from browser import launch
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, float] = {}
+    with sync_playwright() as p:
+        browser = launch(p)
+        for attempt in ("warm-up", "measured"):
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.goto(tb.base + "/#callback_events")
+            page.wait_for_function(ROWS_SHOWN, polling="raf", timeout=600_000)
+            rows = page.evaluate("performance.now()") / 1000
+            page.wait_for_function(TABLE_DONE, polling="raf", timeout=600_000)
+            done = page.evaluate("performance.now()") / 1000
+            frame = page.main_frame.child_frames[0]
+            sort = [
+                frame.evaluate(SORT_MS, column) for column in ("duration", "best", "ending", "trial", "final")
+            ]
+            typed = [frame.evaluate(FILTER_MS, text) for text in ("t", "tr", "trial_1", "trial_12", "")]
+            page.close()
+            if attempt == "measured":
+                out["render: table rows s"] = rows
+                out["render: table with metric s"] = done
+                out["render: sort ms"] = statistics.median(sort)
+                out["render: filter ms"] = statistics.median(typed)
+        browser.close()
+    return out
+
+
+def bench(cache: str, runs: int, load_fast: bool, browser: bool = False) -> dict[str, float]:
     logdir = logdir_of(cache, runs, False)
     baseline = logdir_of(cache, runs, True)
     result: dict[str, float] = {}
@@ -166,6 +222,8 @@ def bench(cache: str, runs: int, load_fast: bool) -> dict[str, float]:
             assert status == 200
         result["events run by run s"] = time.perf_counter() - start
         result["MB"] = tree_rss_mb(tb.proc.pid)
+        if browser:
+            result.update(render_times(tb))
     result["MB per run over baseline"] = (result["MB"] - result["baseline MB"]) / runs
     return result
 
@@ -177,13 +235,14 @@ def main() -> None:
     parser.add_argument("--runs", default="100,1000", help="trial counts, comma-separated")
     parser.add_argument("--load-fast", default="true,false", help="loaders: true, false or both")
     parser.add_argument("--cache", default=os.path.join("/tmp", "tb_callbacks_search_bench"))
+    parser.add_argument("--browser", action="store_true", help="also time the tab in Chromium")
     args = parser.parse_args()
     sizes = [int(n) for n in args.runs.split(",")]
     table: dict[tuple[int, bool], dict[str, float]] = {}
     for load_fast in [v.strip() == "true" for v in args.load_fast.split(",")]:
         for runs in sizes:
             print(f"{runs} runs, --load_fast={str(load_fast).lower()}", flush=True)
-            table[(runs, load_fast)] = result = bench(args.cache, runs, load_fast)
+            table[(runs, load_fast)] = result = bench(args.cache, runs, load_fast, args.browser)
             for name, value in result.items():
                 print(f"  {name:32} {value:10.3f}", flush=True)
     print("\nsummary (ratios: ours / the same at the smallest size, ours / TensorBoard's)")

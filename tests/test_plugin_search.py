@@ -137,7 +137,7 @@ def test_hparams_are_each_trials(search_dir):
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast=true", "load_fast=false"])
 def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
-    with tensorboard(str(search_dir), load_fast=load_fast) as tb:
+    with tensorboard(str(search_dir), load_fast=load_fast, start_timeout=300) as tb:
         tb.wait_for(lambda: len(tb.plugin_json("runs")["runs"]) == TRIALS, timeout=120)
         tb.wait_for(lambda: len(tb.plugin_json("many_scalars?tag=" + TAG)["series"]) == TRIALS, timeout=120)
         many = tb.plugin_json("many_events")["runs"]
@@ -157,13 +157,16 @@ def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
 
 
 def test_many_scalars_answers_anew_when_a_series_grows(tmp_path):
-    with EventWriter(tmp_path / "a" / "train") as w:
-        write_scalars(w, TAG, [3.0, 2.0])
+    # One writer, appended to: a second file written in the same second could
+    # sort before the first, and the Python loader reads files in name order.
+    w = EventWriter(tmp_path / "a" / "train")
+    write_scalars(w, TAG, [3.0, 2.0])
+    w.flush()
     app = App(tmp_path)
     assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
     assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0]
-    with EventWriter(tmp_path / "a" / "train") as w:
-        for step, value in ((2, 1.0), (3, 0.5)):
-            w.write_summary(scalar_summary(TAG, value), step)
+    for step, value in ((2, 1.0), (3, 0.5)):
+        w.write_summary(scalar_summary(TAG, value), step)
+    w.close()
     app.reload()
     assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0, 1.0, 0.5]

@@ -133,6 +133,7 @@ export class SearchView {
     this.selectedEl.textContent = `${fmtNumber(state.selected.length)} of ${fmtNumber(rows.length)} trials selected · ${fmtNumber(this.shown.length)} shown`;
     this.el.dataset.rows = String(this.shown.length);
     this.el.dataset.trials = String(rows.length);
+    this.el.dataset.selected = String(state.selected.length);
     this.spacer.style.height = `${this.shown.length * ROW_HEIGHT}px`;
     this.viewport.style.height = `${Math.min(VIEWPORT_ROWS, Math.max(1, this.shown.length)) * ROW_HEIGHT + 2}px`;
     this.paint();

@@ -34,7 +34,7 @@ export class SearchPanel {
     this.view = new SearchView({
       sort: (column) => {
         const sort = s.state.trialSort;
-        s.set({ trialSort: { column, descending: sort.column === column ? !sort.descending : column !== "trial" && column !== "ending" } });
+        s.set({ trialSort: { column, descending: sort.column === column ? !sort.descending : false } });
       },
       filter: (text) => s.set({ trialFilter: text }),
       ending: (ending) => s.set({ trialEnding: ending }),

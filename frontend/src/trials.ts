@@ -71,10 +71,12 @@ export function metricChoices(trials: Map<string, string[]>, data: DataStore): {
       }
     }
   }
-  const choices = [...count.values()]
-    .sort((a, b) => b.n - a.n || metricKey(a.metric).localeCompare(metricKey(b.metric)))
-    .map((c) => c.metric);
-  const find = (test: (m: Metric) => boolean) => choices.find(test) ?? null;
+  const ranked = [...count.values()].sort((a, b) => b.n - a.n || metricKey(a.metric).localeCompare(metricKey(b.metric)));
+  const choices = ranked.map((c) => c.metric);
+  // Among the metrics the most trials have (a search's own, not those of a
+  // few other runs beside it): validation loss, then loss, then any epoch metric.
+  const common = ranked.filter((c) => c.n === ranked[0]?.n).map((c) => c.metric);
+  const find = (test: (m: Metric) => boolean) => common.find(test) ?? null;
   const preferred =
     find((m) => m.suffix === "validation" && m.tag === "epoch_loss") ??
     find((m) => m.tag === "epoch_loss") ??

@@ -145,7 +145,7 @@ class EventStore:
         self._max_age = max_age
         self._now = time.monotonic
         # experiment -> (when listed, run -> our tags), from a listing of every run
-        self._known: dict[str, tuple[float, dict[str, list[str]]]] = {}
+        self._known: dict[str, tuple[float, dict[str, dict[str, str | None]]]] = {}
 
     # ------------------------------------------------------------ queries
 
@@ -171,7 +171,7 @@ class EventStore:
 
     def run(self, ctx: Any, *, experiment_id: str, run: str) -> RunEvents | None:
         """The events of `run`, or None when it holds no callback events."""
-        listing = self._list_few(ctx, experiment_id, [run])
+        listing = self._list_few(ctx, experiment_id, [run], frozenset({metadata.ROLE_EVENTS, None}))
         tags = listing.get(run)
         if not tags:
             return None
@@ -182,7 +182,7 @@ class EventStore:
     ) -> list[tuple[int, int, float]]:
         """Every (epoch, global step, wall time) epoch end recorded in `runs`:
         with several fits in one directory an epoch is recorded once per fit."""
-        listing = self._list_few(ctx, experiment_id, list(runs))
+        listing = self._list_few(ctx, experiment_id, list(runs), frozenset({metadata.ROLE_EPOCHS}))
         return [
             record
             for records in self._epochs_by_run(ctx, experiment_id, listing).values()
@@ -220,14 +220,16 @@ class EventStore:
         return cached
 
     def _remember_tags(self, experiment_id: str, listing: dict[str, dict[str, Any]]) -> None:
-        known = {run: list(tags) for run, tags in listing.items()}
+        known = {run: {tag: role for tag, (role, _) in tags.items()} for run, tags in listing.items()}
         with self._lock:
             if len(self._known) >= 64 and experiment_id not in self._known:
                 self._known.clear()  # many experiments (a hosted TensorBoard): keep it bounded
             self._known[experiment_id] = (self._now(), known)
 
-    def _known_tags(self, ctx: Any, experiment_id: str, runs: list[str]) -> dict[str, list[str]] | None:
-        """Our tags of each of `runs` from a listing of every run at most
+    def _known_tags(
+        self, ctx: Any, experiment_id: str, runs: list[str]
+    ) -> dict[str, dict[str, str | None]] | None:
+        """Our tags (and their roles) of each of `runs` from a listing of every run at most
         `max_age` old (made now if older); None when a run is not in it."""
         with self._lock:
             kept = self._known.get(experiment_id)
@@ -241,16 +243,18 @@ class EventStore:
         return {run: kept[1][run] for run in runs}
 
     def _list_few(
-        self, ctx: Any, experiment_id: str, runs: list[str]
+        self, ctx: Any, experiment_id: str, runs: list[str], roles: frozenset[str | None]
     ) -> dict[str, dict[str, tuple[str | None, Any]]]:
-        """`_list` of a few runs, each known tag listed alone (see the module's doc)."""
+        """`_list` of a few runs, each known tag of `roles` listed alone (see
+        the module's doc): listing a tag walks its records, and a run's
+        epoch records outnumber its events tenfold."""
         known = self._known_tags(ctx, experiment_id, runs)
         if known is None:
             return self._list(ctx, experiment_id, runs)
         out: dict[str, dict[str, tuple[str | None, Any]]] = {}
         for run, tags in known.items():
             out[run] = {}
-            for tag in tags:
+            for tag in [tag for tag, role in tags.items() if role in roles]:
                 out[run].update(self._list(ctx, experiment_id, [run], [tag]).get(run, {}))
         return out
 

@@ -5,21 +5,23 @@ writes `_hparams_/session_start_info`, whose plugin content holds the trial's
 hyperparameters. Only the metadata is needed, so one `list_tensors` of the
 HParams plugin answers for every run: no tensor is read.
 
-Seam: `tb_callbacks_plugin.eventfiles.hparams.read_hparams(logdir)` (the
-`sweeps` work) reads the same records from files for the CLI; the plugin
-reads them through the data provider, as every other route does, and parses
-the content with TensorBoard's own parser.
+`tb_callbacks_plugin.eventfiles.hparams.read_hparams(logdir)` reads the same
+records from files for the CLI; the plugin reads them through the data
+provider, as every other route does, and parses the content with
+TensorBoard's own parser; values are converted by the same `value_of`.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from tensorboard.data import provider
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.eventfiles.hparams import value_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,16 +29,10 @@ Value = float | str | bool | None
 
 
 def _value(value: Any) -> Value:
-    """A `google.protobuf.Value` as JSON: number, string, bool, or None."""
-    kind = value.WhichOneof("kind")
-    if kind == "number_value":
-        number = float(value.number_value)
-        return number if number == number and abs(number) != float("inf") else str(number)
-    if kind == "string_value":
-        return str(value.string_value)
-    if kind == "bool_value":
-        return bool(value.bool_value)
-    return None
+    """A `google.protobuf.Value` as JSON (`eventfiles.hparams.value_of`); a
+    non-finite number, which JSON cannot hold, as its name."""
+    found = value_of(value)
+    return str(found) if isinstance(found, float) and not math.isfinite(found) else found
 
 
 def experiment_hparams(
