@@ -12,6 +12,7 @@ that warns where Keras does not is not a drop-in.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -46,12 +47,21 @@ APPLICABLE = tuple(n for n in TEST_FILES if HAVE_TENSORFLOW or n != "tensorboard
 
 
 def _sdist() -> Path:
-    """The installed Keras's sdist, downloaded once into the cache."""
+    """The installed Keras's sdist, downloaded once into the cache.
+
+    The tests of this file run on both pytest-xdist workers (tests/conftest.py):
+    one downloads while the other waits on the lock, then finds the file."""
+    CACHE.mkdir(exist_ok=True)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _sdist_locked()
+
+
+def _sdist_locked() -> Path:
     version = keras.__version__
     found = sorted(CACHE.glob(f"keras-{version}.tar.gz"))
     if found:
         return found[0]
-    CACHE.mkdir(exist_ok=True)
     cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-binary", ":all:"]
     cmd += ["--no-deps", f"keras=={version}", "-d", str(CACHE)]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
