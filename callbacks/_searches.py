@@ -104,7 +104,17 @@ def _ray_trial(obj: Any) -> Trial | None:
     return Trial("ray", str(obj.trial_id), hparam_values(obj.config))
 
 
+# Frames of the search libraries themselves hold the trial (Optuna's
+# _run_trial, KerasTuner's run_trial, Ray's Trainable). Only their locals are
+# read: reading a frame's f_locals keeps a snapshot of them in the frame (the
+# user's code, fit's own), which can keep a failed fit's CallbackList alive
+# past its traceback, and with it the fit's end unwritten.
+_SEARCH_MODULES = ("optuna.", "keras_tuner.", "ray.")
+
+
 def _frame_trial(frame: FrameType) -> Trial | None:
+    if not str(frame.f_globals.get("__name__", "")).startswith(_SEARCH_MODULES):
+        return None
     f_locals = frame.f_locals
     trial = f_locals.get("trial")
     if trial is not None:

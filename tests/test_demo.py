@@ -124,5 +124,10 @@ def test_report_and_export_of_the_demo(demo_logdir, capsys, tmp_path):
     assert cli.main(["report", logdir, "-o", str(page), "--no-progress"]) == 0
     assert 100_000 < page.stat().st_size < 5 * 2**20  # the bundle and every run, reduced
     assert cli.main(["export", logdir, "-o", str(tmp_path / "out"), "--no-progress"]) == 0
-    experiments = sorted(p.split("=", 1)[1] for p in os.listdir(tmp_path / "out" / "events.parquet"))
-    assert experiments == sorted(RUNS)
+    import pyarrow.parquet as pq
+
+    # One folder per experiment (NAME-HASH), the experiment itself a column.
+    dataset = tmp_path / "out" / "events.parquet"
+    assert len(os.listdir(dataset)) == len(RUNS)
+    experiments = pq.read_table(dataset, columns=["experiment"]).column("experiment").to_pylist()
+    assert sorted(set(experiments)) == sorted(RUNS)
