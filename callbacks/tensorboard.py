@@ -252,6 +252,12 @@ class TensorBoard(Callback):
     ) -> None:
         """Writes one callback event of the fit into the train run."""
         if self._is_chief:
+            if kind == "train_end":
+                # A search may end the process as soon as train_end is durable
+                # (Ray's scheduler stop): the other runs' scalars reach disk first.
+                for run, writer in list(self._writers.items()):
+                    if run != _TRAIN:
+                        writer.flush()
             self._writer(_TRAIN).write(
                 kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
             )

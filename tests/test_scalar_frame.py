@@ -276,9 +276,14 @@ def test_rows_sorted_by_run_tag_step_keeping_file_order(mixed_logdir):
     assert str(frame["step"].dtype) == "int64" and str(frame["value"].dtype) == "float64"
     keys = list(zip(frame["run"].astype(str), frame["tag"].astype(str), frame["step"], strict=True))
     assert keys == sorted(keys)
-    # Equal steps keep the order written: the first file's value, then the second's (+1).
+    # Equal steps keep file order, which is name order as TensorBoard reads
+    # files: attempt N's file ends in ".N" and wrote 1.5 + N at step 3. TF
+    # names files by time and a per-process counter, so which attempt sorts
+    # first depends on the counter's digits (9 < 10 sorts "10" first).
+    names = sorted(os.listdir(os.path.join(mixed_logdir, "tf2")))
+    attempts = [int(name.rsplit(".", 1)[1]) for name in names]
     loss = frame[(frame["run"] == "tf2") & (frame["tag"] == "loss") & (frame["step"] == 3)]
-    assert loss["value"].tolist() == [1.5, 2.5]
+    assert loss["value"].tolist() == [1.5 + attempt for attempt in attempts]
 
 
 def test_columns_one_group_of_runs_at_a_time(mixed_logdir):
