@@ -13,7 +13,7 @@ from typing import Any
 from keras.src.utils import file_utils  # Keras 3's, for tf-keras too: plain file access
 from tensorboard.compat.proto import event_pb2, summary_pb2
 
-from tb_callbacks_plugin import EventWriter, conventions
+from tb_callbacks_plugin import EventWriter, conventions, event_format
 
 from . import _chief, _keras, _model_state, _op_graph, _profiler, _summaries, _tf_summary
 from ._session import FitSession
@@ -252,9 +252,10 @@ class TensorBoard(Callback):
     ) -> None:
         """Writes one callback event of the fit into the train run."""
         if self._is_chief:
-            if kind == "train_end":
-                # A search may end the process as soon as train_end is durable
-                # (Ray's scheduler stop): the other runs' scalars reach disk first.
+            if kind in event_format.DURABLE_KINDS:
+                # The writer makes these durable because the process may die
+                # right after (Ray's scheduler stop once train_end is on disk):
+                # the other runs' scalars reach disk first.
                 for run, writer in list(self._writers.items()):
                     if run != _TRAIN:
                         writer.flush()
