@@ -8,6 +8,9 @@ last, under ReduceLROnPlateau (acts in on_epoch_end) and LearningRateScheduler
 rate in every batch: what `plot` draws (the figure's line), what the report
 draws and what the tab draws on a real `tensorboard` (both loaders) (the
 chart's legend read under the pointer, in Chromium) equal the probe's rates.
+On the epoch axis, each lr_change marker sits where the line steps (the end
+of the epoch before the new rate's first epoch), whichever callback acted:
+a LearningRateScheduler's event carries the epoch about to begin.
 """
 
 from __future__ import annotations
@@ -151,6 +154,13 @@ def test_plot_draws_the_rate_each_epoch_trained_with(logdir, tmp_path, monkeypat
     (dots,) = [ln for ln in ax.get_lines() if ln.get_label().startswith("_") and ln.get_marker() == "."]
     assert list(map(float, dots.get_xdata())) == ends
     assert list(map(float, dots.get_ydata())) == pytest.approx(trained_of(logdir)[experiment], rel=1e-6)
+    # The lr_change lines stand where the rate line steps (vertical segments), and nowhere else within it.
+    steps = [xs[i] for i in range(1, len(xs)) if xs[i] == xs[i - 1] and ys[i] != ys[i - 1]]
+    trained = trained_of(logdir)[experiment]
+    assert steps == [ends[e] for e in range(EPOCHS - 1) if trained[e + 1] != trained[e]]
+    (marks,) = [c for c in ax.collections if c.get_label() == "_line_lr_change"]
+    marked = sorted({float(segment[0][0]) for segment in marks.get_segments()})
+    assert [x for x in marked if x < xs[-1]] == steps, (marked, steps)
 
 
 def hover_rates(page, card, xs: list[float]) -> list[float]:
@@ -164,6 +174,52 @@ def hover_rates(page, card, xs: list[float]) -> list[float]:
         page.wait_for_timeout(50)  # the legend follows the pointer on uPlot's next cursor update
         out.append(float(card.locator(".legend-value").first.inner_text()))
     return out
+
+
+def markers_at_the_steps(page, root, experiment: str, trained: list[float]) -> list[float]:
+    """On the epoch axis, the lr_change marker under the pointer at each corner of the rate line.
+
+    Asserts that each corner (where the line steps from one epoch's rate to
+    the next's) has an lr_change marker whose `new` is the rate the next
+    epoch trained with, as a person reads it in the tooltip; returns the
+    corners' x. `root` is the tab's frame (or the report's page).
+    """
+    root.locator("label.segment[data-value=epoch]").click()
+    kinds = root.locator(".side-section", has_text="Event kinds").locator(".check-row")
+    for i in range(kinds.count()):
+        if "lr_change" not in kinds.nth(i).inner_text():
+            kinds.nth(i).locator("input").uncheck()
+    card = root.locator(".chart-card[data-tag=epoch_learning_rate]")
+    item = card.locator(".legend-item").first
+
+    def corners() -> list[float]:
+        text = item.get_attribute("data-corners") or ""
+        return sorted({float(x) for x in text.split(",") if x})
+
+    # The epoch axis is drawn once the corners are epochs (on the step axis they are steps >= STEPS).
+    deadline = 100
+    while not (corners() and max(corners()) < EPOCHS - 1 + 1e-9 and card.get_attribute("data-x-scale")):
+        deadline -= 1
+        assert deadline, (experiment, corners())
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(200)
+    found = corners()
+    card.scroll_into_view_if_needed()
+    over = card.locator(".u-over").bounding_box()
+    lo, hi = map(float, card.get_attribute("data-x-scale").split(","))
+    tooltip = root.locator(".tooltip")
+    for x in found:
+        page.mouse.move(over["x"] + (x - lo) / (hi - lo) * over["width"], over["y"] + over["height"] / 2)
+        page.wait_for_timeout(80)
+        assert tooltip.is_visible(), f"{experiment}: no event marker where the rate line steps (x={x})"
+        assert tooltip.locator(".kind-title").inner_text().strip() == "lr_change", experiment
+        new = float(tooltip.locator(".data-list dt:text-is('new') + dd").inner_text())
+        # The line steps at the end of epoch x to the rate epoch x + 1 trained with: the marker's too.
+        assert x == int(x) and new == pytest.approx(trained[int(x) + 1], rel=1e-3), (experiment, x, new)
+    page.mouse.move(0, 0)
+    # A corner at the end of each epoch whose next epoch trained with another rate, and only there.
+    assert found == [e for e in range(EPOCHS - 1) if trained[e + 1] != trained[e]], (experiment, found)
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +251,7 @@ def test_report_draws_the_rate_each_epoch_trained_with(logdir, tmp_path, browser
             card = page.locator(".chart-card[data-tag=epoch_learning_rate]")
             drawn = hover_rates(page, card, pointer_xs(epoch_ends(logdir, experiment)))
             assert drawn == pytest.approx(trained[experiment], rel=1e-3), experiment
+            markers_at_the_steps(page, page, experiment, trained[experiment])
             page.close()
     finally:
         context.close()
@@ -225,6 +282,7 @@ def test_tab_draws_the_rate_each_epoch_trained_with(logdir, browser, load_fast):
                 card = tab.ui.locator(".chart-card[data-tag=epoch_learning_rate]")
                 drawn = hover_rates(tab.page, card, pointer_xs(epoch_ends(logdir, experiment)))
                 assert drawn == pytest.approx(trained[experiment], rel=1e-3), experiment
+                markers_at_the_steps(tab.page, tab.ui, experiment, trained[experiment])
                 assert tab.errors == []
             finally:
                 tab.close()

@@ -341,7 +341,14 @@ class ChartCard {
         {
           class: "legend-item",
           title: label,
-          attrs: { "data-fit": s.fit ?? "", "data-x0": s.xs[0] ?? "", "data-x1": s.xs[s.xs.length - 1] ?? "", "data-bad": s.bad.length },
+          attrs: {
+            "data-fit": s.fit ?? "",
+            "data-x0": s.xs[0] ?? "",
+            "data-x1": s.xs[s.xs.length - 1] ?? "",
+            "data-bad": s.bad.length,
+            // Where a learning-rate line turns (its corners' x), for tests and automation.
+            "data-corners": s.real ? s.xs.filter((_, i) => !s.real?.[i]).join(",") : "",
+          },
         },
         h("span", { class: `legend-swatch${s.dashed ? " dashed" : ""}`, attrs: { style: `--swatch:${s.color}` } }),
         h("span", { class: "legend-run", text: label }),

@@ -335,23 +335,28 @@ function buildEpochMap(
 function eventX(e: Ev, axis: XAxis, info: GroupInfo | undefined): number {
   if (axis === "step") return e.step;
   if (axis === "relative") return info ? e.wall_time - info.t0 : Number.NaN;
+  if (e.kind === "lr_change") {
+    // Where the rate changed, as the rate line turns there (rateChange): a
+    // LearningRateScheduler's event carries the epoch about to begin (its
+    // `epoch` field, kept as written), but the new rate first trains the
+    // step after the event's, which is the end of the epoch before.
+    const at = stepPosition(e, info);
+    if (Number.isFinite(at)) return at;
+  }
   if (e.epoch != null) return e.epoch;
+  return stepPosition(e, info);
+}
+
+/** The epoch-axis position of an event's step (NaN when unknown). */
+function stepPosition(e: Ev, info: GroupInfo | undefined): number {
   if (info && info.fits.length > 1) return stepEpoch(info.fits[e.fit ?? 0], e.step);
   return info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
 }
 
-/** An lr_change where the rate line turns: at its step (on the epoch axis, the
- * epoch position of that step; a LearningRateScheduler's event carries the
- * epoch about to begin, whose rate the step before it does not train with). */
+/** An lr_change where the rate line turns: where its marker is drawn (eventX), at its step. */
 function rateChange(e: Ev, axis: XAxis, info: GroupInfo | undefined): RateChange {
   const rate = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
-  let x = eventX(e, axis, info);
-  if (axis === "epoch") {
-    const fit = info && info.fits.length > 1 ? info.fits[e.fit ?? 0] : undefined;
-    const at = fit ? stepEpoch(fit, e.step) : info?.epochs ? info.epochs.stepToEpoch(e.step) : Number.NaN;
-    if (Number.isFinite(at)) x = at;
-  }
-  return { step: e.step, old: rate(e.data.old), new: rate(e.data.new), x };
+  return { step: e.step, old: rate(e.data.old), new: rate(e.data.new), x: eventX(e, axis, info) };
 }
 
 const AXIS_NAMES: Record<XAxis, string> = { step: "steps", epoch: "epochs", relative: "time" };

@@ -174,6 +174,8 @@ class _Placing:
                 for fit, steps in fits.split_epoch_steps(metrics[run].epoch_records, self.starts).items():
                     self._by_fit.setdefault(fit, {}).update(steps)
         self.by_step = bool(self._merged) or not any(conventions.is_epoch_tag(t) for t in tags)
+        # Each fit's train_begin, by run and the reader's fit of the run (a fit is one writer's file).
+        self._begins = {(e.run, e.fit): e for e in events if e.kind == "train_begin"}
 
     def epoch_steps(self, fit: int) -> dict[int, int]:
         return self._by_fit.get(fit) or self._merged
@@ -181,17 +183,34 @@ class _Placing:
     def event_x(self, event: Event) -> float | None:
         if self.by_step:
             return float(event.step)
+        if event.kind == "lr_change":
+            # Where the rate changed, as the rate line turns there: a
+            # LearningRateScheduler's event carries the epoch about to begin,
+            # but the new rate first trains the step after the event's.
+            at = self._step_epoch(event)
+            if at is not None:
+                return at
         return None if event.epoch is None else float(event.epoch)
 
+    def _step_epoch(self, event: Event) -> float | None:
+        """The epoch-axis position of the event's step, from its fit's train_begin (None when unknown)."""
+        begin = self._begins.get((event.run, event.fit))
+        steps = begin.data.get("steps") if begin is not None else None
+        if begin is None or not isinstance(steps, int) or isinstance(steps, bool) or steps <= 0:
+            return None
+        initial = begin.data.get("initial_epoch", begin.epoch or 0)
+        initial = initial if isinstance(initial, int) and not isinstance(initial, bool) else 0
+        return initial - 1 + (event.step - begin.step) / steps
 
-def _draw_events(ax: Axes, events: Sequence[Event], by_step: bool, routine: set[str]) -> list[str]:
+
+def _draw_events(ax: Axes, events: Sequence[Event], placing: _Placing, routine: set[str]) -> list[str]:
     """A marker per event in a lane per kind (so coincident events all show) and a
     vertical line the panel's height, or a short tick under the marker for a
     routine kind; returns the kinds drawn."""
     blended = ax.get_xaxis_transform()
     drawn = []
     for lane, kind in enumerate(kind_styles.kind_order(e.kind for e in events)):
-        placed = (e.step if by_step else e.epoch for e in events if e.kind == kind)
+        placed = (placing.event_x(e) for e in events if e.kind == kind)
         xs = [x for x in placed if x is not None]
         if not xs:
             continue
@@ -307,7 +326,7 @@ def plot(
             else:  # no metric at all: the events alone, on their steps
                 ax.set_yticks([])
                 ax.set_title(f"{shown} · events", fontsize=9)
-            drawn_kinds.update(_draw_events(ax, exp_events, by_step, routine))
+            drawn_kinds.update(_draw_events(ax, exp_events, placing, routine))
             ax.set_xlabel("step" if by_step else "epoch", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(True, alpha=0.3)
