@@ -28,8 +28,13 @@ def test_shared_numbers():
 
 
 def _monitoring_cases():
-    return [c for c in CASES["cases"] if c["expected"] and c["event"]["kind"] in ("early_stop", "lr_change")
-            and not c["expected"]["detected"]]
+    return [
+        c
+        for c in CASES["cases"]
+        if c["expected"]
+        and c["event"]["kind"] in ("early_stop", "lr_change")
+        and not c["expected"]["detected"]
+    ]
 
 
 @pytest.mark.parametrize("case", _monitoring_cases(), ids=lambda c: c["name"])
