@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
+from needs import need
 
 from tb_callbacks_plugin.explain import explain, monitor_source, num, threshold
 
@@ -94,3 +97,50 @@ def test_detected_events_give_no_reason():
         if out and out["detected"]:
             assert out["sentence"].startswith("detected: ") and "did not improve" not in out["sentence"]
             assert out["threshold"] is None and out["window"] is None
+
+
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+NODE_RUNNER = """
+import fs from "node:fs";
+import { explain, num } from "./explain.mjs";
+const cases = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const byEpoch = (raw) => Object.fromEntries(Object.entries(raw).map(([k, v]) => [Number(k), v]));
+const series = (raw) => (raw === null ? null : byEpoch(raw));
+process.stdout.write(JSON.stringify({
+  cases: cases.cases.map((c) => explain(c.event, series(c.series))),
+  numbers: cases.numbers.map(([n]) => [n, num(n)]),
+}));
+"""
+
+
+def test_frontend_explain_answers_the_shared_cases_alike(tmp_path):
+    """frontend/src/explain.ts, bundled by the frontend's own esbuild and run by Node, on the same cases."""
+    need(shutil.which("node") is not None, "node is not installed")
+    need((FRONTEND / "node_modules" / "esbuild").is_dir(), "frontend/node_modules is missing: run `npm ci`")
+    bundle = tmp_path / "explain.mjs"
+    esbuild = FRONTEND / "node_modules" / ".bin" / "esbuild"
+    subprocess.run(
+        [
+            str(esbuild),
+            "src/explain.ts",
+            "--bundle",
+            "--format=esm",
+            f"--outfile={bundle}",
+            "--log-level=warning",
+        ],
+        cwd=FRONTEND,
+        check=True,
+        timeout=120,
+    )
+    (tmp_path / "run.mjs").write_text(NODE_RUNNER)
+    done = subprocess.run(
+        ["node", str(tmp_path / "run.mjs"), str(CASES_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    got = json.loads(done.stdout)
+    assert got["numbers"] == CASES["numbers"]
+    for case, answer in zip(CASES["cases"], got["cases"], strict=True):
+        assert answer == case["expected"], case["name"]
