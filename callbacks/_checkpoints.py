@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import _describe
+from . import _decision, _describe
 
 
 def checkpoint_path(callback: Any, epoch: int, batch: int | None, logs: dict | None) -> str | None:
@@ -37,8 +37,12 @@ def file_state(path: str | None) -> tuple[int, int, int] | None:
     return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
+# previous_best not seen: the detector only sees the file appear, after Keras updated `best`.
+_UNSEEN: Any = object()
+
+
 def saved_event(
-    callback: Any, path: str, logs: dict | None, previous_best: Any = None
+    callback: Any, path: str, logs: dict | None, previous_best: Any = _UNSEEN
 ) -> tuple[str, dict[str, Any]]:
     """(message, data) of a checkpoint_saved event."""
     monitor = getattr(callback, "monitor", None)
@@ -52,5 +56,12 @@ def saved_event(
         "save_best_only": save_best_only,
         "weights_only": bool(getattr(callback, "save_weights_only", False)),
     }
-    message = _describe.checkpoint_saved(path, monitor, value, save_best_only, previous_best)
+    seen = previous_best is not _UNSEEN
+    if save_best_only:
+        # What the save beat: the best before it (None on the first save), compared as Keras did.
+        if seen:
+            data["previous_best"] = _describe.plain(previous_best)
+        data.update(_decision.settings(callback))
+    previous = previous_best if seen else None
+    message = _describe.checkpoint_saved(path, monitor, value, save_best_only, previous)
     return message, data

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _describe
+from . import _decision, _describe
 from ._keras import keras, same_signature
 from .callback import Callback
 
@@ -14,7 +14,10 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
     The same arguments and training behaviour as
     `keras.callbacks.EarlyStopping`. In addition it records an `early_stop`
     event when it ends training before the last epoch (data: `monitor`,
-    `best`, `best_epoch`, `patience`, `wait`, ...; message like "val_loss did
+    `best`, `best_epoch`, `patience`, `wait`, `value`, `min_delta`, `mode`
+    (as Keras resolved "auto"), `baseline`, `start_from_epoch`,
+    `restore_best_weights`, `window_first_epoch`/`window_last_epoch` (the
+    epochs without improvement that ran out the patience); message like "val_loss did
     not improve for 3 epochs (best 0.412 at epoch 7): stopped at epoch 10"),
     and a `weights_restored` event when it puts the best weights back.
     Messages count epochs from 1, as Keras's console does next to them
@@ -42,7 +45,10 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
     """
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        wait_before = self.wait
         super().on_epoch_end(epoch, logs)
+        window = _decision.window_of(self)
+        window.update(wait_before, self.wait, epoch)
         if self.stopped_epoch != epoch or epoch == 0 or not self.model.stop_training:
             return
         epochs = (self.params or {}).get("epochs")
@@ -50,6 +56,8 @@ class EarlyStopping(Callback, keras.callbacks.EarlyStopping):
             return  # stopping after the last epoch cuts nothing short
         facts = _describe.monitor_facts(self)
         facts["value"] = _describe.plain((logs or {}).get(self.monitor))
+        facts.update(_decision.settings(self))
+        facts.update(window.span(epoch, self.wait))
         self._log("early_stop", _describe.early_stop(facts, epoch), epoch=epoch, data=facts)
 
     def on_train_end(self, logs: dict | None = None) -> None:

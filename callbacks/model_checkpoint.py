@@ -16,7 +16,8 @@ class ModelCheckpoint(Callback, keras.callbacks.ModelCheckpoint):
     The same arguments and training behaviour as
     `keras.callbacks.ModelCheckpoint`. Each file written is recorded as a
     `checkpoint_saved` event (data: `filepath`, `monitor`, `value`, `best`,
-    `save_best_only`, `weights_only`; message like "val_loss improved from
+    `save_best_only`, `weights_only`; with `save_best_only` also
+    `previous_best` (what the save beat), `mode`, `min_delta`; message like "val_loss improved from
     0.52 to 0.48: saved checkpoint ckpt/best.keras").
 
     Args:

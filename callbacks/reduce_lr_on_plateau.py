@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import _describe, _model_state
+from . import _decision, _describe, _model_state
 from ._keras import keras, same_signature
 from .callback import Callback
 
@@ -15,7 +15,9 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
     `keras.callbacks.ReduceLROnPlateau`. Each reduction is recorded as an
     `lr_change` event (data: `old`, `new`, `monitor`, `value`, `best`,
     `patience`, `wait` (the epochs it waited: at least 1, also with
-    `patience=0`), `factor`; message like "val_loss did not improve for 2
+    `patience=0`), `factor`, `min_delta`, `mode` (as Keras resolved
+    "auto"), `cooldown`, `min_lr`, `window_first_epoch`/`window_last_epoch`
+    (the epochs without improvement before the cut); message like "val_loss did not improve for 2
     epochs (best 0.31): learning rate 0.001 -> 0.0001").
 
     Args:
@@ -41,8 +43,12 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         before = [(name, _model_state.lr_value(opt)) for name, opt in _model_state.optimizers(self.model)]
-        waited = self.wait + 1
+        wait_before = self.wait
+        waited = wait_before + 1
         super().on_epoch_end(epoch, logs)
+        window = _decision.window_of(self)
+        span = window.span(epoch, waited)
+        window.update(wait_before, self.wait, epoch)
         after = [_model_state.lr_value(opt) for _, opt in _model_state.optimizers(self.model)]
         value = _describe.plain((logs or {}).get(self.monitor))
         for (name, old), new in zip(before, after, strict=True):
@@ -59,6 +65,8 @@ class ReduceLROnPlateau(Callback, keras.callbacks.ReduceLROnPlateau):
                 "patience": self.patience,
                 "wait": waited,
                 "factor": self.factor,
+                **_decision.settings(self),
+                **span,
             }
             if name is not None:
                 data["optimizer"] = name

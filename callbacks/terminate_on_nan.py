@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from . import _describe
 from ._keras import keras, same_signature
 from .callback import Callback
@@ -13,9 +15,11 @@ class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
 
     The same arguments and training behaviour as
     `keras.callbacks.TerminateOnNaN`. When it acts it records a
-    `nan_terminated` event (data: `batch`, `loss`, `raise_error`) at the step
-    of the bad batch; the fit's `train_end` then has reason "nan", also with
-    `raise_error=True`, where the error ends `fit` without `on_train_end`.
+    `nan_terminated` event (data: `batch`, `loss`, `raise_error`, and
+    `last_finite_batch`/`last_finite_loss`: the batch before it whose loss
+    was finite, when this fit had one) at the step of the bad batch; the
+    fit's `train_end` then has reason "nan", also with `raise_error=True`,
+    where the error ends `fit` without `on_train_end`.
 
     Args:
       raise_error: raise a `RuntimeError` at once instead of setting
@@ -31,11 +35,25 @@ class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
     ```
     """
 
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._last_finite: tuple[int, Any, Any] | None = None
+        super().on_train_begin(logs)
+
+    def _last_finite_facts(self, session: Any) -> dict[str, Any]:
+        """The last batch of this fit whose loss was finite, as `last_finite_*` data."""
+        last = getattr(self, "_last_finite", None)
+        if last is None or last[2] is not session:
+            return {}
+        batch, loss, _ = last
+        return {"last_finite_batch": batch, "last_finite_loss": _describe.plain(loss)}
+
     def on_batch_end(self, batch: int, logs: dict | None = None) -> None:
         loss = (logs or {}).get("loss")
-        if loss is None or not _describe.is_bad_loss(loss):
-            return super().on_batch_end(batch, logs)
         session = self._fit_session
+        if loss is None or not _describe.is_bad_loss(loss):
+            if loss is not None:
+                self._last_finite = (batch, loss, session)
+            return super().on_batch_end(batch, logs)
         epoch = session.current_epoch() if session is not None else None
         # tf-keras's and Keras < 3.x's TerminateOnNaN never raise.
         raise_error = bool(getattr(self, "raise_error", False))
@@ -43,7 +61,12 @@ class TerminateOnNaN(Callback, keras.callbacks.TerminateOnNaN):
             "nan_terminated",
             _describe.nan_terminated(loss, epoch, batch, raised=raise_error),
             step=session.step(batch) if session is not None else None,
-            data={"batch": batch, "loss": _describe.plain(loss), "raise_error": raise_error},
+            data={
+                "batch": batch,
+                "loss": _describe.plain(loss),
+                "raise_error": raise_error,
+                **self._last_finite_facts(session),
+            },
         )
         try:
             super().on_batch_end(batch, logs)

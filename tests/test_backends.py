@@ -28,7 +28,11 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Real fits of every built-in kind, their order and positions, the drop-ins,
 # log_event, histograms and images.
-EVENT_FILES = ("tests/test_callbacks_events.py", "tests/test_callbacks_dropins.py")
+EVENT_FILES = (
+    "tests/test_callbacks_events.py",
+    "tests/test_callbacks_dropins.py",
+    "tests/test_decision_data.py",
+)
 # Keras's own tests of the drop-ins' classes, those that need no TensorFlow.
 KERAS_OWN_ON_JAX = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_jax"
 

@@ -8,7 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin import event_format
-from tb_callbacks_plugin.cli import arguments, formatting
+from tb_callbacks_plugin.cli import arguments, explaining, formatting
 from tb_callbacks_plugin.cli.formatting import Column
 from tb_callbacks_plugin.cli.loading import load
 from tb_callbacks_plugin.cli.status import EXIT_EMPTY, EXIT_OK, filters_note, note
@@ -40,6 +40,8 @@ TABLE_COLUMNS = (
     Column("kind", "KIND"),
     Column("source", "SOURCE", max_width=24),
     Column("message", "MESSAGE", max_width=80),
+    # Why a monitoring callback acted, in Keras's console numbering (tb_callbacks_plugin.explain).
+    Column("why", "WHY", max_width=160),
     Column("data", "DATA", cell=_human_json, max_width=60),
 )
 COLUMNS = tuple(Column(key, key) for key in reader.COLUMNS)
@@ -70,8 +72,11 @@ def run(args: argparse.Namespace) -> int:
         events = [e for e in events if e.kind in kinds]
     rows = [e.to_dict() for e in events]
     if args.format == "table":
-        # A FIT column only when some run dir holds several fits.
-        columns = [c for c in TABLE_COLUMNS if c.key != "fit" or any(r["fit"] for r in rows)]
+        for row, event in zip(rows, events, strict=True):
+            row["why"] = explaining.sentence(event)
+        # A FIT column only when some run dir holds several fits; WHY only when some event is explained.
+        shown = {"fit": any(r["fit"] for r in rows), "why": any(r["why"] for r in rows)}
+        columns = [c for c in TABLE_COLUMNS if shown.get(c.key, True)]
         if rows:
             formatting.write_table(rows, columns, sys.stdout, max_width=args.max_width)
     else:

@@ -35,6 +35,12 @@ def add_parser(commands: Commands) -> argparse.ArgumentParser:
         "--kind", action="append", metavar="KIND", help="only mark events of this kind (repeatable)"
     )
     parser.add_argument("--title", help="figure title")
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="instead, draw why each callback of one experiment acted (select it with --run): "
+        "one panel per decision on the metric it monitored",
+    )
     parser.set_defaults(handler=run)
     return parser
 
@@ -66,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
     runs, events, metrics = load(args.logdir, args.run, progress=args.progress, scalars=True)
     if kinds is not None:
         events = [e for e in events if e.kind in kinds]
+    if args.explain:
+        from tb_callbacks_plugin.cli import explain_command
+
+        return explain_command.run(args, runs, events, metrics)
     available = arguments.check_metrics(args.metric or (), metrics)
     if not events and not available:
         note(f"nothing to plot in {args.logdir}{filters_note(args)}: no callback events and no scalars")
