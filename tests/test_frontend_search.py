@@ -187,6 +187,15 @@ def test_table_endings_sort_and_filter(tb, browser, expected):
         )
         counts = collections.Counter(ending for ending, _ in expected.values())
         assert chips == {"all": len(expected), **counts}
+        # The table alone (no trial drawn) still shows every run: the sidebar
+        # counts them all and dims none (it said "0 of 44", every run dimmed).
+        runs = tb.plugin_json("runs")["runs"]
+        sidebar = tab.frame.evaluate(
+            "() => ({count: document.querySelector('.side-header .muted').textContent,"
+            " dimmed: document.querySelectorAll('.sidebar .check-list')[0]"
+            ".querySelectorAll('.check-row.dimmed').length})"
+        )
+        assert sidebar == {"count": f"{len(runs)} of {len(runs)}", "dimmed": 0}
         tab.shot(f"search-table-{tb.load_fast}")
 
         _filter(tab, "fit_")

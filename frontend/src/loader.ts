@@ -24,6 +24,8 @@ export class Loader {
   loading = false;
   /** Bumped when a load ends (for tests and automation). */
   generation = 0;
+  /** Bumped when a load's runs listing arrives: what depends on the runs alone can be asked for then. */
+  listed = 0;
   /** Date.now() when the last load ended, 0 before. */
   lastLoaded = 0;
   reloadError: string | null = null;
@@ -67,6 +69,7 @@ export class Loader {
       const names = new Set(runs.map((r) => r.run));
       for (const run of [...data.events.keys()]) if (!names.has(run)) data.events.delete(run);
       data.setRuns(runs);
+      this.listed += 1;
       this.hooks.changed();
       const tasks: Array<Promise<void>> = [];
       // `runs` carries each run's tags (its `tags` answer), so the metric
