@@ -39,13 +39,8 @@ from tensorboard.data import provider
 
 from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.server.provider_reads import (
-    KEEP_ALL,
-    READ_CHUNK_RUNS,
-    answer_too_large,
-    chunks,
-    return_freed_memory,
-)
+from tb_callbacks_plugin.server import provider_reads
+from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 logger = logging.getLogger(__name__)
 
@@ -363,11 +358,11 @@ class EventStore:
             by_run.setdefault(key[0], []).append(key)
         runs = list(by_run)
         out: dict[tuple[str, str], _TagEntry] = {}
-        for chunk in chunks(runs):
+        for chunk in provider_reads.chunks(runs):
             keys = [key for run in chunk for key in by_run[run]]
             out.update(self._read_chunk(ctx, experiment_id, listing, {key: stale[key] for key in keys}))
-        if len(runs) > READ_CHUNK_RUNS:
-            return_freed_memory()
+        if provider_reads.is_large(runs):
+            provider_reads.return_freed_memory()
         return out
 
     def _read_chunk(

@@ -27,9 +27,14 @@ def answer_too_large(error: BaseException) -> bool:
 READ_CHUNK_RUNS = 256
 
 
-def chunks(items: list[T], size: int = READ_CHUNK_RUNS) -> list[list[T]]:
-    """`items` in consecutive slices of at most `size`."""
-    return [items[i : i + size] for i in range(0, len(items), size)]
+def chunks(items: list[T]) -> list[list[T]]:
+    """`items` in consecutive slices of at most `READ_CHUNK_RUNS`."""
+    return [items[i : i + READ_CHUNK_RUNS] for i in range(0, len(items), READ_CHUNK_RUNS)]
+
+
+def is_large(items: list[Any]) -> bool:
+    """More runs than one read takes: its garbage is worth handing back."""
+    return len(items) > READ_CHUNK_RUNS
 
 
 def return_freed_memory() -> None:

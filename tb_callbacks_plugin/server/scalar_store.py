@@ -27,13 +27,8 @@ import numpy as np
 from tensorboard.data import provider
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
-from tb_callbacks_plugin.server.provider_reads import (
-    KEEP_ALL,
-    READ_CHUNK_RUNS,
-    answer_too_large,
-    chunks,
-    return_freed_memory,
-)
+from tb_callbacks_plugin.server import provider_reads
+from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 DEFAULT_CHUNK_RUNS = 64
 DEFAULT_MAX_POINTS = 4_000_000
@@ -131,9 +126,10 @@ class ScalarStore:
 
     def many(self, ctx: Any, *, experiment_id: str, tag: str, runs: list[str] | None) -> dict[str, Series]:
         """The points of `tag` in each of `runs` (every run when None) that
-        has it: one listing, then reads (`READ_CHUNK_RUNS` runs each) of the series not kept or changed
-        (TensorBoard's Python loader converts each point on every read, ~30
-        us a point, so a search's every series is read once, not per load)."""
+        has it: one listing, then reads (`provider_reads.READ_CHUNK_RUNS`
+        runs each) of the series not kept or changed (TensorBoard's Python
+        loader converts each point on every read, ~30 us a point, so a
+        search's every series is read once, not per load)."""
         listing = self._provider.list_scalars(
             ctx,
             experiment_id=experiment_id,
@@ -153,7 +149,7 @@ class ScalarStore:
                 found[run] = kept
         if stale:
             with self._read_lock:
-                for chunk in chunks(stale):
+                for chunk in provider_reads.chunks(stale):
                     read = self._read(ctx, experiment_id, tag, chunk)
                     if len(read) < len(chunk):
                         # Over the data server's answer limit: fewer runs at a time.
@@ -163,8 +159,8 @@ class ScalarStore:
                             )
                     self._keep(experiment_id, tag, read)
                     found.update(read)
-            if len(stale) > READ_CHUNK_RUNS:
-                return_freed_memory()
+            if provider_reads.is_large(stale):
+                provider_reads.return_freed_memory()
         return found
 
     def _current(self, key: tuple[str, str, str], version: tuple[int, float]) -> Series | None:
