@@ -182,18 +182,13 @@ ZOOM_FRAMES = """async () => {
   }
   return frames;
 }"""
-SELECTED_TRIALS = 20
 
 
 def zoom_frames(page, frame) -> tuple[float, float, int]:
     """(median, worst frame ms, events drawn) zooming with 20 trials' charts drawn."""
-    viewport = page.frame_locator("iframe").locator(".search-viewport")
-    viewport.focus()
-    viewport.press("Home")
-    for i in range(SELECTED_TRIALS):
-        if i:
-            viewport.press("ArrowDown")
-        viewport.press(" ")
+    from frontend_render import SELECTED_TRIALS, select_trials
+
+    select_trials(page, SELECTED_TRIALS)
     page.wait_for_function(
         """() => document.querySelector('iframe').contentDocument
           .querySelector('.cbe-app')?.dataset.state === 'ready'""",

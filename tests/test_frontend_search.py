@@ -23,6 +23,7 @@ from test_frontend import Tab
 from tb_callbacks_plugin import read_events
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from frontend_render import select_trials  # noqa: E402
 from search_logdir import STEPS_PER_EPOCH, trial_name, trial_plan, write_search  # noqa: E402
 
 GENERATED = 40
@@ -150,13 +151,7 @@ def _filter(tab: Tab, text: str) -> None:
 
 def _select_first(tab: Tab, n: int) -> None:
     """Selects the first `n` rows shown, with the keyboard."""
-    viewport = tab.ui.locator(".search-viewport")
-    viewport.focus()
-    viewport.press("Home")
-    for i in range(n):
-        if i:
-            viewport.press("ArrowDown")
-        viewport.press(" ")
+    select_trials(tab.page, n)
     tab.next_frame()
 
 
