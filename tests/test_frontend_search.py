@@ -23,6 +23,7 @@ from test_frontend import Tab
 from tb_callbacks_plugin import read_events
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from frontend_render import select_trials  # noqa: E402
 from search_logdir import STEPS_PER_EPOCH, trial_name, trial_plan, write_search  # noqa: E402
 
 GENERATED = 40
@@ -150,13 +151,7 @@ def _filter(tab: Tab, text: str) -> None:
 
 def _select_first(tab: Tab, n: int) -> None:
     """Selects the first `n` rows shown, with the keyboard."""
-    viewport = tab.ui.locator(".search-viewport")
-    viewport.focus()
-    viewport.press("Home")
-    for i in range(n):
-        if i:
-            viewport.press("ArrowDown")
-        viewport.press(" ")
+    select_trials(tab.page, n)
     tab.next_frame()
 
 
@@ -187,6 +182,15 @@ def test_table_endings_sort_and_filter(tb, browser, expected):
         )
         counts = collections.Counter(ending for ending, _ in expected.values())
         assert chips == {"all": len(expected), **counts}
+        # The table alone (no trial drawn) still shows every run: the sidebar
+        # counts them all and dims none (it said "0 of 44", every run dimmed).
+        runs = tb.plugin_json("runs")["runs"]
+        sidebar = tab.frame.evaluate(
+            "() => ({count: document.querySelector('.side-header .muted').textContent,"
+            " dimmed: document.querySelectorAll('.sidebar .check-list')[0]"
+            ".querySelectorAll('.check-row.dimmed').length})"
+        )
+        assert sidebar == {"count": f"{len(runs)} of {len(runs)}", "dimmed": 0}
         tab.shot(f"search-table-{tb.load_fast}")
 
         _filter(tab, "fit_")

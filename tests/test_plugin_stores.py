@@ -164,3 +164,38 @@ def test_a_chunk_too_large_for_grpc_falls_back_to_the_one_run(tmp_path):
     series = store.series(CTX, experiment_id="", run=names[2], tag="epoch_loss", all_runs=names)
     assert series.steps.tolist() == [0, 1, 2, 3, 4]
     assert limited.attempts == [names, [names[2]]]
+
+
+def test_many_runs_are_read_a_chunk_at_a_time(tmp_path, monkeypatch):
+    """A search's reads go READ_CHUNK_RUNS runs at a time (the answer of
+    every run at once stays resident), and answer the same as one read."""
+    from tb_callbacks_plugin.server import provider_reads
+    from tb_callbacks_plugin.server.event_store import EventStore
+
+    for r in range(7):
+        with EventWriter(tmp_path / f"exp{r:02d}" / "train") as w:
+            write_scalars(w, "epoch_loss", [1.0 / (i + 1 + r) for i in range(4)])
+            for i in range(r + 1):
+                w.write("lr_change", i, f"change {i}")
+    app = App(tmp_path)
+    whole_scalars = ScalarStore(app.provider).many(CTX, experiment_id="", tag="epoch_loss", runs=None)
+    whole_events = EventStore(app.provider).runs(CTX, experiment_id="")
+    trimmed = []
+    monkeypatch.setattr(provider_reads, "READ_CHUNK_RUNS", 3)
+    monkeypatch.setattr(provider_reads, "return_freed_memory", lambda: trimmed.append(True))
+
+    counting = CountingProvider(app.provider)
+    chunked = ScalarStore(counting).many(CTX, experiment_id="", tag="epoch_loss", runs=None)
+    assert counting.read_runs == [[f"exp{r:02d}/train" for r in rs] for rs in ([0, 1, 2], [3, 4, 5], [6])]
+    assert chunked.keys() == whole_scalars.keys()
+    for run, series in chunked.items():
+        np.testing.assert_array_equal(series.values, whole_scalars[run].values)
+
+    counting = CountingProvider(app.provider)
+    events = EventStore(counting).runs(CTX, experiment_id="")
+    assert counting.calls["read_tensors"] == 3
+    assert [(r.run, r.kinds, [e.json for e in r.events]) for r in events] == [
+        (r.run, r.kinds, [e.json for e in r.events]) for r in whole_events
+    ]
+    assert [r.kinds for r in events] == [{"lr_change": n} for n in range(1, 8)]
+    assert trimmed == [True, True]  # after each store's large read

@@ -5,6 +5,7 @@
 
 import { ApiError, fetchEvents, fetchManyEvents, fetchRuns, fetchScalars, type RunSummary } from "./api";
 import { type DataStore, scalarKey } from "./model";
+import { reportData } from "./report_data";
 
 // More runs to fetch than this: one `many_events` request for all of them.
 const MANY_RUNS = 12;
@@ -24,6 +25,8 @@ export class Loader {
   loading = false;
   /** Bumped when a load ends (for tests and automation). */
   generation = 0;
+  /** Bumped when a load's runs listing arrives: what depends on the runs alone can be asked for then. */
+  listed = 0;
   /** Date.now() when the last load ended, 0 before. */
   lastLoaded = 0;
   reloadError: string | null = null;
@@ -50,6 +53,12 @@ export class Loader {
     this.hooks.changed();
     const data = this.data;
     const reload = data.loadedOnce;
+    // The first load asks for every run's events beside the listing, not
+    // after it: a search's first render waits for both, and each costs the
+    // server a walk of every run. (A later load asks only for runs whose
+    // count changed.)
+    const early = reload || reportData() ? null : fetchManyEvents(); // a report answers run by run
+    early?.catch(() => undefined); // failures are reported where it is awaited
     try {
       let runs;
       try {
@@ -67,6 +76,7 @@ export class Loader {
       const names = new Set(runs.map((r) => r.run));
       for (const run of [...data.events.keys()]) if (!names.has(run)) data.events.delete(run);
       data.setRuns(runs);
+      this.listed += 1;
       this.hooks.changed();
       const tasks: Array<Promise<void>> = [];
       // `runs` carries each run's tags (its `tags` answer), so the metric
@@ -76,21 +86,9 @@ export class Loader {
       this.requestScalars();
       const stale = runs.filter((r) => !data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count);
       // Many runs (a search): every run's events in one request, not one each.
-      if (stale.length > MANY_RUNS) tasks.push(this.fetchAllEvents(stale));
-      for (const r of stale.length > MANY_RUNS ? [] : stale) {
-        tasks.push(
-          fetchEvents(r.run).then(
-            (resp) => {
-              data.setEvents(r.run, resp.events, r.count);
-              if (resp.warnings?.length) data.warnings.set(r.run, resp.warnings);
-            },
-            (e) => {
-              data.eventErrors.set(r.run, message(e));
-              data.touchEvents();
-            },
-          ),
-        );
-      }
+      const many = early !== null || stale.length > MANY_RUNS;
+      if (many) tasks.push(this.fetchAllEvents(stale, early ?? fetchManyEvents()));
+      for (const r of many ? [] : stale) tasks.push(this.fetchOne(r.run));
       if (reload) {
         // Metric series have no cheap change marker: refetch the drawn ones.
         const groups = new Set([...names].map((n) => data.group(n)));
@@ -118,21 +116,38 @@ export class Loader {
     }
   }
 
-  private async fetchAllEvents(stale: RunSummary[]): Promise<void> {
+  private async fetchAllEvents(stale: RunSummary[], asked: ReturnType<typeof fetchManyEvents>): Promise<void> {
     const data = this.data;
     try {
-      const answer = await fetchManyEvents();
-      const counts = new Map(stale.map((r) => [r.run, r.count]));
+      const answer = await asked;
+      const wanted = new Set(stale.map((r) => r.run));
       for (const resp of answer.runs) {
-        const count = counts.get(resp.run);
-        if (count === undefined) continue;
-        data.setEvents(resp.run, resp.events, count);
+        if (!wanted.delete(resp.run)) continue;
+        // The count held (a run's `count` is its number of events): an
+        // answer older than the listing is asked for again on the next load.
+        data.setEvents(resp.run, resp.events, resp.events.length);
         if (resp.warnings?.length) data.warnings.set(resp.run, resp.warnings);
       }
+      // Runs listed after the answer was made (asked beside the listing): one by one.
+      await Promise.all([...wanted].map((run) => this.fetchOne(run)));
     } catch (e) {
       for (const r of stale) data.eventErrors.set(r.run, message(e));
       data.touchEvents();
     }
+  }
+
+  private fetchOne(run: string): Promise<void> {
+    const data = this.data;
+    return fetchEvents(run).then(
+      (resp) => {
+        data.setEvents(run, resp.events, resp.events.length);
+        if (resp.warnings?.length) data.warnings.set(run, resp.warnings);
+      },
+      (e) => {
+        data.eventErrors.set(run, message(e));
+        data.touchEvents();
+      },
+    );
   }
 
   /** Fetches the series the charts need, once per task however often asked. */

@@ -370,17 +370,21 @@ class App {
     const visible = shown.search ?? shown.runs;
     const pending = visible.filter((r) => !data.events.has(r) && !data.eventErrors.has(r)).length;
     if (pending && data.runs.length && !data.runsError) {
+      // A search's hyperparameters and metric need only the runs listing:
+      // asked for now, they arrive beside the events.
+      if (shown.search) this.search.prefetch(state, data, shown.search, this.loader.listed);
       this.renderProgress(visible.length, pending);
       return;
     }
     const { view, markers, chartMarkers } = this.views.compute(state, data, this.theme.dark);
     this.view = view;
 
-    showSidebar(this.sidebar, view, state, data, this.theme.dark);
+    // A search's runs are all shown (in its table) even with no trial drawn.
+    showSidebar(this.sidebar, view, state, data, this.theme.dark, shown.search ?? view.visibleRuns);
     const hasRuns = this.renderEmpty(view);
     this.search.view.el.hidden = !shown.search || !hasRuns;
     if (shown.search && hasRuns) {
-      this.search.render(state, data, shown.search, !this.loader.loading, this.loader.generation, this.theme.dark);
+      this.search.render(state, data, shown.search, this.loader.listed, this.theme.dark);
     }
     // A search with no trial selected is its table alone.
     const tableOnly = Boolean(shown.search) && !state.trials.length;

@@ -72,6 +72,7 @@ export class SearchView {
   private shownKey: unknown[] = [];
   private active = 0;
   private dark = false;
+  private ink = "#202124";
   private metricKeys = "";
   private columnsFor = "\u0002";
 
@@ -210,6 +211,9 @@ export class SearchView {
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(this.shown.length, Math.ceil((top + VIEWPORT_ROWS * ROW_HEIGHT) / ROW_HEIGHT) + OVERSCAN);
     const selected = new Set(state.selected);
+    // Read once a paint, not per sparkline: each read forces a style
+    // recalculation of the whole page (thousands of sidebar rows).
+    this.ink = getComputedStyle(this.el).getPropertyValue("--cbe-text") || "#202124";
     const out: HTMLElement[] = [];
     for (let i = first; i < last; i++) out.push(this.rowEl(this.shown[i], i, selected.has(this.shown[i].trial)));
     this.body.style.transform = `translateY(${first * ROW_HEIGHT}px)`;
@@ -274,7 +278,7 @@ export class SearchView {
       ctx.fillStyle = kindStyle(kind, this.dark).color;
       ctx.fillRect(Math.round(X(epoch)), 0, Math.max(1, pr), 4 * pr);
     }
-    ctx.strokeStyle = getComputedStyle(this.el).getPropertyValue("--cbe-text") || "#202124";
+    ctx.strokeStyle = this.ink;
     ctx.lineWidth = pr;
     ctx.beginPath();
     let pen = false;

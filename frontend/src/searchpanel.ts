@@ -8,7 +8,7 @@ import { Memo } from "./memo";
 import type { DataStore } from "./model";
 import { SearchView } from "./search";
 import type { State, Store } from "./state";
-import { metricChoices, metricKey, type TrialRow, trialRows, trialsOf } from "./trials";
+import { type Metric, metricChoices, metricKey, type TrialRow, trialRows, trialsOf } from "./trials";
 
 // Points per trial's metric: enough for a sparkline; best and final are exact
 // (the route keeps every bucket's extremes and the last point).
@@ -48,12 +48,26 @@ export class SearchPanel {
     });
   }
 
-  /** Renders the table of the trials of `runs`; `generation` counts the tab's loads (asks again after each). */
-  render(state: State, data: DataStore, runs: string[], idle: boolean, generation: number, dark: boolean): void {
+  /**
+   * Asks for the hyperparameters and the chosen metric of the trials of
+   * `runs` once per load; `listed` counts the runs listings (loader.ts).
+   * They need only the listing, so they load beside every run's events.
+   */
+  prefetch(state: State, data: DataStore, runs: string[], listed: number): void {
     const trials = trialsOf(runs, data);
+    this.fetch(listed, this.metricOf(state, trials, data).metric?.tag ?? null);
+  }
+
+  private metricOf(state: State, trials: Map<string, string[]>, data: DataStore): { choices: Metric[]; metric: Metric | null } {
     const { choices, preferred } = metricChoices(trials, data);
-    const metric = choices.find((m) => metricKey(m) === state.trialMetric) ?? preferred;
-    if (idle) this.fetch(generation, metric?.tag ?? null);
+    return { choices, metric: choices.find((m) => metricKey(m) === state.trialMetric) ?? preferred };
+  }
+
+  /** Renders the table of the trials of `runs` (asking for what it lacks, as `prefetch`). */
+  render(state: State, data: DataStore, runs: string[], listed: number, dark: boolean): void {
+    const trials = trialsOf(runs, data);
+    const { choices, metric } = this.metricOf(state, trials, data);
+    this.fetch(listed, metric?.tag ?? null);
     const rows = this.rows.get([data.eventsVersion, data.metricsVersion, runs.length, runs[0], runs[runs.length - 1], this.version, metric ? metricKey(metric) : ""], () =>
       trialRows(trials, data, this.hparams, metric, this.seriesTag === metric?.tag ? this.series : new Map()),
     );

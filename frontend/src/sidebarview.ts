@@ -10,9 +10,10 @@ import { glyph } from "./shapes";
 import type { Sidebar } from "./sidebar";
 import type { State } from "./state";
 
-export function showSidebar(sidebar: Sidebar, view: View, state: State, data: DataStore, dark: boolean): void {
+/** `listed`: the runs the tab shows (a search's: every trial in its table, drawn or not). */
+export function showSidebar(sidebar: Sidebar, view: View, state: State, data: DataStore, dark: boolean, listed: string[]): void {
   sidebar.setRunFilter(state.runFilter, view.runFilterError);
-  const visible = new Set(view.visibleRuns);
+  const visible = new Set(listed);
   const filter = runFilter(state.runFilter);
   sidebar.runs.update(
     data.runs
@@ -46,9 +47,9 @@ export function showSidebar(sidebar: Sidebar, view: View, state: State, data: Da
   const charted = new Set(view.charts.map((c) => c.tag));
   sidebar.tags.update(view.availableTags.map((tag) => ({ key: tag, label: tag, checked: charted.has(tag) })));
   sidebar.setTagsHint(view.availableTags.length ? "" : view.visibleRuns.length ? "No scalar metrics in the selected runs." : "");
-  const shownEvents = view.visibleRuns.reduce((n, run) => n + (data.runs[data.runIndex.get(run) ?? -1]?.count ?? 0), 0);
+  const shownEvents = listed.reduce((n, run) => n + (data.runs[data.runIndex.get(run) ?? -1]?.count ?? 0), 0);
   sidebar.setCounts(
-    `${view.visibleRuns.length} of ${data.runs.length}`,
+    `${fmtNumber(listed.length)} of ${fmtNumber(data.runs.length)}`,
     `${fmtNumber(shownEvents)} events`,
     `${charted.size} of ${view.availableTags.length}`,
   );

@@ -202,6 +202,10 @@ function sortValue(row: TrialRow, column: TrialColumn): number | string | null {
   return COLUMN_VALUES[column]?.(row) ?? null;
 }
 
+// One collator for every comparison: `localeCompare` builds one per call,
+// which made sorting 3,000 trials by name take ~100 ms.
+const NAMES = new Intl.Collator(undefined, { numeric: true });
+
 /** Rows passing the filter and ending, sorted (missing values last either way). */
 export function shownRows(rows: TrialRow[], filter: string, ending: string | null, column: TrialColumn, descending: boolean): TrialRow[] {
   const needle = filter.trim().toLowerCase();
@@ -211,7 +215,7 @@ export function shownRows(rows: TrialRow[], filter: string, ending: string | nul
   keyed.sort((a, b) => {
     if (a.v === null || b.v === null) return a.v === b.v ? 0 : a.v === null ? 1 : -1;
     if (typeof a.v === "number" && typeof b.v === "number") return sign * (a.v - b.v) || (a.row.trial < b.row.trial ? -1 : 1);
-    const c = String(a.v).localeCompare(String(b.v), undefined, { numeric: true });
+    const c = NAMES.compare(String(a.v), String(b.v));
     return sign * c || (a.row.trial < b.row.trial ? -1 : 1);
   });
   return keyed.map((k) => k.row);

@@ -27,6 +27,7 @@ import collections
 import json
 import logging
 import math
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -38,6 +39,7 @@ from tensorboard.data import provider
 
 from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.event_format import Event
+from tb_callbacks_plugin.server import provider_reads
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 logger = logging.getLogger(__name__)
@@ -350,6 +352,26 @@ class EventStore:
         listing: dict[str, dict[str, tuple[str | None, Any]]],
         stale: dict[tuple[str, str], tuple[int, float]],
     ) -> dict[tuple[str, str], _TagEntry]:
+        """Reads and decodes the `stale` tags, a chunk of runs at a time."""
+        by_run: dict[str, list[tuple[str, str]]] = {}
+        for key in sorted(stale):
+            by_run.setdefault(key[0], []).append(key)
+        runs = list(by_run)
+        out: dict[tuple[str, str], _TagEntry] = {}
+        for chunk in provider_reads.chunks(runs):
+            keys = [key for run in chunk for key in by_run[run]]
+            out.update(self._read_chunk(ctx, experiment_id, listing, {key: stale[key] for key in keys}))
+        if provider_reads.is_large(runs):
+            provider_reads.return_freed_memory()
+        return out
+
+    def _read_chunk(
+        self,
+        ctx: Any,
+        experiment_id: str,
+        listing: dict[str, dict[str, tuple[str | None, Any]]],
+        stale: dict[tuple[str, str], tuple[int, float]],
+    ) -> dict[tuple[str, str], _TagEntry]:
         data = self._read_tensors(ctx, experiment_id, sorted(stale))
         out = {}
         for (run, tag), version in stale.items():
@@ -457,7 +479,8 @@ def _decode_record(run: str, datum: provider.TensorDatum) -> _Record:
             record.bad += 1
             continue
         wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
-        record.events.append(StoredEvent(event.step, wall_time, event.kind, text))
+        # Thousands of runs hold the same few kinds: one string each.
+        record.events.append(StoredEvent(event.step, wall_time, sys.intern(event.kind), text))
         record.chars += len(text)
     return record
 

@@ -27,6 +27,7 @@ import numpy as np
 from tensorboard.data import provider
 from tensorboard.plugins.scalar import metadata as scalar_metadata
 
+from tb_callbacks_plugin.server import provider_reads
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 
 DEFAULT_CHUNK_RUNS = 64
@@ -125,9 +126,10 @@ class ScalarStore:
 
     def many(self, ctx: Any, *, experiment_id: str, tag: str, runs: list[str] | None) -> dict[str, Series]:
         """The points of `tag` in each of `runs` (every run when None) that
-        has it: one listing, then one read of the series not kept or changed
-        (TensorBoard's Python loader converts each point on every read, ~30
-        us a point, so a search's every series is read once, not per load)."""
+        has it: one listing, then reads (`provider_reads.READ_CHUNK_RUNS`
+        runs each) of the series not kept or changed (TensorBoard's Python
+        loader converts each point on every read, ~30 us a point, so a
+        search's every series is read once, not per load)."""
         listing = self._provider.list_scalars(
             ctx,
             experiment_id=experiment_id,
@@ -147,15 +149,18 @@ class ScalarStore:
                 found[run] = kept
         if stale:
             with self._read_lock:
-                read = self._read(ctx, experiment_id, tag, stale)
-                if len(read) < len(stale):
-                    # Over the data server's answer limit: a chunk of runs at a time.
-                    for start in range(0, len(stale), self._chunk_runs):
-                        read.update(
-                            self._read(ctx, experiment_id, tag, stale[start : start + self._chunk_runs])
-                        )
-                self._keep(experiment_id, tag, read)
-            found.update(read)
+                for chunk in provider_reads.chunks(stale):
+                    read = self._read(ctx, experiment_id, tag, chunk)
+                    if len(read) < len(chunk):
+                        # Over the data server's answer limit: fewer runs at a time.
+                        for start in range(0, len(chunk), self._chunk_runs):
+                            read.update(
+                                self._read(ctx, experiment_id, tag, chunk[start : start + self._chunk_runs])
+                            )
+                    self._keep(experiment_id, tag, read)
+                    found.update(read)
+            if provider_reads.is_large(stale):
+                provider_reads.return_freed_memory()
         return found
 
     def _current(self, key: tuple[str, str, str], version: tuple[int, float]) -> Series | None:
