@@ -24,12 +24,16 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
 
 from tb_callbacks_plugin.eventfiles import crc_bulk, records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.scalar_reader import _NUMPY_DTYPES, scalar_value
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.storage import Contents
 
 # Records longer than this are never scalars worth a layout (a first record
 # carrying a long description is decoded by protobuf instead), and copying
@@ -289,7 +293,7 @@ class _Damaged(Exception):
     """A record failed its checks: the file is read again record by record."""
 
 
-def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
+def read_file(buf: Contents, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
     """The scalar-shaped values and plugin metadata of one event file's bytes.
 
     Every record's header and data CRC are checked: in bulk for the records
@@ -338,7 +342,7 @@ _CHUNK = 1 << 16
 
 
 def _read_records(
-    buf: bytes,
+    buf: Contents,
     heads: np.ndarray,
     lengths: np.ndarray,
     name: str,
@@ -399,7 +403,7 @@ _ROW_HASH |= np.uint64(1)
 
 
 def _match_layouts(
-    buf: bytes,
+    buf: Contents,
     rows: np.ndarray,
     length: int,
     group: np.ndarray,
@@ -471,7 +475,7 @@ def _match_layouts(
         remaining = remaining[~decided]
 
 
-def _check_template(buf: bytes, head: int, length: int) -> None:
+def _check_template(buf: Contents, head: int, length: int) -> None:
     """The CRCs of a layout's template record, which bulk checks compare the others with."""
     one = np.array([head], dtype=np.int64), np.array([length], dtype=np.int64)
     if not records.check_records(buf, *one)[0]:
@@ -484,7 +488,7 @@ _MAX_COMPILED_PASSES = 8
 
 
 def _match_compiled(
-    buf: bytes,
+    buf: Contents,
     view: np.ndarray,
     heads: np.ndarray,
     group: np.ndarray,
@@ -571,7 +575,7 @@ def _add(
 
 
 def _read_slow(
-    buf: bytes,
+    buf: Contents,
     starts: np.ndarray,
     lengths: np.ndarray,
     indices: np.ndarray,
