@@ -301,6 +301,11 @@ def _length_crcs_of(lengths: np.ndarray) -> np.ndarray:
     return crcs[which.ravel()]
 
 
+def length_crcs(lengths: np.ndarray) -> np.ndarray:
+    """The masked CRC each record header stores for these data lengths (uint32)."""
+    return _length_crcs_of(lengths)
+
+
 def windows(view: np.ndarray, width: int) -> np.ndarray:
     """Every `width`-byte window of `view` as the rows of a zero-copy 2-D view."""
     count = max(len(view) - width + 1, 0)
