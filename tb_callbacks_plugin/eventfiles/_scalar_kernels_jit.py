@@ -56,56 +56,128 @@ def _masked(x):
     return np.uint32((rotated + np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF))
 
 
+SWEEP_DONE, SWEEP_UNKNOWN, SWEEP_DAMAGED = 0, 1, 2
+
+
 @numba.njit(nogil=True, cache=True)
-def match_decode(
-    view,
-    heads,
-    template,
-    compared,
-    words,
-    wall_at,
-    step_at,
-    step_len,
-    value_at,
-    value_width,
-    positions,
-    tables,
-    base,
-    footer_at,
-    fits,
-    step,
-    wall,
-    value,
+def _u64_tail(view, at):
+    """`_u64`, for a word that may run past the end of `view` (missing bytes read as 0)."""
+    x = np.uint64(0)
+    for i in range(8):
+        if at + i < len(view):
+            x |= np.uint64(view[at + i]) << np.uint64(8 * i)
+    return x
+
+
+@numba.njit(nogil=True, cache=True)
+def sweep(
+    view, words, heads, lengths, start, force_slow, crc_table, header_crcs,
+    cand_start, cand_end, cand,
+    word_start, word_end, word_at, word_tmpl, word_mask,
+    crc_start, crc_end, crc_pos, crc_tables, crc_base,
+    budget, rec_layout,
 ):
-    bad = 0
-    for i in range(len(heads)):
+    """Matches records from `start` on in file order against the layouts; returns
+    `(status, record)`: SWEEP_DONE, or the first record that fits no layout while
+    its length still has a `budget` of tries (SWEEP_UNKNOWN), or the first
+    damaged one (SWEEP_DAMAGED)."""
+    max_len = len(cand_start) - 1
+    last_word = words.shape[1]
+    for i in range(start, len(heads)):
         head = heads[i]
-        ok = True
-        # A word at a time, only the words with compared bits (`words`).
-        for w in range(len(words)):
-            at = words[w]
-            if (_u64(view, head + 8 * at) ^ template[at]) & compared[at]:
-                ok = False
-                break
-        fits[i] = ok
-        if not ok:
+        length = lengths[i]
+        # The header: the masked CRC32C of the 8-byte length field (by table
+        # for the lengths layouts have).
+        if length < len(header_crcs):
+            expected = header_crcs[length]
+        else:
+            state = np.uint32(0xFFFFFFFF)
+            for b in range(8):
+                state = crc_table[(state ^ view[head + b]) & np.uint32(0xFF)] ^ (state >> np.uint32(8))
+            expected = _masked(state ^ np.uint32(0xFFFFFFFF))
+        if expected != _u32(view, head + 8):
+            return SWEEP_DAMAGED, i
+        rec_layout[i] = -1
+        if i == force_slow or length > max_len:
             continue
-        crc = np.uint32(base)
-        for t in range(len(positions)):
-            crc = np.uint32(crc ^ tables[t, view[head + positions[t]]])
-        if _masked(crc) != _u32(view, head + footer_at):
-            bad += 1
+        found = -1
+        for c in range(cand_start[length], cand_end[length]):
+            k = cand[c]
+            ok = True
+            for w in range(word_start[k], word_end[k]):
+                at = head + word_at[w]
+                x = words[at & 7, at >> 3] if (at >> 3) < last_word else _u64_tail(view, at)
+                if (x ^ word_tmpl[w]) & word_mask[w]:
+                    ok = False
+                    break
+            if ok:
+                found = k
+                break
+        if found < 0:
+            if budget[length] > 0:
+                return SWEEP_UNKNOWN, i
+            continue
+        crc = np.uint32(crc_base[found])
+        for t in range(crc_start[found], crc_end[found]):
+            crc = np.uint32(crc ^ crc_tables[t, view[head + crc_pos[t]]])
+        if _masked(crc) != _u32(view, head + 12 + length):
+            return SWEEP_DAMAGED, i
+        rec_layout[i] = found
+    return SWEEP_DONE, len(heads)
+
+
+@numba.njit(nogil=True, cache=True)
+def gather(
+    view, words, heads, rec_layout, slot_of, slots, wall_at, step_at, step_len, value_at, value_kind, first_of
+):
+    """Steps, wall times, values and record indices of the matched records, grouped
+    by slot (a slot's rows in file order), with each slot's bounds; `first_of`
+    gets each layout's first record."""
+    counts = np.zeros(slots + 1, dtype=np.int64)
+    for i in range(len(heads)):
+        k = rec_layout[i]
+        if k >= 0:
+            if first_of[k] < 0:
+                first_of[k] = i
+            if slot_of[k] >= 0:
+                counts[slot_of[k] + 1] += 1
+    bounds = np.cumsum(counts)
+    at = bounds[:-1].copy()
+    total = bounds[-1]
+    step = np.empty(total, dtype=np.int64)
+    wall = np.empty(total, dtype=np.float64)
+    value = np.empty(total, dtype=np.float64)
+    record = np.empty(total, dtype=np.int64)
+    for i in range(len(heads)):
+        k = rec_layout[i]
+        if k < 0 or slot_of[k] < 0:
+            continue
+        j = at[slot_of[k]]
+        at[slot_of[k]] += 1
+        head = heads[i]
         s = np.uint64(0)
-        if step_at >= 0:
-            for b in range(step_len):
-                s |= np.uint64(view[head + step_at + b] & 0x7F) << np.uint64(7 * b)
-        step[i] = np.int64(s)
-        if wall_at >= 0:
-            wall[i] = np.uint64(_u64(view, head + wall_at)).view(np.float64)
-        else:
-            wall[i] = 0.0
-        if value_width == 4:
-            value[i] = np.float64(np.uint32(_u32(view, head + value_at)).view(np.float32))
-        else:
-            value[i] = np.uint64(_u64(view, head + value_at)).view(np.float64)
-    return bad
+        if step_at[k] >= 0:
+            for b in range(step_len[k]):
+                s |= np.uint64(view[head + step_at[k] + b] & 0x7F) << np.uint64(7 * b)
+        step[j] = np.int64(s)
+        w = head + wall_at[k]
+        wall[j] = np.uint64(words[w & 7, w >> 3]).view(np.float64) if wall_at[k] >= 0 else 0.0
+        p = head + value_at[k]
+        kind = value_kind[k]
+        if kind == 0:
+            value[j] = np.float64(np.uint32(_u32(view, p)).view(np.float32))
+        elif kind == 1:
+            value[j] = np.uint64(words[p & 7, p >> 3]).view(np.float64)
+        elif kind == 2:  # int32
+            value[j] = np.float64(np.int64(_u32(view, p)) - (np.int64(_u32(view, p) >> np.uint32(31)) << 32))
+        elif kind == 3:  # int64
+            value[j] = np.float64(np.uint64(_u64(view, p)).view(np.int64))
+        elif kind == 4:  # int8
+            value[j] = np.float64(np.int64(view[p]) - (np.int64(view[p] >> 7) << 8))
+        elif kind == 5:  # int16
+            u = np.int64(view[p]) | (np.int64(view[p + 1]) << 8)
+            value[j] = np.float64(u - ((u >> 15) << 16))
+        else:  # uint8
+            value[j] = np.float64(view[p])
+        record[j] = i
+    return bounds, step, wall, value, record

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from google_crc32c import extend as _extend
 from google_crc32c import value as _value
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.storage import Contents
 
 _POLY = 0x82F63B78  # CRC32C (Castagnoli), bit-reflected
 _ONES = 0xFFFFFFFF
@@ -123,7 +127,7 @@ class RangeCrcs:
 
     def __init__(
         self,
-        buf: bytes,
+        buf: Contents,
         *,
         crc: Callable[[bytes], int] = _value,
         extend: Callable[[int, bytes], int] = _extend,

@@ -12,12 +12,16 @@ from __future__ import annotations
 import struct
 import warnings
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 from google_crc32c import extend as _crc32c_extend
 from google_crc32c import value as _crc32c
 
 from tb_callbacks_plugin.eventfiles import crc_ranges
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.storage import Contents
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -51,7 +55,7 @@ def frame(data: bytes) -> bytes:
 _length_crcs: dict[bytes, int] = {}
 
 
-def _header_ok(buf: bytes, pos: int) -> int | None:
+def _header_ok(buf: Contents, pos: int) -> int | None:
     """The record length at `pos` if its header checks out, else None."""
     if pos + HEADER_SIZE > len(buf):
         return None
@@ -86,7 +90,7 @@ class _Resync:
     _FIRST_WINDOW = 64
     _MAX_WINDOW = 1 << 20
 
-    def __init__(self, buf: bytes) -> None:
+    def __init__(self, buf: Contents) -> None:
         self.buf = buf
         self.view = np.frombuffer(buf, dtype=np.uint8)
         self.ranges = crc_ranges.RangeCrcs(buf, crc=_crc32c, extend=_crc32c_extend)
@@ -148,7 +152,7 @@ def _mask_many(raw: np.ndarray) -> np.ndarray:
     return ((masked + np.uint64(0xA282EAD8)) & np.uint64(0xFFFFFFFF)).astype(np.uint32)
 
 
-def iter_records(buf: bytes, *, name: str = "<buffer>", marker: bytes | None = None) -> Iterator[bytes]:
+def iter_records(buf: Contents, *, name: str = "<buffer>", marker: bytes | None = None) -> Iterator[bytes]:
     """Yields the data of each valid record in `buf`.
 
     With `marker`, only records whose data contain it are yielded; the others
@@ -192,7 +196,7 @@ def iter_records(buf: bytes, *, name: str = "<buffer>", marker: bytes | None = N
         return
 
 
-def record_spans(buf: bytes, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
+def record_spans(buf: Contents, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
     """`(starts, lengths)` of the data of every valid record in `buf`, as int64 arrays.
 
     The same records, checks and warnings as `iter_records`, for readers that
@@ -230,7 +234,7 @@ def record_spans(buf: bytes, *, name: str = "<buffer>") -> tuple[np.ndarray, np.
     )
 
 
-def _walk(buf: bytes) -> tuple[np.ndarray, int]:
+def _walk(buf: Contents) -> tuple[np.ndarray, int]:
     """Offsets of the records that follow each other from byte 0, and where the chain ends.
 
     Only the length fields are followed here (the tightest loop Python
@@ -248,7 +252,7 @@ def _walk(buf: bytes) -> tuple[np.ndarray, int]:
     return np.array(heads, dtype=np.int64), pos
 
 
-def _spans_from(buf: bytes, pos: int, name: str) -> Iterator[tuple[int, int]]:
+def _spans_from(buf: Contents, pos: int, name: str) -> Iterator[tuple[int, int]]:
     """`(data_start, data_end)` of each valid record from `pos` on, record by record.
 
     Damage is skipped with a `CorruptRecordWarning` up to the next valid
@@ -297,6 +301,11 @@ def _length_crcs_of(lengths: np.ndarray) -> np.ndarray:
     return crcs[which.ravel()]
 
 
+def length_crcs(lengths: np.ndarray) -> np.ndarray:
+    """The masked CRC each record header stores for these data lengths (uint32)."""
+    return _length_crcs_of(lengths)
+
+
 def windows(view: np.ndarray, width: int) -> np.ndarray:
     """Every `width`-byte window of `view` as the rows of a zero-copy 2-D view."""
     count = max(len(view) - width + 1, 0)
@@ -322,7 +331,7 @@ _MAX_PERIOD = 8
 _FIRST_PROBE = 64
 
 
-def walk_records(buf: bytes) -> tuple[np.ndarray, np.ndarray, int]:
+def walk_records(buf: Contents) -> tuple[np.ndarray, np.ndarray, int]:
     """`(heads, lengths, end)`: the offset and data length of each record in the
     chain that follows length fields from byte 0, and where the chain stops
     (`len(buf)` when it covers the whole buffer).
@@ -382,7 +391,7 @@ def _period(lengths: list[int]) -> int:
     return 0
 
 
-def _repeats(buf: bytes, pos: int, pattern: list[int]) -> int:
+def _repeats(buf: Contents, pos: int, pattern: list[int]) -> int:
     """How many times in a row the records from `pos` on have exactly `pattern`'s lengths."""
     sizes = [n + HEADER_SIZE + FOOTER_SIZE for n in pattern]
     stride = sum(sizes)
@@ -405,7 +414,7 @@ def _repeats(buf: bytes, pos: int, pattern: list[int]) -> int:
     return done
 
 
-def spans_from(buf: bytes, pos: int, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
+def spans_from(buf: Contents, pos: int, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
     """`(starts, lengths)` of the data of every valid record from `pos` on, record by
     record, damage skipped with the warnings of `iter_records` (for the tail
     a bulk walk could not follow)."""
@@ -421,7 +430,7 @@ def masked_crcs(raw: np.ndarray) -> np.ndarray:
     return _mask_many(raw)
 
 
-def check_records(buf: bytes, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def check_records(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Per record (offset `heads`, data length `lengths`, both inside `buf`): are its
     header and data CRCs right? One checksum call per record: for records no
     bulk check covers."""

@@ -156,7 +156,7 @@ def _decoded(
 
         def read(path: str) -> FileScalars | None:
             try:
-                buf = storage.read_bytes(path)
+                buf = storage.map_bytes(path)
             except FileNotFoundError:
                 return None  # removed since it was listed
             return scalar_layout.read_file(buf, path, want_tag)

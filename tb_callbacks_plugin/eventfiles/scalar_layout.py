@@ -24,12 +24,16 @@ import os
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_shape_pb2
 
 from tb_callbacks_plugin.eventfiles import crc_bulk, records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.scalar_reader import _NUMPY_DTYPES, scalar_value
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.storage import Contents
 
 # Records longer than this are never scalars worth a layout (a first record
 # carrying a long description is decoded by protobuf instead), and copying
@@ -289,7 +293,7 @@ class _Damaged(Exception):
     """A record failed its checks: the file is read again record by record."""
 
 
-def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
+def read_file(buf: Contents, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
     """The scalar-shaped values and plugin metadata of one event file's bytes.
 
     Every record's header and data CRC are checked: in bulk for the records
@@ -315,16 +319,19 @@ def read_file(buf: bytes, name: str, want_tag: Callable[[str], bool] | None = No
     if compiled:
         view = np.frombuffer(buf, dtype=np.uint8)
         heads, lengths, end = scalar_kernels.walk(view, records.MAX_RECORD_BYTES)
+        del view  # (a mapping cannot close while a view of it lives)
     else:
         heads, lengths, end = records.walk_records(buf)
     try:
-        out = _read_records(buf, heads, lengths, name, want_tag, compiled)
+        out = _read_swept(buf, heads, lengths, name, want_tag) if compiled else (
+            _read_records(buf, heads, lengths, name, want_tag)
+        )
     except _Damaged:
         starts, lengths = records.record_spans(buf, name=name)
-        return _read_records(buf, starts - records.HEADER_SIZE, lengths, name, want_tag, compiled=False)
+        return _read_records(buf, starts - records.HEADER_SIZE, lengths, name, want_tag)
     if end < len(buf):
         starts, tail_lengths = records.spans_from(buf, end, name=name)
-        tail = _read_records(buf, starts - records.HEADER_SIZE, tail_lengths, name, want_tag, compiled=False)
+        tail = _read_records(buf, starts - records.HEADER_SIZE, tail_lengths, name, want_tag)
         for rows in tail.rows:
             rows.record = rows.record + len(heads)
         out.rows.extend(tail.rows)
@@ -338,15 +345,14 @@ _CHUNK = 1 << 16
 
 
 def _read_records(
-    buf: bytes,
+    buf: Contents,
     heads: np.ndarray,
     lengths: np.ndarray,
     name: str,
     want_tag: Callable[[str], bool] | None,
-    compiled: bool,
 ) -> FileScalars:
-    """The records at `heads` (offsets of whole records, data `lengths` long), decoded,
-    with the numba loops of `scalar_kernels` when `compiled`.
+    """The records at `heads` (offsets of whole records, data `lengths` long), decoded
+    with numpy, length group by length group.
 
     Raises `_Damaged` when any record fails its checks.
     """
@@ -375,8 +381,6 @@ def _read_records(
         if length > MAX_LAYOUT_BYTES:
             continue  # none, or the records already listed for the slow path
         width = -(-(length + frame) // 8) * 8
-        if compiled:
-            group = _match_compiled(buf, view, heads, group, length, width, out, slow, want_tag)
         if width not in windows:
             windows[width] = records.windows(view, width)
         for first in range(0, len(group), _CHUNK):
@@ -399,7 +403,7 @@ _ROW_HASH |= np.uint64(1)
 
 
 def _match_layouts(
-    buf: bytes,
+    buf: Contents,
     rows: np.ndarray,
     length: int,
     group: np.ndarray,
@@ -471,72 +475,79 @@ def _match_layouts(
         remaining = remaining[~decided]
 
 
-def _check_template(buf: bytes, head: int, length: int) -> None:
+def _check_template(buf: Contents, head: int, length: int) -> None:
     """The CRCs of a layout's template record, which bulk checks compare the others with."""
     one = np.array([head], dtype=np.int64), np.array([length], dtype=np.int64)
     if not records.check_records(buf, *one)[0]:
         raise _Damaged
 
 
-# Records of one length are matched with this many layouts by compiled
-# passes; more (many tags of one structure) are left to one hashing pass.
-_MAX_COMPILED_PASSES = 8
-
-
-def _match_compiled(
-    buf: bytes,
-    view: np.ndarray,
+def _read_swept(
+    buf: Contents,
     heads: np.ndarray,
-    group: np.ndarray,
-    length: int,
-    width: int,
-    out: FileScalars,
-    slow: list[np.ndarray],
+    lengths: np.ndarray,
+    name: str,
     want_tag: Callable[[str], bool] | None,
-) -> np.ndarray:
-    """Decodes the records of one length (record indices `group`) a layout at a time
-    in one compiled pass each; returns those left to the numpy path (an
-    integer tensor, or many tags of one length, matched there in one
-    hashing pass rather than one pass per tag)."""
-    remaining = group
-    misses = passes = 0
-    footer_at = records.HEADER_SIZE + length
-    while len(remaining):
-        first = int(remaining[0])
-        head = int(heads[first])
-        layout = _layout(buf[head : head + footer_at + records.FOOTER_SIZE], length, width)
-        if layout is None or layout.value_dtype.itemsize not in (4, 8) or layout.value_dtype.kind != "f":
-            misses += 1
-            if layout is not None or misses >= MAX_MISSES_PER_LENGTH:
-                return remaining  # an integer tensor, or no scalars: the numpy path decides
-            slow.append(remaining[:1])
-            remaining = remaining[1:]
-            continue
+) -> FileScalars:
+    """`_read_records` with the compiled sweep (`scalar_kernels.sweep`): one pass over
+    the records in file order matches each with the layouts learned so far
+    (learning one from a record that fits none) and checks its CRCs, a
+    second decodes the rows straight into one array per tag.
+
+    Raises `_Damaged` when any record fails its checks.
+    """
+    out = FileScalars()
+    view = np.frombuffer(buf, dtype=np.uint8)
+    frame = records.HEADER_SIZE + records.FOOTER_SIZE
+    slots: dict[tuple[str, bool], int] = {}  # (tag, tensor) -> the slot of its rows
+    layouts: list[_Layout] = []
+
+    def learn(index: int) -> scalar_kernels.Spec | None:
+        head, length = int(heads[index]), int(lengths[index])
+        width = -(-(length + frame) // 8) * 8
+        layout = _layout(buf[head : head + length + frame], length, width)
+        if layout is None or layout.value_dtype.str not in scalar_kernels.VALUE_KINDS:
+            return None
         _check_template(buf, head, length)
-        fits, step, wall, value, bad = scalar_kernels.match_decode(
-            view,
-            heads[remaining],
-            np.frombuffer(buf, dtype=np.uint8, count=width, offset=head),
-            layout.compared,
-            -1 if layout.wall_at is None else layout.wall_at,
-            -1 if layout.step_at is None else layout.step_at,
-            layout.step_len,
-            layout.value_at,
-            layout.value_dtype.itemsize,
-            layout.crc,
-            footer_at,
+        wanted = want_tag is None or want_tag(layout.tag)
+        template = np.zeros(width, dtype=np.uint8)
+        template[: length + frame] = view[head : head + length + frame]
+        layouts.append(layout)
+        return scalar_kernels.Spec(
+            length=length,
+            template=template,
+            compared=layout.compared,
+            crc=layout.crc,
+            wall_at=-1 if layout.wall_at is None else layout.wall_at,
+            step_at=-1 if layout.step_at is None else layout.step_at,
+            step_len=layout.step_len,
+            value_at=layout.value_at,
+            value_dtype=layout.value_dtype,
+            slot=slots.setdefault((layout.tag, layout.tensor), len(slots)) if wanted else -1,
         )
-        if bad:
+
+    try:
+        matched, specs = scalar_kernels.sweep(
+            view, heads, lengths, learn, MAX_LAYOUT_BYTES, MAX_MISSES_PER_LENGTH
+        )
+    except scalar_kernels.Damaged:
+        raise _Damaged from None
+    bounds, step, wall, value, record, first = scalar_kernels.gather(view, heads, matched, specs, len(slots))
+    for (tag, tensor), slot in slots.items():
+        a, b = int(bounds[slot]), int(bounds[slot + 1])
+        if b > a:
+            out.rows.append(Rows(tag, tensor, record[a:b], step[a:b], wall[a:b], value[a:b]))
+    out.plugins.extend(
+        (int(at), layout.tag, layout.plugin)
+        for layout, at in zip(layouts, first.tolist(), strict=True)
+        if layout.plugin and at >= 0
+    )
+    slow = np.flatnonzero(matched < 0)
+    if len(slow):
+        if not records.check_records(buf, heads[slow], lengths[slow]).all():
             raise _Damaged
-        if fits.all():  # the usual case: no copies
-            _append(out, layout, remaining, step, wall, value, want_tag)
-            return remaining[:0]
-        _append(out, layout, remaining[fits], step[fits], wall[fits], value[fits], want_tag)
-        remaining = remaining[~fits]
-        passes += 1
-        if passes >= _MAX_COMPILED_PASSES:
-            return remaining
-    return remaining
+        _read_slow(buf, heads, lengths, slow, name, out, want_tag, at=records.HEADER_SIZE)
+    return out
 
 
 def _append(
@@ -571,7 +582,7 @@ def _add(
 
 
 def _read_slow(
-    buf: bytes,
+    buf: Contents,
     starts: np.ndarray,
     lengths: np.ndarray,
     indices: np.ndarray,
