@@ -51,6 +51,31 @@ import keras
 from tb_callbacks_plugin import callbacks
 import keras_helpers
 
+def on_disk(epoch):
+    # What the writers' periodic flushes must have put on disk by epoch `epoch`:
+    # every lr_change up to it and the epoch scalars before it.
+    import warnings
+    from tb_callbacks_plugin import read_events
+    from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+    from tb_callbacks_plugin.eventfiles.scalar_reader import read_run_metrics
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a record half-written by the flush in progress
+        events = [e for e in read_events(config["log_dir"]) if e.run == "train"]
+        changes = [e.epoch for e in events if e.kind == "lr_change"]
+        if config.get("lr_schedule") and changes[-(epoch + 1):] != list(range(epoch + 1)):
+            return False
+        if epoch == 0:
+            return True
+        metrics = read_run_metrics("train", find_runs(config["log_dir"])["train"])
+        loss = metrics.scalars.get("epoch_loss")
+        return loss is not None and loss.steps[-epoch:] == list(range(epoch))
+
+def wait_on_disk(epoch):
+    # Waits for the flushes themselves, not for a time a loaded machine may
+    # overrun; the parent's timeout ends a wait for a flush that never comes.
+    while not on_disk(epoch):
+        time.sleep(0.02)
+
 def die(why):
     print("KILL " + why, flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -65,7 +90,8 @@ class Kill(keras.callbacks.Callback):
         if kill.get("when") == "stopped" and self.model.stop_training:
             die(f"stopped at batch {batch}")
         if kill.get("when") == "batch" and (self.epoch, batch) == (kill["epoch"], kill["batch"]):
-            time.sleep(kill.get("sleep", 0))
+            if kill.get("durable"):
+                wait_on_disk(self.epoch)
             die(f"epoch {self.epoch} batch {batch}")
     def on_epoch_end(self, epoch, logs=None):
         if (config.get("kill") or {}).get("when") == "stopped" and self.model.stop_training:
@@ -182,9 +208,9 @@ CRASHES = {
     "early": dict(lr_schedule=True, early_stop=True, kill={"when": "stopped"}),
     # fit returned (train_end written); killed before the interpreter's exit handlers.
     "after_fit": dict(lr_schedule=True, early_stop=True, kill={"when": "after_fit"}),
-    # A random batch; after a pause longer than the writer's flush interval,
-    # so that what was written before is on disk and can be asserted exactly.
-    "random": dict(lr_schedule=True, kill={"when": "batch", "sleep": 1.5, **RANDOM_KILL}),
+    # A random batch; once the writers' periodic flushes have put what was
+    # written before on disk, so that it can be asserted exactly.
+    "random": dict(lr_schedule=True, kill={"when": "batch", "durable": True, **RANDOM_KILL}),
 }
 
 

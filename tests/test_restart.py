@@ -39,9 +39,9 @@ def logdir(tmp_path_factory):
                 lr_schedule=True,
                 epochs=BACKUP_EPOCHS,
                 backup_dir=backup,
-                # The pause lets the writer's periodic flush put epoch 2's
-                # lr_change on disk before the kill.
-                kill={"when": "batch", "epoch": KILLED_AT, "batch": 2, "sleep": 1.5},
+                # Killed once the writers' periodic flushes have put epoch 2's
+                # lr_change on disk.
+                kill={"when": "batch", "epoch": KILLED_AT, "batch": 2, "durable": True},
             ),
         }
     )
