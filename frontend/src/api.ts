@@ -24,6 +24,8 @@ export interface CallbackEvent {
   source: string | null;
   message: string;
   data: Record<string, unknown>;
+  /** Which writer wrote it (one per fit and run), when the server knows: an opaque key. */
+  writer?: string;
 }
 
 export interface EventsResponse {

@@ -41,7 +41,14 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",",
 
 
 def event_answer(event: Event) -> dict[str, Any]:
-    """One event as the `events` route serves it (strict JSON: non-finite numbers as strings)."""
+    """One event as the `events` route serves it (strict JSON: non-finite numbers as strings).
+
+    `writer` is an opaque key of the writer that wrote it, as the route's: the
+    route has TensorBoard's tags (which name the writer), the reader has files
+    and gives each file's events their fit within the run (`fits.FitRule`, a
+    fit is one writer's file), so here the key is that fit: it groups the
+    events alike.
+    """
     return {
         "kind": event.kind,
         "step": event.step,
@@ -50,6 +57,7 @@ def event_answer(event: Event) -> dict[str, Any]:
         "source": event.source,
         "message": event.message,
         "data": conventions.name_nonfinite(event.data),
+        "writer": f"fit-{event.fit}",
     }
 
 
