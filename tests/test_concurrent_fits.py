@@ -133,6 +133,16 @@ def test_plot_draws_each_process_fit_from_its_own_file(logdir, tmp_path, monkeyp
         assert list(map(float, line.get_xdata())) == expected, (fit, list(line.get_xdata()))
 
 
+def epoch_end_steps(logdir) -> dict[int, tuple[float, float]]:
+    """Fit -> the global steps of its first and last epoch ends, from its train_begin."""
+    frame = events_dataframe(logdir)
+    out = {}
+    for begin in frame[(frame.run == "shared/train") & (frame.kind == "train_begin")].itertuples():
+        steps = begin.data["steps"]
+        out[begin.fit] = (float(begin.step + steps), float(begin.step + EPOCHS * steps))
+    return out
+
+
 def fits_shown(page, root) -> dict[str, list[tuple[str, str | None]]]:
     """Fit -> (kind, who) of each event in the table, as its details panel names its fit."""
     rows = root.locator(".table-viewport .grid-row")
@@ -149,7 +159,8 @@ def fits_shown(page, root) -> dict[str, list[tuple[str, str | None]]]:
     return out
 
 
-def check_tab(page, root) -> None:
+def check_tab(page, root, *, points_known: dict[int, tuple[float, float]] | None) -> None:
+    """`points_known`: fit -> the steps of its first and last epoch end, where each point's fit is known."""
     shown = fits_shown(page, root)
     assert sorted(shown) == ["0", "1"], shown
     whos = set()
@@ -161,11 +172,22 @@ def check_tab(page, root) -> None:
         assert kinds.count("gate") == EPOCHS and len(gates) == 1, (fit, events)
         whos |= gates
     assert whos == {"a", "b"}
-    # The metric points cannot be told apart here: said, and drawn as one line of both fits.
     card = root.locator(".chart-card[data-tag=epoch_loss]")
     notes = card.locator(".chart-notes").inner_text()
+    legend = card.locator(".legend-run").all_inner_texts()
+    if points_known:
+        # The report read each point's file: each fit's own line, every epoch of it.
+        assert "at the same time" not in notes and "shared/train · fits 0+1" not in legend, (notes, legend)
+        for fit, (first, last) in points_known.items():
+            item = card.locator(".legend-item", has_text=f"shared/train · fit {fit}")
+            assert item.count() == 1, legend
+            # From its first epoch's end to its last's (the x axis is the step).
+            drawn = (float(item.get_attribute("data-x0")), float(item.get_attribute("data-x1")))
+            assert drawn == (first, last), (fit, drawn)
+        return
+    # TensorBoard's series carry no file: the points cannot be told apart; said, and drawn as one line.
     assert "shared/train: fits 0 and 1 were running at the same time" in notes, notes
-    assert "shared/train · fits 0+1" in card.locator(".legend-run").all_inner_texts()
+    assert "shared/train · fits 0+1" in legend, legend
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +209,7 @@ def test_tab_tells_each_process_fit_by_its_writer(logdir, browser, load_fast):
         tab = Tab(browser, server.base)
         try:
             tab.wait_ready()
-            check_tab(tab.page, tab.ui)
+            check_tab(tab.page, tab.ui, points_known=None)
         finally:
             tab.close()
 
@@ -202,6 +224,6 @@ def test_report_tells_each_process_fit_by_its_writer(logdir, tmp_path, browser):
         page.wait_for_function(
             "() => document.querySelector('.cbe-app')?.dataset.state === 'ready'", polling=100, timeout=60_000
         )
-        check_tab(page, page)
+        check_tab(page, page, points_known=epoch_end_steps(logdir))
     finally:
         context.close()

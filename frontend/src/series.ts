@@ -39,8 +39,10 @@ export function seriesParts(
   const nonfinite = Array.isArray(series.nonfinite) ? (series.nonfinite as Array<string | null>) : null;
   let unmapped = false;
   for (let i = 0; i < n; i++) {
-    const running = fits ? fitsRunning(fits, series.wall_time[i]) : [];
-    const fitIndex = running.length ? running[0] : fits ? fitAt(fits, series.wall_time[i]) : 0;
+    const known = series.fit?.[i];
+    const own = fits && known != null && known >= 0 && known < fits.length ? known : null;
+    const running = fits && own == null ? fitsRunning(fits, series.wall_time[i]) : [];
+    const fitIndex = own ?? (running.length ? running[0] : fits ? fitAt(fits, series.wall_time[i]) : 0);
     const fit = fits?.[fitIndex];
     let step = series.step[i];
     if (series.x === "epoch") {
