@@ -567,9 +567,9 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
       if (merged.length) {
         const names = [...new Set(merged.flatMap((p) => p.merged ?? []))];
         chart.notes.push(
-          `${run}: fits ${names.join(" and ")} were running at the same time (two processes fitting into one log_dir), ` +
+          `${run}: fits ${names.join(" and ")} were running at the same time (fitting into one log_dir at once), ` +
             `and TensorBoard merges their points of ${tag} into one series: which fit each point is from cannot be told here, ` +
-            `so they are drawn as one line ("fits ${names.join("+")}"). tb-callbacks plot reads the event files and draws each fit's own.`,
+            `so they are drawn as one line ("fits ${names.join("+")}"). tb-callbacks plot and report read the event files and draw each fit's own.`,
         );
       }
       // With points of fits running at once merged, which fit lost points cannot be told either.
