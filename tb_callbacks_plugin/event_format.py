@@ -92,6 +92,18 @@ class Event:
         return asdict(self)
 
 
+def tag_writer(tag: str) -> str | None:
+    """The writer part of an events tag (`callback_events/events/<writer>.<slot>`), None for other tags.
+
+    Every event a writer writes (one writer per fit and run) carries it, and
+    TensorBoard's loaders both keep tags: it tells concurrent fits' events apart.
+    """
+    if not tag.startswith(EVENTS_TAG_PREFIX):
+        return None
+    writer, dot, slot = tag[len(EVENTS_TAG_PREFIX) :].rpartition(".")
+    return writer if dot and writer and slot.isdigit() else None
+
+
 # ---------------------------------------------------------------- validation
 
 

@@ -27,3 +27,16 @@ def available() -> bool:
 def launch(playwright):
     """A headless Chromium browser from a started `sync_playwright()`."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def running_browser():
+    """Yields one launched browser (for a module-scoped fixture); skips when Chromium is missing."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.needs import need
+
+    need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
+    with sync_playwright() as p:
+        b = launch(p)
+        yield b
+        b.close()

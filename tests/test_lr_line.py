@@ -26,8 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from tb_callbacks_plugin import read_events, scalars_dataframe  # noqa: E402
 from tb_callbacks_plugin.cli import main as cli  # noqa: E402
-from tests.browser import CHROMIUM, available, launch  # noqa: E402
-from tests.needs import need  # noqa: E402
+from tests.browser import running_browser  # noqa: E402
 from tests.tb_server import tensorboard  # noqa: E402
 from tests.test_cli_fits import _figure as plot_figure  # noqa: E402
 from tests.test_frontend import Tab  # noqa: E402
@@ -224,13 +223,7 @@ def markers_at_the_steps(page, root, experiment: str, trained: list[float]) -> l
 
 @pytest.fixture(scope="module")
 def browser():
-    need(available(), f"{CHROMIUM} is missing (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = launch(p)
-        yield b
-        b.close()
+    yield from running_browser()
 
 
 def test_report_draws_the_rate_each_epoch_trained_with(logdir, tmp_path, browser):

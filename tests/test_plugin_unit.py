@@ -191,7 +191,11 @@ def test_events_are_sorted_by_step_then_wall_time_with_all_fields(app):
         (95, "lr_change"),
     ]
     first = events[2]
-    assert set(first) == {"kind", "step", "epoch", "wall_time", "source", "message", "data"}
+    assert set(first) == {"kind", "step", "epoch", "wall_time", "source", "message", "data", "writer"}
+    # The added field names the writer (one per fit): run a's second writer wrote only its train_begin.
+    writers = {e["kind"]: e.pop("writer") for e in events}
+    assert writers["train_begin"] != writers["lr_change"] == writers["early_stop"]
+    assert all(isinstance(w, str) and w for w in writers.values())
     assert first == {
         "kind": "lr_change",
         "step": 50,

@@ -24,6 +24,8 @@ export interface CallbackEvent {
   source: string | null;
   message: string;
   data: Record<string, unknown>;
+  /** Which writer wrote it (one per fit and run), when the server knows: an opaque key. */
+  writer?: string;
 }
 
 export interface EventsResponse {
@@ -42,6 +44,8 @@ export interface ScalarSeries {
   x: "epoch" | "step";
   global_step: Array<number | null> | null;
   nonfinite?: unknown;
+  /** Each point's fit, where the report read it from the point's event file (TensorBoard's series carry no file). */
+  fit?: Array<number | null>;
 }
 
 export class ApiError extends Error {

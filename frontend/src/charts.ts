@@ -21,6 +21,7 @@ export interface ChartCallbacks {
 
 /** The legend's name of a series: the run, and its fit when the experiment had several. */
 export function seriesLabel(s: SeriesSpec): string {
+  if (s.merged?.length) return `${s.run} · fits ${s.merged.join("+")}`;
   return s.fit == null ? s.run : `${s.run} · fit ${s.fit}`;
 }
 

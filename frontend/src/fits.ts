@@ -1,7 +1,13 @@
 // Several fits into one log_dir. Keras numbers every fit's epochs from its
 // initial_epoch and a fresh model restarts the step count, so neither tells
-// fits apart; each fit's `train_begin` does, by its wall time. A point or an
-// event belongs to the last fit that had begun when it was written.
+// fits apart; each fit's `train_begin` does. A fit is one writer's events
+// (the events route names each event's writer: one per fit and run), so two
+// processes fitting into one log_dir at once stay apart; an event whose
+// writer began no fit (another tool's, an old server's) belongs to the last
+// fit that had begun when it was written. Metric points carry no writer
+// (TensorBoard merges every writer's points of a tag into one series): a
+// point belongs to the fit running when it was written, and where several
+// were running it cannot be told whose it is (`fitsRunning`).
 
 import type { CallbackEvent } from "./api";
 
@@ -9,19 +15,29 @@ export interface Fit {
   index: number;
   /** Wall time of its train_begin. */
   wall: number;
+  /** Wall time of its last event (its train_end, once it has one); set by `assignFits`. */
+  end: number;
   /** The global step it began at. */
   step: number;
   initialEpoch: number;
   stepsPerEpoch: number | null;
   /** The last epoch it trained, from its train_end; null while running or unknown. */
   lastEpoch: number | null;
+  /** Writer keys (`writerKey`) of its train_begin. */
+  writers: Set<string>;
 }
 
+type RunEvent = CallbackEvent & { run?: string };
+
+/** The event's writer within its run, or null when the server did not say. */
+export function writerKey(e: RunEvent): string | null {
+  return e.writer == null ? null : `${e.run ?? ""}\u0000${e.writer}`;
+}
 
 /** The fits of one experiment, from its events (any order), by start time. */
-export function fitsOf(events: Iterable<CallbackEvent>): Fit[] {
-  const begins: CallbackEvent[] = [];
-  const ends: CallbackEvent[] = [];
+export function fitsOf(events: Iterable<RunEvent>): Fit[] {
+  const begins: RunEvent[] = [];
+  const ends: RunEvent[] = [];
   for (const e of events) {
     if (e.kind === "train_begin") begins.push(e);
     else if (e.kind === "train_end") ends.push(e);
@@ -29,25 +45,81 @@ export function fitsOf(events: Iterable<CallbackEvent>): Fit[] {
   begins.sort((a, b) => a.wall_time - b.wall_time);
   const fits: Fit[] = [];
   for (const b of begins) {
+    const key = writerKey(b);
     // One fit's train_begin seen twice (two runs of an experiment) is one
     // start; a small model's fits can begin within a second of each other.
-    if (fits.length && b.wall_time === fits[fits.length - 1].wall) continue;
+    const last = fits[fits.length - 1];
+    if (last && b.wall_time === last.wall) {
+      if (key) last.writers.add(key);
+      continue;
+    }
     const spe = b.data.steps;
     fits.push({
       index: fits.length,
       wall: b.wall_time,
+      end: b.wall_time,
       step: b.step,
       initialEpoch: typeof b.data.initial_epoch === "number" ? b.data.initial_epoch : b.epoch ?? 0,
       stepsPerEpoch: typeof spe === "number" && spe > 0 ? spe : null,
       lastEpoch: null,
+      writers: new Set(key ? [key] : []),
     });
   }
   for (const e of ends) {
-    const fit = fits[fitAt(fits, e.wall_time)];
+    const fit = fits[fitOfEvent(fits, e)];
     const last = typeof e.data.last_epoch === "number" ? e.data.last_epoch : e.epoch;
     if (fit && typeof last === "number") fit.lastEpoch = last;
   }
   return fits;
+}
+
+/** The fit of an event: its writer's (the last its writer began by then), else the one running at its time. */
+export function fitOfEvent(fits: readonly Fit[], e: RunEvent): number {
+  const key = writerKey(e);
+  let own = -1;
+  for (const fit of (key && writerFits(fits).get(key)) || []) {
+    if (own < 0 || fit.wall <= e.wall_time) own = fit.index;
+  }
+  return own >= 0 ? own : fitAt(fits, e.wall_time);
+}
+
+const byWriterCache = new WeakMap<readonly Fit[], Map<string, Fit[]>>();
+
+/** Writer key -> the fits it began, by start time (a search's many fits: not a scan per event). */
+function writerFits(fits: readonly Fit[]): Map<string, Fit[]> {
+  let map = byWriterCache.get(fits);
+  if (!map) {
+    map = new Map();
+    for (const fit of fits) {
+      for (const key of fit.writers) {
+        const list = map.get(key);
+        if (list) list.push(fit);
+        else map.set(key, [fit]);
+      }
+    }
+    byWriterCache.set(fits, map);
+  }
+  return map;
+}
+
+/** Each event's fit (`fitOfEvent`), and each fit's `end`; returns each event's fit in order. */
+export function assignFits(fits: readonly Fit[], events: readonly RunEvent[]): number[] {
+  const out = events.map((e) => fitOfEvent(fits, e));
+  events.forEach((e, i) => {
+    const fit = fits[out[i]];
+    if (fit && e.wall_time > fit.end) fit.end = e.wall_time;
+  });
+  return out;
+}
+
+/**
+ * The fits running at `wall` (begun, and not past their last event), when
+ * more than one: a metric point written then could be any of theirs. Empty
+ * when at most one was running (then `fitAt` tells whose it is).
+ */
+export function fitsRunning(fits: readonly Fit[], wall: number): number[] {
+  const running = fits.filter((f) => f.wall <= wall && wall <= f.end);
+  return running.length > 1 ? running.map((f) => f.index) : [];
 }
 
 /** Index of the fit running at `wall` (0 before the first, and without fits). */

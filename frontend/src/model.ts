@@ -4,7 +4,7 @@
 import type { CallbackEvent, RunSummary, ScalarSeries } from "./api";
 import { EpochMap, type XAxis } from "./axis";
 import { compareKinds, runColor } from "./colors";
-import { type Fit, fitAt, fitsOf, type RateChange, stepEpoch, trainedRates } from "./fits";
+import { assignFits, type Fit, fitsOf, type RateChange, stepEpoch, trainedRates } from "./fits";
 import { droppedFits, fitShade, isLearningRate, type PlaceInfo, seriesParts } from "./series";
 import { colorSlots, DISTINCT_RUN_COLORS } from "./palette";
 import { runFilter } from "./runfilter";
@@ -123,6 +123,8 @@ export interface SeriesSpec {
   run: string;
   /** The fit drawn, when the experiment had several (each fit is its own line). */
   fit: number | null;
+  /** The fits whose merged points this line is, when several were running at once (SeriesPart). */
+  merged?: number[] | null;
   /** x of the points whose value was NaN or Inf (drawn as marks, not as points). */
   bad: number[];
   /** Per point, whether it was recorded (false: a corner of a learning-rate step); null: all. */
@@ -256,17 +258,17 @@ function eventFacts(data: DataStore): EventFacts {
   const fits = new Map<string, Fit[]>();
   const lrChanges = new Map<string, Ev[][]>();
   for (const [g, lists] of byGroup) {
-    const groupFits = fitsOf(lists.flat());
+    const all = lists.flat();
+    const groupFits = fitsOf(all);
     fits.set(g, groupFits);
     const changes: Ev[][] = groupFits.length ? groupFits.map(() => []) : [[]];
-    for (const events of lists) {
-      for (const e of events) {
-        const fit = groupFits.length > 1 ? fitAt(groupFits, e.wall_time) : 0;
-        // Only where there are several fits is "which fit" worth saying.
-        e.fit = groupFits.length > 1 ? fit : undefined;
-        if (e.kind === "lr_change") changes[fit]?.push(e);
-      }
-    }
+    const fitOf = assignFits(groupFits, all);
+    all.forEach((e, i) => {
+      const fit = groupFits.length > 1 ? fitOf[i] : 0;
+      // Only where there are several fits is "which fit" worth saying.
+      e.fit = groupFits.length > 1 ? fit : undefined;
+      if (e.kind === "lr_change") changes[fit]?.push(e);
+    });
     lrChanges.set(g, changes);
   }
   const facts = { t0, stepsPerEpoch, fits, lrChanges };
@@ -561,7 +563,17 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         continue;
       }
       const fits = info?.fits ?? [];
-      const dropped = droppedFits(parts, fits, series.x === "epoch");
+      const merged = parts.filter((p) => p.merged);
+      if (merged.length) {
+        const names = [...new Set(merged.flatMap((p) => p.merged ?? []))];
+        chart.notes.push(
+          `${run}: fits ${names.join(" and ")} were running at the same time (fitting into one log_dir at once), ` +
+            `and TensorBoard merges their points of ${tag} into one series: which fit each point is from cannot be told here, ` +
+            `so they are drawn as one line ("fits ${names.join("+")}"). tb-callbacks plot and report read the event files and draw each fit's own.`,
+        );
+      }
+      // With points of fits running at once merged, which fit lost points cannot be told either.
+      const dropped = merged.length ? [] : droppedFits(parts, fits, series.x === "epoch");
       if (dropped.length) {
         chart.notes.push(
           `${run}: ${tag} of fit${dropped.length > 1 ? "s" : ""} ${dropped.join(", ")} ${dropped.length > 1 ? "are" : "is"} missing or partial in TensorBoard's answer. ` +
@@ -577,7 +589,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         }
         let { xs, ys } = part;
         let real: boolean[] | null = null;
-        const fitChanges = changes?.[part.fit];
+        const fitChanges = part.merged ? undefined : changes?.[part.fit];
         if (fitChanges?.length) {
           const rates = fitChanges.map((e) => rateChange(e, state.xAxis, info));
           ({ xs, ys, real } = trainedRates(xs, ys, part.steps, rates));
@@ -586,6 +598,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
           run,
           owner,
           fit: fits.length > 1 ? part.fit : null,
+          merged: part.merged,
           bad: part.bad,
           real,
           color: fitShade(runColor(data.colorSlot(owner), dark), part.fit, fits.length),

@@ -4,7 +4,7 @@
 
 import type { ScalarSeries } from "./api";
 import type { EpochMap, XAxis } from "./axis";
-import { epochEndStep, epochsTrained, type Fit, fitAt, stepEpoch } from "./fits";
+import { epochEndStep, epochsTrained, type Fit, fitAt, fitsRunning, stepEpoch } from "./fits";
 
 /** Where an experiment's points go: its start, epoch ends and fits. */
 export interface PlaceInfo {
@@ -15,6 +15,9 @@ export interface PlaceInfo {
 
 export interface SeriesPart {
   fit: number;
+  /** The fits whose points these may be, when several were running as they were written
+   * (TensorBoard merges every writer's points of a tag): drawn as one line, said in a note. */
+  merged: number[] | null;
   xs: number[];
   ys: Array<number | null>;
   bad: number[];
@@ -32,11 +35,14 @@ export function seriesParts(
 ): { parts: SeriesPart[]; unmapped: boolean } {
   const n = series.step.length;
   const fits = info && info.fits.length > 1 ? info.fits : null;
-  const byFit = new Map<number, SeriesPart>();
+  const byFit = new Map<string, SeriesPart>();
   const nonfinite = Array.isArray(series.nonfinite) ? (series.nonfinite as Array<string | null>) : null;
   let unmapped = false;
   for (let i = 0; i < n; i++) {
-    const fitIndex = fits ? fitAt(fits, series.wall_time[i]) : 0;
+    const known = series.fit?.[i];
+    const own = fits && known != null && known >= 0 && known < fits.length ? known : null;
+    const running = fits && own == null ? fitsRunning(fits, series.wall_time[i]) : [];
+    const fitIndex = own ?? (running.length ? running[0] : fits ? fitAt(fits, series.wall_time[i]) : 0);
     const fit = fits?.[fitIndex];
     let step = series.step[i];
     if (series.x === "epoch") {
@@ -52,15 +58,19 @@ export function seriesParts(
       unmapped = true;
       continue;
     }
-    let part = byFit.get(fitIndex);
-    if (!part) byFit.set(fitIndex, (part = { fit: fitIndex, xs: [], ys: [], bad: [], recorded: [], steps: [] }));
+    const partKey = running.length ? running.join("+") : String(fitIndex);
+    let part = byFit.get(partKey);
+    if (!part) {
+      const merged = running.length ? running : null;
+      byFit.set(partKey, (part = { fit: fitIndex, merged, xs: [], ys: [], bad: [], recorded: [], steps: [] }));
+    }
     part.xs.push(x);
     part.ys.push(series.value[i]);
     part.recorded.push(series.step[i]);
     part.steps.push(step);
     if (nonfinite?.[i]) part.bad.push(x);
   }
-  const parts = [...byFit.values()].sort((a, b) => a.fit - b.fit);
+  const parts = [...byFit.values()].sort((a, b) => a.fit - b.fit || Number(!!a.merged) - Number(!!b.merged));
   // Wall times of a restarted run can go backwards; uPlot wants ascending x.
   for (const part of parts) {
     const { xs, ys, recorded, steps } = part;

@@ -295,15 +295,13 @@ def _ending(events: list[Event]) -> str:
     return "; ".join(parts) if parts else "no train_begin/train_end events"
 
 
-def _file_rule(
-    runs: list[str], metrics: Mapping[str, RunMetrics], starts: list[float]
-) -> fits.FitRule | None:
+def file_rule(runs: list[str], metrics: Mapping[str, RunMetrics], starts: list[float]) -> fits.FitRule | None:
     """The fit of a point by its file (`fits.FitRule`), when the metrics saw the fits' train_begins."""
     rule = fits.FitRule(begin for run in runs if run in metrics for begin in metrics[run].begins)
     return rule if rule.starts == starts else None
 
 
-def _matching(files: list[str], rows: Sequence[object]) -> list[str] | None:
+def matching_files(files: list[str], rows: Sequence[object]) -> list[str] | None:
     """`files` when it names the file of each of `rows` (metrics read file by file), else None."""
     return files if len(files) == len(rows) else None
 
@@ -318,11 +316,11 @@ def _fit_epochs(
 ) -> int | None:
     """Epochs one fit trained: its epoch-end records, else its points, else its train_end."""
     ends: set[int] = set()
-    rule = _file_rule(runs, metrics, starts)
+    rule = file_rule(runs, metrics, starts)
     for run in runs:
         if run in metrics:
             m = metrics[run]
-            files = _matching(m.epoch_files, m.epoch_records)
+            files = matching_files(m.epoch_files, m.epoch_records)
             ends.update(fits.split_epoch_steps(m.epoch_records, starts, files=files, rule=rule).get(fit, {}))
     if ends:
         return len(ends)
@@ -348,8 +346,8 @@ def _fit_lines(
     per_fit: dict[int, fits.FitSeries] = {}
     if chosen is not None:
         points = metrics[chosen.run].points.get(chosen.tag, [])
-        files = _matching(metrics[chosen.run].point_files.get(chosen.tag, []), points)
-        rule = _file_rule(members, metrics, starts)
+        files = matching_files(metrics[chosen.run].point_files.get(chosen.tag, []), points)
+        rule = file_rule(members, metrics, starts)
         per_fit = {s.fit: s for s in fits.split_points(points, starts, files=files, rule=rule)}
     by_fit: dict[int, list[Event]] = {}
     for event, fit in zip(exp_events, fits.experiment_fits(exp_events, starts), strict=True):

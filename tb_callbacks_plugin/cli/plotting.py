@@ -12,7 +12,8 @@ metrics are drawn by epoch and events at their epoch.
 
 Several fits into one log_dir are drawn apart: each fit's points are placed
 with that fit's own epoch ends and drawn as their own line ("train · fit 1"),
-never joined to another fit's. A learning rate is drawn as the rate each
+never joined to another fit's; a point is its event file's fit (one writer's
+file), so two processes fitting into one log_dir at once stay apart. A learning rate is drawn as the rate each
 step trained with (`rates.trained_rates`), changing at its `lr_change` events.
 """
 
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin import conventions
 from tb_callbacks_plugin.cli import kind_styles, rates
-from tb_callbacks_plugin.cli.experiments import group_by_experiment
+from tb_callbacks_plugin.cli.experiments import file_rule, group_by_experiment, matching_files
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
@@ -107,7 +108,8 @@ def _draw_metric(
         if not points:
             continue
         name = conventions.run_label(run) or run
-        for part in fits.split_points(points, starts):
+        files = matching_files(metrics[run].point_files.get(tag, []), points)
+        for part in fits.split_points(points, starts, files=files, rule=placing.rule):
             xs = _x_of_points(tag, part.steps, placing.epoch_steps(part.fit), placing.by_step)
             ys = [v if math.isfinite(v) else math.nan for v in part.values]
             all_values += ys
@@ -122,8 +124,8 @@ def _draw_metric(
                         new=rates.rate_or_none(e.data.get("new")),
                         x=_or_nan(placing.event_x(e)),
                     )
-                    for e in events
-                    if e.kind == "lr_change" and fits.fit_of(e.wall_time, starts) == part.fit
+                    for e, fit in zip(events, placing.event_fits, strict=True)
+                    if e.kind == "lr_change" and fit == part.fit
                 ]
                 steps = _steps_of_points(tag, part.steps, placing.epoch_steps(part.fit))
                 line_x, line_y, real = rates.trained_rates(xs, ys, steps, changes)
@@ -166,12 +168,20 @@ class _Placing:
         tags: Sequence[str],
     ) -> None:
         self.starts = fits.fit_starts(events)
+        # A fit is one writer's file (two processes fitting into one log_dir at
+        # once interleave in time, never in a file): points, epoch ends and
+        # events go to their file's fit, by time only where files are unknown.
+        self.rule = file_rule(list(members), metrics, self.starts)
+        self.event_fits = fits.experiment_fits(events, self.starts)
         self._by_fit: dict[int, dict[int, int]] = {}
         self._merged: dict[int, int] = {}
         for run in members:
             if run in metrics:
-                self._merged.update(metrics[run].epoch_steps)
-                for fit, steps in fits.split_epoch_steps(metrics[run].epoch_records, self.starts).items():
+                m = metrics[run]
+                self._merged.update(m.epoch_steps)
+                files = matching_files(m.epoch_files, m.epoch_records)
+                split = fits.split_epoch_steps(m.epoch_records, self.starts, files=files, rule=self.rule)
+                for fit, steps in split.items():
                     self._by_fit.setdefault(fit, {}).update(steps)
         self.by_step = bool(self._merged) or not any(conventions.is_epoch_tag(t) for t in tags)
         # Each fit's train_begin, by run and the reader's fit of the run (a fit is one writer's file).

@@ -7,7 +7,10 @@ reads instead of fetching (frontend/src/report_data.ts). The answers have the
 routes' shapes: `runs` as `GET runs` gives it, each run's `GET events`, and
 each run's series as `GET scalars` gives them, reduced by the server's own
 reduction (`eventfiles.scalar_series`, which the plugin's scalars route
-uses too) so that a long series stays a few thousand points.
+uses too) so that a long series stays a few thousand points. Where an
+experiment had several fits, a series also holds each point's `fit`, read
+from the point's event file (`point_fits`), which TensorBoard's answers
+cannot tell when fits ran at the same time.
 
 The page's Content-Security-Policy allows no connection at all, and only the
 one inline script whose hash it names: hostile event text stays text even
@@ -29,8 +32,9 @@ import numpy as np
 
 import tb_callbacks_plugin
 from tb_callbacks_plugin import conventions
+from tb_callbacks_plugin.cli.experiments import file_rule
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.eventfiles import scalar_series
+from tb_callbacks_plugin.eventfiles import fits, scalar_series
 
 # The built bundle: files of the server's data directory, read as files
 # (the cli layer imports no server module).
@@ -41,7 +45,14 @@ _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",",
 
 
 def event_answer(event: Event) -> dict[str, Any]:
-    """One event as the `events` route serves it (strict JSON: non-finite numbers as strings)."""
+    """One event as the `events` route serves it (strict JSON: non-finite numbers as strings).
+
+    `writer` is an opaque key of the writer that wrote it, as the route's: the
+    route has TensorBoard's tags (which name the writer), the reader has files
+    and gives each file's events their fit within the run (`fits.FitRule`, a
+    fit is one writer's file), so here the key is that fit: it groups the
+    events alike.
+    """
     return {
         "kind": event.kind,
         "step": event.step,
@@ -50,6 +61,7 @@ def event_answer(event: Event) -> dict[str, Any]:
         "source": event.source,
         "message": event.message,
         "data": conventions.name_nonfinite(event.data),
+        "writer": f"fit-{event.fit}",
     }
 
 
@@ -60,6 +72,49 @@ def _epoch_records(
     return [record for run in group for record in epochs.get(run, ())]
 
 
+# run -> tag -> {(step, wall time): fit} of each metric point
+PointFits = dict[str, dict[str, dict[tuple[int, float], int]]]
+
+
+def point_fits(runs: Mapping[str, Sequence[str]], events: Sequence[Event]) -> PointFits:
+    """The fit of each metric point of the runs of experiments with several fits, by its event file.
+
+    A fit is one writer's file (`fits.FitRule`): two processes fitting into
+    one log_dir at once write the same tag into one run, and TensorBoard's
+    series (which the tab reads) carry no file, so the report, which reads
+    the files, tells the tab whose each point is (the scalars answers' `fit`).
+    Fits are numbered as the tab numbers them: by the experiment's
+    `train_begin` times.
+    """
+    from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_file
+
+    by_experiment: dict[str, list[Event]] = {}
+    for event in events:
+        by_experiment.setdefault(conventions.experiment_of(event.run or "."), []).append(event)
+    out: PointFits = {}
+    for experiment, listed in by_experiment.items():
+        starts = fits.fit_starts(listed)
+        if len(starts) < 2:
+            continue
+        members = sorted(run for run in runs if conventions.experiment_of(run) == experiment)
+        metrics = {run: RunMetrics(run=run) for run in members}
+        for run in members:
+            for path in sorted(runs[run]):
+                add_file(metrics[run], path)
+        rule = file_rule(members, metrics, starts)
+        if rule is None:
+            continue
+        for run, m in metrics.items():
+            for tag, points in m.points.items():
+                files = m.point_files.get(tag, [])
+                if len(files) == len(points):
+                    out.setdefault(run, {})[tag] = {
+                        (step, wall_time): rule.fit(path, wall_time)
+                        for (step, wall_time, _), path in zip(points, files, strict=True)
+                    }
+    return out
+
+
 def report_data(
     run_names: Sequence[str],
     events: Sequence[Event],
@@ -67,6 +122,7 @@ def report_data(
     *,
     title: str,
     warnings: Mapping[str, Sequence[str]] | None = None,
+    fits_of_points: PointFits | None = None,
 ) -> dict[str, Any]:
     """The inlined answers: `{"title", "runs": <runs answer>, "events": {run: <events answer>},
     "scalars": {run: {tag: <scalars answer>}}}`.
@@ -74,7 +130,8 @@ def report_data(
     Runs are those with callback events or epoch records, as the plugin lists
     them; their siblings' series are included for the charts. `warnings`
     holds what reading each run skipped (damaged records), shown as the tab
-    shows the server's.
+    shows the server's. `fits_of_points` (`point_fits`) adds a `fit` per
+    point to the series of experiments with several fits.
     """
     warnings = warnings or {}
     by_run: dict[str, list[Event]] = {}
@@ -136,6 +193,12 @@ def report_data(
                     epoch_records=epoch_records,
                 )
                 series_answers[name][tag] = {"run": name, "tag": tag, "x": x, **reduced}
+                known = (fits_of_points or {}).get(name, {}).get(tag)
+                if known:
+                    series_answers[name][tag]["fit"] = [
+                        known.get((step, wall_time)) if wall_time is not None else None
+                        for step, wall_time in zip(reduced["step"], reduced["wall_time"], strict=True)
+                    ]
     return {
         "title": title,
         "runs": {"runs": runs_answer},

@@ -50,10 +50,11 @@ DEFAULT_MAX_AGE = 1.0
 _ENCODER = json.JSONEncoder(ensure_ascii=True, allow_nan=False, separators=(",", ":"))
 
 
-def event_json(event: Event) -> str:
-    """One event as the JSON object the `events` route serves."""
+def event_json(event: Event, writer: str | None = None) -> str:
+    """One event as the JSON object the `events` route serves; `writer` names the
+    `EventWriter` that wrote it (from its tag: one writer per fit), when known."""
     wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
-    obj = {
+    obj: dict[str, Any] = {
         "kind": event.kind,
         "step": event.step,
         "epoch": event.epoch,
@@ -62,6 +63,8 @@ def event_json(event: Event) -> str:
         "message": event.message,
         "data": event.data,
     }
+    if writer is not None:
+        obj["writer"] = writer
     try:
         return _ENCODER.encode(obj)
     except ValueError:  # NaN or Infinity somewhere in data: rare, so only then walk it
@@ -382,7 +385,7 @@ class EventStore:
             entry = _TagEntry(version=version)
             for datum in data.get(run, {}).get(tag, ()):
                 if role == metadata.ROLE_EVENTS:
-                    _add_record(run, datum, entry, known)
+                    _add_record(run, datum, entry, known, event_format.tag_writer(tag))
                 else:
                     _decode_epoch(datum, entry)
             out[(run, tag)] = entry
@@ -440,21 +443,25 @@ class EventStore:
 
 
 def _add_record(
-    run: str, datum: provider.TensorDatum, entry: _TagEntry, known: dict[tuple[int, float, int], _Record]
+    run: str,
+    datum: provider.TensorDatum,
+    entry: _TagEntry,
+    known: dict[tuple[int, float, int], _Record],
+    writer: str | None,
 ) -> None:
     array = datum.numpy
     size = array.size if isinstance(array, np.ndarray) else -1
     key = (int(datum.step), float(datum.wall_time), size)
     record = known.get(key)
     if record is None:
-        record = _decode_record(run, datum)
+        record = _decode_record(run, datum, writer)
     entry.records[key] = record
     entry.events.extend(record.events)
     entry.bad += record.bad
     entry.chars += record.chars
 
 
-def _decode_record(run: str, datum: provider.TensorDatum) -> _Record:
+def _decode_record(run: str, datum: provider.TensorDatum, writer: str | None) -> _Record:
     record = _Record(events=[], bad=0, chars=0)
     array = datum.numpy
     if not isinstance(array, np.ndarray) or array.dtype != object:
@@ -474,7 +481,7 @@ def _decode_record(run: str, datum: provider.TensorDatum) -> _Record:
     record.bad += bad
     for event in events:
         try:
-            text = event_json(event)
+            text = event_json(event, writer)
         except (ValueError, TypeError, RecursionError):
             record.bad += 1
             continue

@@ -53,7 +53,12 @@ def run(args: argparse.Namespace) -> int:
     scalars = read_scalars(runs, args.logdir, args.progress, tags=tags)
     title = args.title or os.path.basename(os.path.normpath(args.logdir)) or args.logdir
     data = report.report_data(
-        list(runs), events, scalars, title=f"{title} · Callback Events", warnings=problems
+        list(runs),
+        events,
+        scalars,
+        title=f"{title} · Callback Events",
+        warnings=problems,
+        fits_of_points=report.point_fits(runs, events),
     )
     if not data["runs"]["runs"]:
         note(f"nothing to report in {args.logdir}{filters_note(args)}: no callback events")
