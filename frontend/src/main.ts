@@ -11,6 +11,7 @@ import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
 import { Loader } from "./loader";
 import type { Markers } from "./markers";
+import { Memo } from "./memo";
 import { DataStore, type Ev, missingSeries, planCharts, type Placed, type View, visibleRunsOf } from "./model";
 import { banners, emptyState } from "./notices";
 import { reportData } from "./report_data";
@@ -38,6 +39,7 @@ class App {
   private theme: Theme;
   private view: View | null = null;
   private readonly views = new Views();
+  private readonly sidebarShown = new Memo<true>();
   private gutter = 96;
 
   private readonly root: HTMLElement;
@@ -380,7 +382,20 @@ class App {
     this.view = view;
 
     // A search's runs are all shown (in its table) even with no trial drawn.
-    showSidebar(this.sidebar, view, state, data, this.theme.dark, shown.search ?? view.visibleRuns);
+    // Only when what it shows changed: a search's thousands of runs make it
+    // the costliest part of a sort or filter of the trials' table otherwise.
+    const sidebarInputs = [
+      data.eventsVersion,
+      data.metricsVersion,
+      state.runFilter,
+      [...state.hiddenRuns].join("\u0001"),
+      [...state.hiddenKinds].join("\u0001"),
+      state.trials.join("\u0001"),
+      state.tags?.join("\u0001") ?? "\u0002",
+      state.focus,
+      this.theme.dark,
+    ];
+    this.sidebarShown.get(sidebarInputs, () => showSidebar(this.sidebar, view, state, data, this.theme.dark, shown.search ?? view.visibleRuns));
     const hasRuns = this.renderEmpty(view);
     this.search.view.el.hidden = !shown.search || !hasRuns;
     if (shown.search && hasRuns) {

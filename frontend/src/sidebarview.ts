@@ -11,7 +11,7 @@ import type { Sidebar } from "./sidebar";
 import type { State } from "./state";
 
 /** `listed`: the runs the tab shows (a search's: every trial in its table, drawn or not). */
-export function showSidebar(sidebar: Sidebar, view: View, state: State, data: DataStore, dark: boolean, listed: string[]): void {
+export function showSidebar(sidebar: Sidebar, view: View, state: State, data: DataStore, dark: boolean, listed: string[]): true {
   sidebar.setRunFilter(state.runFilter, view.runFilterError);
   const visible = new Set(listed);
   const filter = runFilter(state.runFilter);
@@ -53,4 +53,5 @@ export function showSidebar(sidebar: Sidebar, view: View, state: State, data: Da
     `${fmtNumber(shownEvents)} events`,
     `${charted.size} of ${view.availableTags.length}`,
   );
+  return true;
 }
