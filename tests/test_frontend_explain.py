@@ -70,6 +70,9 @@ def logdir(tmp_path_factory) -> Path:
     save = callbacks.ModelCheckpoint(str(root / "b.keras"), monitor="val_loss", save_best_only=True)
     with pytest.warns(UserWarning, match="val_loss"):
         _model().fit(x, y, epochs=2, verbose=0, callbacks=[save, callbacks.TensorBoard(str(root / "noval"))])
+    # Diverges within the first epoch; batch scalars written, so the NaN stop is drawn on batch_loss.
+    diverge = [callbacks.TerminateOnNaN(), callbacks.TensorBoard(str(root / "diverged"), update_freq=1)]
+    _model(1e9).fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=diverge)
     return root
 
 
@@ -77,7 +80,8 @@ def logdir(tmp_path_factory) -> Path:
 def tb(request, logdir):
     with tensorboard(str(logdir), load_fast=request.param) as server:
         server.load_fast = request.param
-        server.wait_for(lambda: {"stall/train", "noval/train"} <= runs_of(server))
+        server.wait_for(lambda: {"stall/train", "noval/train", "diverged/train"} <= runs_of(server))
+        server.wait_for(lambda: any(e["kind"] == "train_end" for e in events_of(server, "diverged/train")))
         server.wait_for(lambda: any(e["kind"] == "train_end" for e in events_of(server, "stall/train")))
         server.wait_for(lambda: len(validation_loss(server)["value"]) == 4, timeout=120)
         yield server
@@ -149,11 +153,7 @@ def test_selecting_early_stop_draws_its_decision_on_val_loss(browser, tb):
     assert want["metric_written"] and want["window"] == [1, 3] and want["restored_epoch"] == 0
     tab = open_stall(browser, tb)
     card = tab.ui.locator(".chart-card[data-tag=epoch_loss]")
-    swatches = {
-        item.locator(".legend-run").inner_text(): item.locator(".legend-swatch").get_attribute("style")
-        for item in card.locator(".legend-item").all()
-    }
-    colour = swatch_rgb(swatches["stall/validation"])
+    colour = line_colours(card)["stall/validation"]
     before = dot_pixels(tab, colour, want["best"])
     assert card.locator(".chart-explain").is_hidden()
     row(tab, "early_stop").click()
@@ -191,6 +191,55 @@ def test_hovering_a_cut_draws_its_window_and_cooldown(browser, tb):
     shot(tab, "lr-change-hover", tb.load_fast)
     tab.page.mouse.move(over["x"] + over["width"] + 40, over["y"] - 40)  # away: nothing hovered or selected
     caption.wait_for(state="hidden")
+    tab.close()
+
+
+def column_pixels(tab: Tab, colour, tag: str, x: float) -> int:
+    """Pixels of `colour` in the plot's columns at `x` (±1 px), top to bottom, on the chart of `tag`."""
+    img = chart_pixels(tab, tag)
+    px = round(img["left"] + (x - img["min"]) / (img["max"] - img["min"]) * img["plotWidth"])
+    assert img["left"] <= px <= img["left"] + img["plotWidth"]
+    top = round(img["top"])
+    return near_colour(img, colour, range(px - 1, px + 2), range(top + 30, top + round(img["plotHeight"])))
+
+
+def line_colours(card) -> dict:
+    return {
+        item.locator(".legend-run").inner_text(): swatch_rgb(
+            item.locator(".legend-swatch").get_attribute("style")
+        )
+        for item in card.locator(".legend-item").all()
+    }
+
+
+def test_a_nan_stop_is_drawn_on_the_batch_loss(browser, tb):
+    from tb_callbacks_plugin.explain import explain
+
+    (event,) = [e for e in events_of(tb, "diverged/train") if e["kind"] == "nan_terminated"]
+    want = explain(event)
+    assert want["non_finite"]["step"] == event["step"] and want["last_finite"] is not None
+    tab = Tab(browser, tb.base)
+    tab.wait_ready()
+    tab.ui.locator("input[aria-label='Filter runs by regular expression']").fill("^diverged")
+    tab.wait_ready()
+    tab.ui.locator(".sidebar .check-row", has_text="batch_loss").locator("input").check()
+    tab.wait_ready()
+    card = tab.ui.locator(".chart-card[data-tag=batch_loss]")
+    card.wait_for()
+    colour = line_colours(card)["diverged/train"]
+    before = column_pixels(tab, colour, "batch_loss", want["non_finite"]["step"])
+    row(tab, "nan_terminated").click()
+    tab.ui.locator("button", has_text="Reset zoom").click()
+    caption = card.locator(".chart-explain")
+    caption.wait_for()
+    assert caption.inner_text() == f"Why (nan_terminated, diverged/train): {want['sentence']}"
+    assert tab.ui.locator(".details .details-why").inner_text() == want["sentence"]
+    # The step that was not finite: a dashed line in the run's colour across the plot (the event's
+    # own marker line there is in the kind's colour).
+    after = column_pixels(tab, colour, "batch_loss", want["non_finite"]["step"])
+    assert after > before + 20, (before, after)
+    card.scroll_into_view_if_needed()
+    shot(tab, "nan", tb.load_fast)
     tab.close()
 
 

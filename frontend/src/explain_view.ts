@@ -10,6 +10,9 @@ import type { Markers } from "./markers";
 import type { ChartSpec, DataStore, Ev, SeriesSpec } from "./model";
 import { scalarKey } from "./model";
 
+// Keras's TensorBoard writes each batch's loss as this (update_freq="batch" or N).
+const BATCH_LOSS = "batch_loss";
+
 export interface ActiveExplanation {
   ev: Ev;
   explanation: Explanation;
@@ -33,6 +36,12 @@ export function activeOn(spec: ChartSpec, markers: Markers | null): ActiveExplan
   for (const key of [markers.hoveredKey, markers.selectedKey]) {
     const placed = key ? markers.byKey(key) : undefined;
     const monitor = placed?.ev.data.monitor;
+    if (placed?.ev.kind === "nan_terminated" && spec.tag === BATCH_LOSS) {
+      // A NaN stop is drawn on its run's batch loss, by step (the batch it happened at).
+      const series = spec.series.find((s) => s.run === placed.ev.run && s.recorded && (s.fit === null || s.fit === (placed.ev.fit ?? 0)));
+      const explanation = explain(placed.ev);
+      if (series && explanation) return { ev: placed.ev, explanation, series };
+    }
     if (!placed || typeof monitor !== "string") continue;
     const [run, tag] = monitorSource(placed.ev.run, monitor);
     if (tag !== spec.tag) continue;
@@ -69,7 +78,7 @@ export function sentenceOf(ev: Ev, data: DataStore): { sentence: string; drawnOn
   return out ? { sentence: out.sentence, drawnOn } : null;
 }
 
-/** x of an epoch (fractional too) on the chart's axis, from the series' own points. */
+/** x of a recorded step (an epoch of an epoch_* tag; fractional too) on the chart's axis, from the series' own points. */
 function xOf(s: SeriesSpec, epoch: number): number | null {
   const recorded = s.recorded ?? [];
   const exact = recorded.indexOf(epoch);
@@ -170,6 +179,21 @@ export function drawExplanation(u: uPlot, active: ActiveExplanation, surface: st
     ctx.stroke();
     label(u, name, x + 7 * pr, y - 4 * pr, color);
   };
+  if (ex.non_finite?.step != null) {
+    const x = px(ex.non_finite.step);
+    if (x != null) {
+      ctx.strokeStyle = color;
+      ctx.lineWidth = 2 * pr;
+      ctx.setLineDash([2 * pr, 2 * pr]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      label(u, `loss ${ex.non_finite.value}`, x + 3 * pr, top + 40 * pr, color);
+    }
+  }
+  if (ex.last_finite?.step != null) dot(ex.last_finite.step, ex.last_finite.value, "last finite", true);
   if (ex.decision) dot(ex.decision.epoch, ex.decision.value, "acted", false);
   if (ex.best) dot(ex.best.epoch, ex.best.value, "best", true);
   ctx.restore();
