@@ -9,6 +9,7 @@ epochs); Keras's TensorBoard writes it like any metric (`validation`,
 
 from __future__ import annotations
 
+import math
 import os
 
 import keras
@@ -54,6 +55,9 @@ def logdir(tmp_path_factory):
     ]
     with pytest.warns(UserWarning, match="val_loss"):
         kh.fit(kh.classifier(), noval, epochs=2, validation_split=0.0)
+    kh.seed(0)
+    nan = [callbacks.TerminateOnNaN(), callbacks.TensorBoard(os.path.join(logs, "nan"), update_freq=1)]
+    kh.fit(kh.diverging_regressor(), nan, epochs=3)
     return logs
 
 
@@ -109,6 +113,24 @@ def test_plot_explain_says_when_the_monitor_was_not_written(logdir, capsys, tmp_
     assert saves and all("val_loss was not written to the logs" in line for line in saves)
 
 
+def test_plot_explain_draws_a_nan_stop_on_the_batch_loss(logdir, capsys, tmp_path):
+    png = tmp_path / "nan.png"
+    code, out, err = run_cli(capsys, "plot", logdir, "--run", "^nan/", "--explain", "-o", png)
+    assert code == 0, err
+    runs, events, metrics = loading.load(logdir, "^nan/", progress=False, scalars=True)
+    ((stop, series),) = [
+        (o, s) for o, s in explain_plot.explained(events, metrics, runs) if o["kind"] == "nan_terminated"
+    ]
+    (event,) = [e for e in events if e.kind == "nan_terminated"]
+    last, bad = stop["last_finite"], stop["non_finite"]
+    assert (last["batch"], last["value"]) == (event.data["last_finite_batch"], event.data["last_finite_loss"])
+    assert bad["step"] == event.step and f"at batch {event.data['batch']} of epoch" in stop["sentence"]
+    # Drawn where the batch loss was written: the last finite value is the series' own at its step.
+    assert series[last["step"]] == pytest.approx(last["value"], rel=1e-6)
+    assert all(math.isfinite(series[s]) for s in series if s <= last["step"])
+    assert stop["sentence"] in out
+
+
 def test_plot_explain_wants_one_experiment(logdir, capsys, tmp_path):
     code, _, err = run_cli(capsys, "plot", logdir, "--explain", "-o", tmp_path / "x.png")
-    assert code == 2 and "one experiment" in err and "noval" in err and "stall" in err
+    assert code == 2 and "one experiment" in err and "noval" in err and "stall" in err and "nan" in err

@@ -5,6 +5,7 @@ import uPlot from "uplot";
 import { lowerBound, upperBound } from "./axis";
 import { button, h } from "./dom";
 import { fmtNumber } from "./format";
+import { activeOn, drawExplanation } from "./explain_view";
 import type { Markers } from "./markers";
 import type { ChartSpec, Placed, SeriesSpec } from "./model";
 import { isLearningRate } from "./series";
@@ -80,6 +81,7 @@ class ChartCard {
   private readonly plotEl: HTMLElement;
   private readonly legendEl: HTMLElement;
   private readonly notesEl: HTMLElement;
+  private readonly explainEl: HTMLElement;
   private readonly statusEl: HTMLElement;
   private readonly logButton: HTMLButtonElement;
   private plot: uPlot | null = null;
@@ -107,6 +109,7 @@ class ChartCard {
     this.plotEl = h("div", { class: "chart-plot" });
     this.legendEl = h("div", { class: "chart-legend" });
     this.notesEl = h("div", { class: "chart-notes" });
+    this.explainEl = h("p", { class: "chart-explain", attrs: { hidden: true, "aria-live": "polite" } });
     this.el = h(
       "section",
       { class: "card chart-card", attrs: { "data-tag": spec.tag, "aria-label": `Metric ${spec.tag}` } },
@@ -125,6 +128,7 @@ class ChartCard {
       ),
       this.plotEl,
       this.legendEl,
+      this.explainEl,
       this.notesEl,
     );
   }
@@ -264,13 +268,27 @@ class ChartCard {
           (u) => {
             this.drawBad(u);
             this.drawLone(u);
+            this.drawExplained(u, env);
             // The x range drawn, for tests and automation (as data-zoom on the app).
             this.el.dataset.xScale = `${u.scales.x.min},${u.scales.x.max}`;
+            this.el.dataset.yScale = `${u.scales.y.min},${u.scales.y.max}`;
           },
         ],
         setCursor: [(u) => this.showValues(u.cursor.left ?? -1)],
       },
     });
+  }
+
+  /** The hovered or selected event's decision, when it monitored this chart's metric, and its sentence. */
+  private drawExplained(u: uPlot, env: PlotEnv): void {
+    const active = activeOn(this.spec, this.markers);
+    if (active) drawExplanation(u, active, env.theme.surface);
+    const key = active?.ev.key ?? "";
+    if (this.el.dataset.explained === key) return;
+    this.el.dataset.explained = key;
+    this.explainEl.hidden = !active;
+    this.explainEl.style.setProperty("--swatch", active?.series.color ?? "");
+    this.explainEl.textContent = active ? `Why (${active.ev.kind}, ${active.ev.run}): ${active.explanation.sentence}` : "";
   }
 
   /** An × near the top edge at every NaN/Inf value, in the line's colour (a value

@@ -56,7 +56,8 @@ export class Details {
     });
   }
 
-  show(ev: Ev | null, look: EventLook | null): void {
+  /** `why`: the explanation's sentence (explain_view.ts `sentenceOf`) and the chart it is drawn on. */
+  show(ev: Ev | null, look: EventLook | null, why: { sentence: string; drawnOn: string | null } | null = null): void {
     if (!ev || !look) {
       this.el.hidden = true;
       this.el.replaceChildren();
@@ -79,6 +80,9 @@ export class Details {
         }),
       ),
       h("p", { class: "details-message", text: ev.message || "(no message)" }),
+      why ? h("h3", { class: "section-title", text: "Why" }) : "",
+      why ? h("p", { class: "details-why", text: why.sentence }) : "",
+      why?.drawnOn ? h("p", { class: "muted", text: `Drawn on the chart of ${why.drawnOn} when it is shown.` }) : "",
       fields,
       h("h3", { class: "section-title", text: "Data" }),
       data ?? h("p", { class: "muted", text: "No data." }),

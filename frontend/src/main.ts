@@ -6,6 +6,7 @@ import { Charts } from "./charts";
 import { kindStyle, runColor } from "./colors";
 import { FocusBar, segmented, type Segmented } from "./controls";
 import { Details, type EventLook } from "./details";
+import { sentenceOf } from "./explain_view";
 import { button, h } from "./dom";
 import { fmtNumber, fmtWallTime } from "./format";
 import { connectToHost } from "./host";
@@ -119,6 +120,7 @@ class App {
     const hover = (list: Placed[], e: MouseEvent | null) => {
       if (!list.length || !e) this.tooltip.hide();
       else this.tooltip.show(list.map((p) => p.ev), (ev) => this.look(ev), e.clientX, e.clientY);
+      this.hoverOnCharts(list[0]?.ev.key ?? null);
     };
     const select = (p: Placed | null) => {
       this.tooltip.hide();
@@ -232,6 +234,14 @@ class App {
       this.charts.redraw();
     }
     this.renderNow();
+  }
+
+  /** The hovered event's decision is drawn on the charts (explain_view.ts): redraw them when it changes. */
+  private hoverOnCharts(key: string | null): void {
+    const markers = this.views.currentMarkers();
+    if (markers.every((m) => m.hoveredKey === key)) return;
+    for (const m of markers) m.hoveredKey = key;
+    this.charts.redraw();
   }
 
   private currentTags(): string[] {
@@ -419,7 +429,7 @@ class App {
       this.renderCharts(view, env, chartMarkers, width);
       this.table.update(view.events, state.sort, state.tableFilter, state.selected);
       const selected = state.selected ? view.events.find((e) => e.key === state.selected) ?? null : null;
-      this.details.show(selected, selected ? this.look(selected) : null);
+      this.details.show(selected, selected ? this.look(selected) : null, selected ? sentenceOf(selected, this.data) : null);
       this.root.classList.toggle("with-details", Boolean(selected));
     } else {
       this.details.show(null, null);

@@ -129,6 +129,8 @@ export interface SeriesSpec {
   bad: number[];
   /** Per point, whether it was recorded (false: a corner of a learning-rate step); null: all. */
   real: boolean[] | null;
+  /** Per point, its recorded step (the epoch of an epoch_* tag), where points are 1:1 with it (explain_view.ts). */
+  recorded?: number[] | null;
   /** The event run whose colour this series takes. */
   owner: string;
   color: string;
@@ -601,6 +603,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
           merged: part.merged,
           bad: part.bad,
           real,
+          recorded: real ? null : part.recorded,
           color: fitShade(runColor(data.colorSlot(owner), dark), part.fit, fits.length),
           dashed: !isEventRun,
           xs,

@@ -10,6 +10,7 @@ not written is said in its panel, with nothing drawn.
 
 from __future__ import annotations
 
+import math
 import os
 import textwrap
 from collections.abc import Collection, Mapping, Sequence
@@ -45,9 +46,47 @@ def _span(ax: Any, epochs: Sequence[int], colour: str, label: str, **style: Any)
     ax.axvspan(_x(first) - 0.5, _x(last) + 0.5, color=colour, alpha=0.15, label=label, **style)
 
 
+def _draw_nan(ax: Any, out: dict[str, Any], series: Mapping[int, float] | None) -> None:
+    """A NaN stop on the batch loss (by step): the last finite value, and the step that was not finite."""
+    if not series:
+        ax.text(
+            0.5,
+            0.5,
+            "no batch_loss written (update_freq='epoch'): the epoch is all that is known",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            color="grey",
+        )
+        return
+    steps = [s for s in sorted(series) if math.isfinite(series[s])]
+    ax.plot(steps, [series[s] for s in steps], marker=".", color=_COLOURS["series"], label="batch_loss")
+    last, bad = out["last_finite"], out["non_finite"]
+    if last and last["step"] is not None:
+        ax.plot(
+            [last["step"]],
+            [last["value"]],
+            marker="o",
+            markersize=8,
+            color=_COLOURS["best"],
+            linestyle="none",
+            label=f"last finite (batch {last['batch']})",
+        )
+    if bad and bad["step"] is not None:
+        ax.axvline(bad["step"], color=_COLOURS["decision"], linewidth=1.2, label=f"loss {bad['value']}")
+    values = [series[s] for s in steps]
+    if values and min(values) > 0 and max(values) > 1e3 * min(values):
+        ax.set_yscale("log")  # a diverging loss spans orders of magnitude
+    ax.set_xlabel("step", fontsize=8)
+    ax.legend(fontsize=6, loc="best")
+
+
 def draw_explanation(ax: Any, out: dict[str, Any], series: Mapping[int, float] | None) -> None:
     """Draws one explanation (`explain.explain`'s dict) and its series on `ax`."""
     ax.set_title("\n".join(textwrap.wrap(out["sentence"], _WRAP)), fontsize=8, loc="left")
+    if out["kind"] == "nan_terminated":
+        _draw_nan(ax, out, series)
+        return
     if out["metric_written"] is False or not series:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -109,8 +148,11 @@ def explained(
     for event in events:
         series = explaining.monitored_series(event, metrics, starts, known_runs)
         explanation = explain.explain(explaining.event_fields(event), series)
-        if explanation is not None:
-            out.append((explanation, series))
+        if explanation is None:
+            continue
+        if event.kind == "nan_terminated":
+            series = explaining.batch_loss_series(event, metrics, starts)  # by step, not by epoch
+        out.append((explanation, series))
     return out
 
 

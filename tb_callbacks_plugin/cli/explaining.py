@@ -15,6 +15,9 @@ from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import fits
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics
 
+# Keras's TensorBoard writes the loss of each batch as this (update_freq="batch" or N).
+BATCH_LOSS = "batch_loss"
+
 
 def event_fields(event: Event) -> dict[str, Any]:
     return {
@@ -45,6 +48,19 @@ def monitored_series(
     points = metrics[run].points.get(tag)
     if not points:
         return {}
+    parts = fits.split_points(points, starts)
+    mine = [p for p in parts if p.fit == event.fit] or parts[-1:]
+    return dict(zip(mine[0].steps, mine[0].values, strict=True))
+
+
+def batch_loss_series(
+    event: Event, metrics: Mapping[str, RunMetrics], starts: Sequence[float]
+) -> dict[int, float] | None:
+    """Step -> `batch_loss` of the event's run and fit (where a NaN stop is drawn), None when not written."""
+    run = metrics.get(event.run) if event.run is not None else None
+    points = run.points.get(BATCH_LOSS) if run is not None else None
+    if not points:
+        return None
     parts = fits.split_points(points, starts)
     mine = [p for p in parts if p.fit == event.fit] or parts[-1:]
     return dict(zip(mine[0].steps, mine[0].values, strict=True))
