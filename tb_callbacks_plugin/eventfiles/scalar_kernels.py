@@ -133,6 +133,9 @@ class _Tables:
         self.bases.append(int(spec.crc.base))
         self._arrays()
 
+    def _joined(self, name: str, dtype: type) -> np.ndarray:
+        return np.concatenate([*self.parts[name], np.zeros(0, dtype)]).astype(dtype)
+
     def _arrays(self) -> None:
         lengths = np.array(self.lengths, dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
@@ -140,9 +143,10 @@ class _Tables:
         every = np.arange(self.max_length + 1)
         self.cand_start = np.searchsorted(lengths[order], every, side="left").astype(np.int64)
         self.cand_end = np.searchsorted(lengths[order], every, side="right").astype(np.int64)
-        empty = {"word_at": np.int64, "word_tmpl": np.uint64, "word_mask": np.uint64, "crc_pos": np.int64}
-        for name, dtype in empty.items():
-            setattr(self, name, np.concatenate([*self.parts[name], np.zeros(0, dtype)]).astype(dtype))
+        self.word_at = self._joined("word_at", np.int64)
+        self.word_tmpl = self._joined("word_tmpl", np.uint64)
+        self.word_mask = self._joined("word_mask", np.uint64)
+        self.crc_pos = self._joined("crc_pos", np.int64)
         tables = self.parts["crc_tables"]
         self.crc_tables = np.concatenate(tables) if tables else np.zeros((0, 256), dtype=np.uint32)
         bounds = np.array(self.word_bounds, dtype=np.int64)
