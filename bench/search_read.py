@@ -9,12 +9,14 @@ plugin's metadata). Then times, each in a fresh process as a user runs them:
 
 - `read_events(logdir)`;
 - `scalars_dataframe(logdir)`;
-- `tb-callbacks summary LOGDIR` and `tb-callbacks export LOGDIR` (to
-  Parquet).
+- `tb-callbacks summary`, `report`, `plot` and `export` (to Parquet) of
+  LOGDIR.
 
 Goal: each under 10 s for 3,000 trials. On a shared machine quote medians.
 
     .venv/bin/python bench/search_read.py [--trials 3000] [--repeat 3]
+    # another checkout's reader, same logdir (before/after in one sitting):
+    PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/search_read.py
 """
 
 from __future__ import annotations
@@ -105,12 +107,15 @@ def main() -> None:
             f"import tb_callbacks_plugin as t; t.scalars_dataframe({logdir!r}, progress=False)",
         ],
         "tb-callbacks summary": [*cli, "summary", logdir, "--no-progress"],
+        "tb-callbacks report": [*cli, "report", logdir, "-o", os.path.join(out, "r.html"), "--no-progress"],
+        "tb-callbacks plot": [*cli, "plot", logdir, "-o", os.path.join(out, "p.png"), "--no-progress"],
         "tb-callbacks export (parquet)": [*cli, "export", logdir, "-o", out, "--no-progress"],
     }
     print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     for name, command in cases.items():
         if "export" in name:
             shutil.rmtree(out, ignore_errors=True)
+        os.makedirs(out, exist_ok=True)
         median, cpu, times = timed_subprocess(command, args.repeat)
         each = ", ".join(f"{t:.1f}" for t in times)
         verdict = "met" if median < 10 else "NOT met"

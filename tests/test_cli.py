@@ -8,6 +8,7 @@ the diff.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -483,6 +484,45 @@ def test_metrics_reader_decodes_keras_and_simple_scalars(logdir):
     assert odd.scalars["custom/score"].values == [0.25]
     diverge = read_run_metrics("diverge/train", runs["diverge/train"])
     assert math.isnan(diverge.scalars["epoch_loss"].values[-1])
+
+
+def _bulk_and_record_by_record(logdir) -> None:
+    """The commands' metrics (`loading.load`, the bulk reader) equal `read_run_metrics`'s
+    (a protobuf parse per record) for every run."""
+    runs, _, metrics = loading.load(str(logdir), None, progress=False, scalars=True)
+    assert set(metrics) == set(runs)
+    for run, paths in runs.items():
+        bulk = dataclasses.replace(metrics[run], plugins={})  # (what the bulk reader keeps besides)
+        # (compared as text: NaN equals NaN there)
+        assert repr(bulk) == repr(read_run_metrics(run, paths)), run
+
+
+def test_commands_read_metrics_in_bulk_as_record_by_record(logdir):
+    _bulk_and_record_by_record(logdir)
+
+
+@pytest.mark.parametrize("path", ["numpy", "compiled"])
+def test_bulk_metrics_of_large_files_with_several_fits(tmp_path, monkeypatch, path):
+    """Files past the bulk reader's small-file cut (layouts decoded in bulk, by numpy or
+    by the compiled sweep), two fits in one run dir, NaN and a repeated epoch."""
+    from tb_callbacks_plugin.eventfiles import scalar_kernels, scalar_layout
+
+    if path == "compiled":
+        monkeypatch.setattr(scalar_kernels, "MIN_BYTES", 0)
+    else:
+        monkeypatch.setenv(scalar_kernels.PURE_ENV, "1")
+    for fit in range(2):
+        with EventWriter(str(tmp_path / "exp" / "train"), filename_suffix=f".{fit}") as writer:
+            writer.write("train_begin", 0, "begin", wall_time=T0 + 10_000 * fit)
+            for epoch in [*range(400), 399]:
+                t = T0 + 10_000 * fit + epoch
+                loss = math.nan if epoch == 250 else 1.0 / (epoch + 1) + fit
+                writer.write_summary(keras_scalar("epoch_loss", loss), epoch, wall_time=t)
+                writer.write_summary(simple_scalar("custom/score", epoch * 0.5), epoch, wall_time=t)
+                writer.write_epoch(epoch, (epoch + 1) * 10, wall_time=t)
+    (first, _) = find_runs(tmp_path)["exp/train"]
+    assert os.path.getsize(first) > scalar_layout.SMALL_FILE_BYTES
+    _bulk_and_record_by_record(tmp_path)
 
 
 def test_summary_golden_and_content(logdir, capsys):

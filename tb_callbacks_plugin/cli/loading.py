@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 from tb_callbacks_plugin.cli.status import CliError
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import event_reader as reader
-from tb_callbacks_plugin.eventfiles import hparams, records, storage
+from tb_callbacks_plugin.eventfiles import records, scalar_layout, storage
+from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_scalars
 
 if TYPE_CHECKING:
     from tqdm import tqdm  # the `cli` extra
@@ -109,15 +110,18 @@ def load(
     """(runs and their files, events with their hyperparameters, metrics); `problems` gets each run's
     reader warnings."""
     runs = select_runs(logdir, run_pattern)
-    events: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
-    sessions: list[hparams.Session] = []
-    metrics: dict = {}
+    collected = reader.EventCollector()
+    metrics: dict[str, RunMetrics] = {}
 
     def read_file(run: str, path: str) -> None:
-        # One read for both: a URL's file would otherwise be fetched twice.
-        buf = storage.read_bytes(path)
-        events.append((path, list(reader.buffer_events(buf, path, run))))
-        sessions.extend(hparams.buffer_sessions(buf, run, name=path))
+        # One read for events, sessions and scalars: a URL's file would otherwise be fetched twice.
+        buf = storage.map_bytes(path)
+        events = collected.add(buf, path, run)
+        if scalars:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", records.CorruptRecordWarning)  # the events reader's to say
+                found = scalar_layout.read_file(buf, path)
+            add_scalars(metrics.setdefault(run, RunMetrics(run=run)), found, path, events)
 
     def read_events(run: str, path: str) -> None:
         if problems is None:
@@ -133,16 +137,8 @@ def load(
                 problems.setdefault(run, []).append(f"{os.path.basename(path)}: {text}")
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
-    passes: list[Callable[[str, str], None]] = [read_events]
-    if scalars:
-        from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_file
-
-        def read_metrics(run: str, path: str) -> None:
-            add_file(metrics.setdefault(run, RunMetrics(run=run)), path)
-
-        passes.append(read_metrics)
-    _for_each_file(runs, passes, progress)
-    return runs, hparams.attach(reader.sort_file_events(events), sessions), metrics
+    _for_each_file(runs, [read_events], progress)
+    return runs, collected.events(), metrics
 
 
 def read_scalar_parts(runs: dict[str, list[str]], logdir: str, progress: bool) -> Iterator[dict[str, Any]]:

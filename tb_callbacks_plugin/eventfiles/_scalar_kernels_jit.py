@@ -127,27 +127,27 @@ def sweep(
 
 
 @numba.njit(nogil=True, cache=True)
-def gather(
-    view, words, heads, rec_layout, slot_of, slots, wall_at, step_at, step_len, value_at, value_kind, first_of
-):
-    """Steps, wall times, values and record indices of the matched records, grouped
-    by slot (a slot's rows in file order), with each slot's bounds; `first_of`
-    gets each layout's first record."""
-    counts = np.zeros(slots + 1, dtype=np.int64)
-    for i in range(len(heads)):
+def slot_counts(rec_layout, slot_of, slots, first_of):
+    """How many matched records go to each slot; `first_of` gets each layout's first record."""
+    counts = np.zeros(slots, dtype=np.int64)
+    for i in range(len(rec_layout)):
         k = rec_layout[i]
         if k >= 0:
             if first_of[k] < 0:
                 first_of[k] = i
             if slot_of[k] >= 0:
-                counts[slot_of[k] + 1] += 1
-    bounds = np.cumsum(counts)
-    at = bounds[:-1].copy()
-    total = bounds[-1]
-    step = np.empty(total, dtype=np.int64)
-    wall = np.empty(total, dtype=np.float64)
-    value = np.empty(total, dtype=np.float64)
-    record = np.empty(total, dtype=np.int64)
+                counts[slot_of[k]] += 1
+    return counts
+
+
+@numba.njit(nogil=True, cache=True)
+def gather(
+    view, words, heads, rec_layout, slot_of, at, wall_at, step_at, step_len, value_at, value_kind,
+    step, wall, value, record,
+):
+    """Decodes the matched records into the output columns, a slot's rows from `at[slot]`
+    on in file order (the columns are allocated by the caller, where numpy
+    accounts for them)."""
     for i in range(len(heads)):
         k = rec_layout[i]
         if k < 0 or slot_of[k] < 0:
@@ -180,4 +180,3 @@ def gather(
         else:  # uint8
             value[j] = np.float64(view[p])
         record[j] = i
-    return bounds, step, wall, value, record

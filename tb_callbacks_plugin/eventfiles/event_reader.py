@@ -133,12 +133,14 @@ def iter_file_events(path: str, run: str, roles: _RoleCache | None = None) -> It
     yield from buffer_events(storage.read_bytes(path), path, run, roles)
 
 
-def buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache | None = None) -> Iterator[Event]:
+def buffer_events(
+    buf: storage.Contents, path: str, run: str, roles: _RoleCache | None = None
+) -> Iterator[Event]:
     """Events of one event file's bytes (read from `path`), damage skipped with warnings."""
     yield from _buffer_events(buf, path, run, roles or _RoleCache())
 
 
-def _buffer_events(buf: bytes, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
+def _buffer_events(buf: storage.Contents, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
     tag_roles: dict[str, str] = {}
     bad = 0
     for data in records.iter_records(buf, name=path, marker=_MARKER):
@@ -220,14 +222,33 @@ def read_events(logdir: str | os.PathLike, *, storage_options: dict[str, Any] | 
       logdir: a directory, or a URL such as `s3://bucket/logs`.
       storage_options: options for the fsspec file system of a URL.
     """
-    roles = _RoleCache()
-    files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
-    sessions: list[hparams.Session] = []
+    collected = EventCollector()
     runs = find_runs(logdir, storage_options=storage_options)
     for run, path, buf in file_contents(logdir, runs, storage_options=storage_options):
-        files.append((path, list(_buffer_events(buf, path, run, roles))))
-        sessions.extend(hparams.buffer_sessions(buf, run, name=path))
-    return hparams.attach(sort_file_events(files), sessions)
+        collected.add(buf, path, run)
+    return collected.events()
+
+
+class EventCollector:
+    """The events and HParams sessions of files read one by one (each file's bytes read
+    once by the caller, who may decode other things from them), for
+    `read_events` and the CLI."""
+
+    def __init__(self) -> None:
+        self._roles = _RoleCache()
+        self._files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
+        self._sessions: list[hparams.Session] = []
+
+    def add(self, buf: storage.Contents, path: str, run: str) -> list[Event]:
+        """Reads one file's events and sessions; returns its events (damage skipped with warnings)."""
+        events = list(_buffer_events(buf, path, run, self._roles))
+        self._files.append((path, events))
+        self._sessions.extend(hparams.buffer_sessions(buf, run, name=path))
+        return events
+
+    def events(self) -> list[Event]:
+        """Every event added, as `read_events` gives them (sorted, with fits and hparams)."""
+        return hparams.attach(sort_file_events(self._files), self._sessions)
 
 
 def file_contents(

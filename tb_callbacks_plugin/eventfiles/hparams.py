@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import struct_pb2
 from tensorboard.compat.proto import event_pb2
@@ -27,6 +27,9 @@ from tb_callbacks_plugin.conventions import experiment_of
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import records
 from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.storage import Contents
 
 HPARAMS_PLUGIN = "hparams"  # tensorboard.plugins.hparams.metadata.PLUGIN_NAME
 SESSION_START_TAG = "_hparams_/session_start_info"  # metadata.SESSION_START_INFO_TAG
@@ -68,7 +71,7 @@ def value_of(value: struct_pb2.Value) -> HParamValue | None:
     return None
 
 
-def buffer_sessions(buf: bytes, run: str, *, name: str = "<buffer>") -> Iterator[Session]:
+def buffer_sessions(buf: Contents, run: str, *, name: str = "<buffer>") -> Iterator[Session]:
     """The sessions started in one event file's bytes, in file order."""
     if buf.find(_MARKER) == -1:
         return

@@ -1,17 +1,20 @@
 """The compiled path of bulk scalar reading, with numba (the optional `fast` extra).
 
-Two loops that numpy can only express as many passes over the records:
-following the chain of length fields, and, per layout (`scalar_layout`),
-comparing each record with the template, checking its data CRC from the
-bytes that differ (`crc_bulk`) and decoding its step, wall time and value.
-Each is one pass, compiled once (cached on disk) and run
-without the GIL, so files are read on all cores in threads.
+Loops that numpy can only express as many passes over the records:
+following the chain of length fields (`walk`); then one sweep over the
+records in file order (`sweep`) that matches each with the layouts
+(`scalar_layout`) learned so far, comparing it with a layout's template a
+word at a time and checking its header CRC and its data CRC from the bytes
+that differ (`crc_bulk`); a record that fits no layout goes back to Python
+to learn one. A second pass (`gather`) decodes step, wall time and value of
+every matched record straight into one column per tag. Reading the file in
+order keeps memory access sequential; each loop is compiled once (cached on
+disk) and runs without the GIL, so files are read on all cores in threads.
 
 `scalar_layout` uses these when numba imports and a file is large enough
 to pay for loading them (`MIN_BYTES`); otherwise, and with
 `TB_CALLBACKS_PURE_READER=1`, the numpy path does the same work. Both are
-tested to give the same rows.
-"""
+tested to give the same rows."""
 
 from __future__ import annotations
 
@@ -130,6 +133,9 @@ class _Tables:
         self.bases.append(int(spec.crc.base))
         self._arrays()
 
+    def _joined(self, name: str, dtype: type) -> np.ndarray:
+        return np.concatenate([*self.parts[name], np.zeros(0, dtype)]).astype(dtype)
+
     def _arrays(self) -> None:
         lengths = np.array(self.lengths, dtype=np.int64)
         order = np.argsort(lengths, kind="stable")
@@ -137,9 +143,10 @@ class _Tables:
         every = np.arange(self.max_length + 1)
         self.cand_start = np.searchsorted(lengths[order], every, side="left").astype(np.int64)
         self.cand_end = np.searchsorted(lengths[order], every, side="right").astype(np.int64)
-        empty = {"word_at": np.int64, "word_tmpl": np.uint64, "word_mask": np.uint64, "crc_pos": np.int64}
-        for name, dtype in empty.items():
-            setattr(self, name, np.concatenate([*self.parts[name], np.zeros(0, dtype)]).astype(dtype))
+        self.word_at = self._joined("word_at", np.int64)
+        self.word_tmpl = self._joined("word_tmpl", np.uint64)
+        self.word_mask = self._joined("word_mask", np.uint64)
+        self.crc_pos = self._joined("crc_pos", np.int64)
         tables = self.parts["crc_tables"]
         self.crc_tables = np.concatenate(tables) if tables else np.zeros((0, 256), dtype=np.uint32)
         bounds = np.array(self.word_bounds, dtype=np.int64)
@@ -208,15 +215,21 @@ def gather(
     """`(bounds, step, wall_time, value, record, first)`: the rows of the records `sweep`
     matched, slot by slot (slot `s` is `[bounds[s]:bounds[s + 1]]`, in file
     order), and each spec's first record (-1 if none)."""
+    k = _load()
     first = np.full(len(specs), -1, dtype=np.int64)
 
     def column(name: str) -> np.ndarray:
         return np.array([getattr(spec, name) for spec in specs], dtype=np.int64)
 
-    bounds, step, wall, value, record = _load().gather(
-        view, word_view(view), heads, rec_layout, column("slot"), slots,
+    slot_of = column("slot")
+    bounds = np.concatenate(([0], np.cumsum(k.slot_counts(rec_layout, slot_of, slots, first))))
+    total = int(bounds[-1])
+    step, record = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+    wall, value = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.float64)
+    k.gather(
+        view, word_view(view), heads, rec_layout, slot_of, bounds[:-1].copy(),
         column("wall_at"), column("step_at"), column("step_len"), column("value_at"),
         np.array([VALUE_KINDS[spec.value_dtype.str] for spec in specs], dtype=np.int64),
-        first,
+        step, wall, value, record,
     )  # fmt: skip
     return bounds, step, wall, value, record, first

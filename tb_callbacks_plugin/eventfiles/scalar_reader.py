@@ -19,12 +19,16 @@ import os
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tensorboard.compat.proto import event_pb2, summary_pb2, types_pb2
 
 from tb_callbacks_plugin import event_format, metadata
 from tb_callbacks_plugin.eventfiles import records, storage
+
+if TYPE_CHECKING:
+    from tb_callbacks_plugin.eventfiles.scalar_layout import FileScalars, Rows
 
 SCALARS_PLUGIN = "scalars"  # tensorboard.plugins.scalar.metadata.PLUGIN_NAME
 _F32 = struct.Struct("<f")
@@ -75,6 +79,8 @@ class RunMetrics:
     point_files: dict[str, list[str]] = field(default_factory=dict)
     epoch_files: list[str] = field(default_factory=list)
     begins: list[tuple[str, float]] = field(default_factory=list)
+    # tag -> the plugin of the first metadata the run carries for it (`add_scalars`)
+    plugins: dict[str, str] = field(default_factory=dict)
 
 
 def scalar_value(value: summary_pb2.Summary.Value) -> float | None:
@@ -152,6 +158,50 @@ def add_file(into: RunMetrics, path: str | os.PathLike) -> None:
             by_step = {**dict(zip(old.steps, old.values, strict=True)), **by_step}
         steps = sorted(by_step)
         into.scalars[tag] = Series(steps=steps, values=[by_step[s] for s in steps])
+
+
+def add_scalars(
+    into: RunMetrics, found: FileScalars, name: str, begins: Iterable[event_format.Event] = ()
+) -> None:
+    """`add_file` from what the bulk reader decoded of one file (`scalar_layout.read_file`),
+    without a protobuf parse per record; files in name order.
+
+    A tensor tag is a scalar when the first metadata its run carries for it
+    names the scalars plugin (as TensorBoard decides), and epoch ends are
+    this plugin's `epochs` tags. `begins` are the file's events (its
+    `train_begin`s are kept).
+    """
+    for _, tag, plugin in sorted(found.plugins):
+        into.plugins.setdefault(tag, plugin)
+    chunks: dict[tuple[str, bool], list[Rows]] = {}
+    for rows in found.rows:
+        chunks.setdefault((rows.tag, rows.tensor), []).append(rows)
+    # Tags in the order of their first record, as `add_file` meets them.
+    for (tag, tensor), parts in sorted(chunks.items(), key=lambda kv: min(int(r.record[0]) for r in kv[1])):
+        plugin = into.plugins.get(tag, "")
+        epochs = tensor and plugin == metadata.PLUGIN_NAME and tag.startswith(event_format.EPOCHS_TAG_PREFIX)
+        if tensor and plugin != SCALARS_PLUGIN and not epochs:
+            continue
+        order = np.argsort(np.concatenate([r.record for r in parts]), kind="stable")
+        columns = [np.concatenate([getattr(r, c) for r in parts])[order].tolist() for c in _COLUMNS]
+        if epochs:
+            for epoch, step, wall in zip(columns[2], columns[0], columns[1], strict=True):
+                if math.isfinite(epoch):
+                    into.epoch_steps[int(epoch)] = step
+                    into.epoch_records.append((int(epoch), step, wall))
+                    into.epoch_files.append(name)
+            continue
+        into.points.setdefault(tag, []).extend(zip(*columns, strict=True))
+        into.point_files.setdefault(tag, []).extend([name] * len(columns[0]))
+        old = into.scalars.get(tag)  # a later file of the same run continues the series
+        by_step = dict(zip(old.steps, old.values, strict=True)) if old else {}
+        by_step.update(zip(columns[0], columns[2], strict=True))
+        steps = sorted(by_step)
+        into.scalars[tag] = Series(steps=steps, values=[by_step[s] for s in steps])
+    into.begins.extend((name, e.wall_time) for e in begins if e.kind == "train_begin")
+
+
+_COLUMNS = ("step", "wall_time", "value")
 
 
 def _classify(value: summary_pb2.Summary.Value, plugin: str) -> str:
