@@ -199,3 +199,77 @@ def test_many_runs_are_read_a_chunk_at_a_time(tmp_path, monkeypatch):
     ]
     assert [r.kinds for r in events] == [{"lr_change": n} for n in range(1, 8)]
     assert trimmed == [True, True]  # after each store's large read
+
+
+def _events_logdir(root, runs: range) -> None:
+    for r in runs:
+        with EventWriter(root / f"exp{r:02d}" / "train") as w:
+            write_scalars(w, "epoch_loss", [1.0, 0.5])
+            w.write("lr_change", 1, f"change of run {r}")
+
+
+def test_runs_and_many_events_see_a_run_written_after_their_last_answer(tmp_path):
+    """Sharing one listing between requests (shared_calls) keeps nothing
+    past a call: what is written after an answer is in the next one."""
+    _events_logdir(tmp_path, range(1))
+    app = App(tmp_path)
+    assert [r["run"] for r in app.json("runs")["runs"]] == ["exp00/train"]
+    assert [r["run"] for r in app.json("many_events")["runs"]] == ["exp00/train"]
+    _events_logdir(tmp_path, range(1, 2))
+    with EventWriter(tmp_path / "exp00" / "train") as w:
+        w.write("early_stop", 2, "a second event in the first run")
+    app.reload()
+    runs = app.json("runs")["runs"]
+    assert [(r["run"], r["count"]) for r in runs] == [("exp00/train", 2), ("exp01/train", 1)]
+    many = app.json("many_events")["runs"]
+    assert [(r["run"], [e["kind"] for e in r["events"]]) for r in many] == [
+        ("exp00/train", ["lr_change", "early_stop"]),
+        ("exp01/train", ["lr_change"]),
+    ]
+
+
+def test_requests_arriving_together_share_one_listing_of_every_run(tmp_path):
+    """`runs` and `many_events` arrive together and each lists every run's
+    tags; the second waits for the first one's listing instead of making
+    its own (at 3,000 runs a listing takes TensorBoard most of a second)."""
+    import threading
+
+    from tb_callbacks_plugin import metadata
+    from tb_callbacks_plugin.server.event_store import EventStore
+
+    _events_logdir(tmp_path, range(3))
+    app = App(tmp_path)
+    entered, release = threading.Event(), threading.Event()
+
+    class Gated(CountingProvider):
+        def list_tensors(self, ctx, *, run_tag_filter=None, **kwargs):
+            if run_tag_filter is None and kwargs["plugin_name"] == metadata.PLUGIN_NAME:
+                self.calls["list every run"] += 1
+                entered.set()
+                release.wait()
+            return self.inner.list_tensors(ctx, run_tag_filter=run_tag_filter, **kwargs)
+
+    gated = Gated(app.provider)
+    store = EventStore(gated)
+    answers: dict[str, list] = {}
+
+    def ask(name: str) -> None:
+        answers[name] = [(r.run, [e.json for e in r.events]) for r in store.runs(CTX, experiment_id="")]
+
+    first = threading.Thread(target=ask, args=("first",))
+    first.start()
+    entered.wait()
+    second = threading.Thread(target=ask, args=("second",))
+    second.start()
+    shared = store._listings._running[""]
+    while not shared.done._cond._waiters:  # the second request waits on the first one's listing
+        second.join(0.01)
+    release.set()
+    first.join()
+    second.join()
+    assert gated.calls["list every run"] == 1
+    assert answers["first"] == answers["second"]
+    assert [run for run, _ in answers["first"]] == ["exp00/train", "exp01/train", "exp02/train"]
+    # Asked again afterwards: listed again (nothing is kept past a call).
+    store.runs(CTX, experiment_id="")
+    assert gated.calls["list every run"] == 2

@@ -41,6 +41,7 @@ from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.server import provider_reads
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
+from tb_callbacks_plugin.server.shared_calls import SharedCalls
 
 logger = logging.getLogger(__name__)
 
@@ -151,6 +152,9 @@ class EventStore:
         self._now = time.monotonic
         # experiment -> (when listed, run -> our tags), from a listing of every run
         self._known: dict[str, tuple[float, dict[str, dict[str, str | None]]]] = {}
+        # The tab asks `runs` and `many_events` together, each listing every
+        # run: requests overlapping in time share one listing (shared_calls).
+        self._listings: SharedCalls[dict[str, dict[str, tuple[str | None, Any]]]] = SharedCalls()
 
     # ------------------------------------------------------------ queries
 
@@ -266,7 +270,17 @@ class EventStore:
     def _list(
         self, ctx: Any, experiment_id: str, runs: list[str] | None, tags: list[str] | None = None
     ) -> dict[str, dict[str, tuple[str | None, Any]]]:
-        """run -> tag -> (role or None, the time series or the reason it is unreadable)."""
+        """run -> tag -> (role or None, the time series or the reason it is unreadable).
+
+        A listing of every run is shared with the requests that ask for it
+        while it is made; callers only read it."""
+        if runs is None:
+            return self._listings.call(experiment_id, lambda: self._list_now(ctx, experiment_id, None, None))
+        return self._list_now(ctx, experiment_id, runs, tags)
+
+    def _list_now(
+        self, ctx: Any, experiment_id: str, runs: list[str] | None, tags: list[str] | None
+    ) -> dict[str, dict[str, tuple[str | None, Any]]]:
         listing = self._provider.list_tensors(
             ctx,
             experiment_id=experiment_id,
