@@ -17,6 +17,11 @@ a short one.
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import time
+
 import pytest
 
 # Node-id prefixes of the quick tier.
@@ -103,6 +108,16 @@ UNIT_SECONDS: dict[str, float] = {
 }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-log",
+        metavar="PATH",
+        help="append each unit of work's CPU seconds (this process and the subprocesses it "
+        "waited for: TensorBoard, training children, pytest runs) and wall seconds to PATH, "
+        "a JSON line each: what a run costs, readable on a loaded machine",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "quick: the quick tier (scripts/test.sh --quick)")
     # The scheduler below keeps the order of collection.
@@ -136,3 +151,60 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return unit(nodeid)
 
     return UnitScheduling(config, log)
+
+
+class _CpuLog:
+    """--cpu-log: the CPU time of each unit of work, from getrusage.
+
+    A unit's subprocesses count once they are reaped, which its fixtures'
+    teardown does before the next unit starts; a unit's time includes its
+    module fixtures' set-up and teardown."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.unit: str | None = None
+        self.start = (0.0, 0.0, 0.0)
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, time.monotonic()
+
+    def begin(self, name: str) -> None:
+        if name != self.unit:
+            self.end()
+            self.unit, self.start = name, self._now()
+
+    def end(self) -> None:
+        if self.unit is None:
+            return
+        now = self._now()
+        record = {
+            "unit": self.unit,
+            "cpu": round(now[0] - self.start[0], 2),
+            "children_cpu": round(now[1] - self.start[1], 2),
+            "wall": round(now[2] - self.start[2], 2),
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            "load": round(os.getloadavg()[0], 2),
+        }
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.unit = None
+
+
+_cpu_log: _CpuLog | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    global _cpu_log
+    path = item.config.getoption("--cpu-log")
+    if path:
+        _cpu_log = _cpu_log or _CpuLog(os.path.abspath(path))
+        _cpu_log.begin(unit(item.nodeid))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _cpu_log is not None:
+        _cpu_log.end()
