@@ -80,12 +80,10 @@ setup(
             "pyarrow>=12",
             "duckdb>=0.9",
             "playwright>=1.40",
-            # No JAX here: TensorFlow imports JAX whenever it is installed
-            # (tf.lite's jit), ~3 s of CPU in every process that imports
-            # TensorFlow (each TensorBoard, each training child). Keras's own
-            # tests on JAX run in .venvs/tf-jax (JAX beside TensorFlow, which
-            # Keras's TensorBoard needs) and the event tests on JAX without
-            # TensorFlow in .venvs/jax (scripts/backend_env.sh).
+            # Keras's own callback tests on JAX (tests/test_keras_own.py) need
+            # TensorFlow beside it (Keras's TensorBoard does); the event tests
+            # on JAX without TensorFlow run in .venvs/jax (tests/test_backends.py).
+            "jax[cpu]>=0.4",
             "fsspec>=2023.1",
             "s3fs>=2023.1",
             "moto[server]>=5",

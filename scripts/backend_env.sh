@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # Creates (or reuses) one of the extra test environments and prints its python.
-# Usage: scripts/backend_env.sh jax|tf-jax|torch|floor
+# Usage: scripts/backend_env.sh jax|torch|floor
 #   jax    Keras 3 (newest) on JAX, CPU; no TensorFlow installed
-#   tf-jax Keras 3 (newest), JAX beside TensorFlow: Keras's own tests on JAX
-#          (tests/test_keras_own.py; Keras's TensorBoard needs TensorFlow)
 #   torch  Keras 3 (newest) on torch, CPU wheel; no TensorFlow installed
 #   floor  the oldest supported Keras 3 and tf-keras, on TensorFlow 2.16
 # Each lives in .venvs/NAME-KEY, KEY a hash of the files that decide its
@@ -12,16 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pip_install.sh
-name="${1:?usage: scripts/backend_env.sh jax|tf-jax|torch|floor}"
+name="${1:?usage: scripts/backend_env.sh jax|torch|floor}"
 extras="test-events"
 no_tensorflow=1
 case "$name" in
   jax) pins=("jax[cpu]") ;;
-  tf-jax)
-    extras="test-events,tensorflow"
-    pins=("jax[cpu]")
-    no_tensorflow=0
-    ;;
   # The CPU build (a plain torch requirement takes a CUDA build of several GB).
   torch)
     pins=("torch==2.13.0+cpu")

@@ -85,18 +85,15 @@ SETUPS = {
 
 
 def _python(setup: Setup) -> str:
-    return sys.executable if setup.venv is None else backend_python(setup.venv)
-
-
-def backend_python(venv: str) -> str:
-    """The python of a scripts/backend_env.sh environment, set up if it is not yet."""
+    if setup.venv is None:
+        return sys.executable
     done = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "backend_env.sh"), venv],
+        ["bash", os.path.join(ROOT, "scripts", "backend_env.sh"), setup.venv],
         capture_output=True,
         text=True,
         timeout=2400,
     )
-    assert done.returncode == 0, f"setting up {venv} failed:\n{done.stderr[-5000:]}"
+    assert done.returncode == 0, f"setting up {setup.venv} failed:\n{done.stderr[-5000:]}"
     return os.path.join(ROOT, done.stdout.strip().splitlines()[-1])
 
 

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import keras
 import pytest
-from test_backends import backend_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".keras-sdist"
@@ -92,17 +91,12 @@ def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(
-    directory: Path,
-    backend: str,
-    *extra: str,
-    stock: bool = False,
-    only: list[str] | None = None,
-    python: str = sys.executable,
+    directory: Path, backend: str, *extra: str, stock: bool = False, only: list[str] | None = None
 ) -> tuple[subprocess.CompletedProcess, ET.Element]:
     report = directory / f"report-{backend}-{len(extra)}-{int(stock)}.xml"
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     env["TB_CALLBACKS_KERAS_STOCK"] = "1" if stock else "0"
-    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     cmd += ["-c", str(directory / "pytest.ini"), "--rootdir", str(directory), f"--junitxml={report}"]
     cmd += [*extra, *(only or [str(directory)])]
     result = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
@@ -126,13 +120,10 @@ def _outcomes(root: ET.Element) -> dict[str, list[str]]:
     return out
 
 
-def _run_and_check(
-    directory: Path, backend: str, strict: bool, python: str = sys.executable
-) -> dict[str, list[str]]:
+def _run_and_check(directory: Path, backend: str, strict: bool) -> dict[str, list[str]]:
     """Runs Keras's tests with our classes; fails on any test that fails for ours only."""
     extra = ("-W", "error::UserWarning") if strict else ()
-    only = [str(directory / n) for n in APPLICABLE]
-    result, root = _run(directory, backend, *extra, only=only, python=python)
+    result, root = _run(directory, backend, *extra, only=[str(directory / n) for n in APPLICABLE])
     outcomes = _outcomes(root)
     tail = result.stdout[-8000:] + result.stderr[-3000:]
     failed = outcomes["failed"]
@@ -140,7 +131,7 @@ def _run_and_check(
         # A warning Keras itself gives fails its own test under -W error too
         # (e.g. "The model does not have any trainable weights" on TensorFlow):
         # only what fails with ours and passes with Keras's classes counts.
-        stock_result, stock_root = _run(directory, backend, *extra, stock=True, only=failed, python=python)
+        stock_result, stock_root = _run(directory, backend, *extra, stock=True, only=failed)
         stock_failed = set(_outcomes(stock_root)["failed"])
         assert stock_failed, stock_result.stdout[-3000:]
         failed = [name for name in failed if name not in stock_failed]
@@ -165,23 +156,9 @@ def test_keras_callback_tests_pass_with_our_drop_ins_on_tensorflow(keras_tests: 
 
 @pytest.mark.timeout(3 * RUN_TIMEOUT)
 def test_keras_callback_tests_pass_with_our_drop_ins_on_jax(keras_tests: Path) -> None:
-    """Over 60 s: as on TensorFlow, with Keras on JAX in the subprocess: in
-    this venv where it has JAX (the JAX venv of tests/test_backends.py, no
-    TensorFlow), else in the one with JAX beside TensorFlow (.venvs/tf-jax;
-    this one has no JAX, which TensorFlow would import in every process)."""
-    if importlib.util.find_spec("jax") is not None:
-        python = sys.executable
-    else:
-        python = backend_python("tf-jax")
-        there = subprocess.run(
-            [python, "-c", "import importlib.metadata as m; print(m.version('keras'))"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        # The test files extracted are this Keras's.
-        assert there.stdout.strip() == keras.__version__, (there.stdout, there.stderr[-2000:])
-    outcomes = _run_and_check(keras_tests, "jax", strict=True, python=python)
+    """Over 60 s: as on TensorFlow, with Keras on JAX in the subprocess."""
+    pytest.importorskip("jax")
+    outcomes = _run_and_check(keras_tests, "jax", strict=True)
     # Only Keras's own skips (profiling on Python < 3.12), never a failure.
     for skipped in outcomes["skipped"]:
         assert "python" in skipped.lower() or "backend" in skipped.lower(), skipped
