@@ -17,6 +17,11 @@ a short one.
 
 from __future__ import annotations
 
+import json
+import os
+import resource
+import time
+
 import pytest
 
 # Node-id prefixes of the quick tier.
@@ -62,45 +67,54 @@ OWN_UNIT = ("tests/test_backends.py::", "tests/test_keras_own.py::")
 _OWN = "tests/test_keras_own.py::test_keras_callback_tests_pass_with_our_drop_ins_on_"
 _BACKENDS = "tests/test_backends.py::test_event_tests_pass"
 UNIT_SECONDS: dict[str, float] = {
-    # Measured on a loaded machine (load ~12 on 2 cores), without xdist.
-    "tests/test_sweeps_ray.py": 565,
-    "tests/test_frontend_stories.py": 439,
-    "tests/test_restart.py": 255,
-    "tests/test_plugin_integration.py": 252,
-    f"{_OWN}tensorflow[error-UserWarning]": 221,
-    "tests/test_frontend.py": 179,
-    f"{_OWN}jax": 170,
-    f"{_OWN}tensorflow[default]": 170,
-    "tests/test_faults.py": 161,
-    "tests/test_report.py": 153,
-    "tests/test_remote.py": 130,
-    "tests/test_plugin_fuzz.py": 127,
-    "tests/test_callbacks_tensorboard.py": 124,
-    "tests/test_demo_script.py": 101,
-    f"{_BACKENDS}[jax]": 95,
-    "tests/test_layers.py": 82,
-    "tests/test_multiworker.py": 74,
-    "tests/test_keras_parity.py": 65,
-    f"{_BACKENDS}[floor-tf-keras]": 64,
-    f"{_BACKENDS}[floor]": 64,
-    "tests/test_live.py": 61,
-    "tests/test_packaging.py": 45,
-    f"{_BACKENDS}[tf-keras]": 40,
-    "tests/test_demo.py": 39,
-    "tests/test_scalar_frame.py": 36,
-    "tests/test_setup_scripts.py": 29,
-    f"{_BACKENDS}[torch]": 29,
-    "tests/test_needs.py": 28,
-    "tests/test_weights_restored.py": 28,
-    "tests/test_callbacks_events.py": 24,
-    "tests/test_types.py": 23,
-    "tests/test_callbacks_jax.py": 20,
-    "tests/test_sweeps_hparams_dashboard.py": 216,
-    "tests/test_sweeps_optuna.py": 178,
+    # Measured 2026-12-05 with --cpu-log in a whole run on two workers (load
+    # average 3 to 14); units under 15 s are left out.
+    "tests/test_sweeps_ray.py": 436,
+    "tests/test_plugin_integration.py": 338,
+    "tests/test_frontend_stories.py": 327,
+    "tests/test_restart.py": 309,
+    f"{_OWN}tensorflow[error-UserWarning]": 264,
+    "tests/test_frontend.py": 236,
+    f"{_OWN}tensorflow[default]": 184,
+    f"{_BACKENDS}[jax]": 176,
+    "tests/test_sweeps_hparams_dashboard.py": 163,
+    "tests/test_faults.py": 159,
+    "tests/test_demo_script.py": 149,
+    f"{_BACKENDS}[floor]": 130,
     "tests/test_sweeps_keras_tuner.py": 127,
-    "tests/test_hparams_reader.py": 82,
-    "tests/test_sweeps_cli.py": 80,
+    "tests/test_report.py": 73,
+    "tests/test_callbacks_tensorboard.py": 67,
+    "tests/test_frontend_search.py": 66,
+    f"{_OWN}jax": 62,
+    "tests/test_packaging.py": 52,
+    f"{_BACKENDS}[floor-tf-keras]": 51,
+    "tests/test_lr_line.py": 48,
+    "tests/test_plugin_fuzz.py": 45,
+    "tests/test_remote.py": 43,
+    "tests/test_frontend_notes.py": 41,
+    f"{_BACKENDS}[tf-keras]": 41,
+    "tests/test_live.py": 33,
+    "tests/test_multiworker.py": 31,
+    "tests/test_callbacks_events.py": 31,
+    "tests/test_layers.py": 28,
+    "tests/test_sweeps_optuna.py": 26,
+    f"{_BACKENDS}[torch]": 25,
+    "tests/test_keras_parity.py": 24,
+    "tests/test_callbacks_jax.py": 21,
+    "tests/test_symlinks.py": 19,
+    "tests/test_demo.py": 18,
+    "tests/test_plugin_search.py": 16,
 }
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cpu-log",
+        metavar="PATH",
+        help="append each unit of work's CPU seconds (this process and the subprocesses it "
+        "waited for: TensorBoard, training children, pytest runs) and wall seconds to PATH, "
+        "a JSON line each: what a run costs, readable on a loaded machine",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,3 +150,60 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
             return unit(nodeid)
 
     return UnitScheduling(config, log)
+
+
+class _CpuLog:
+    """--cpu-log: the CPU time of each unit of work, from getrusage.
+
+    A unit's subprocesses count once they are reaped, which its fixtures'
+    teardown does before the next unit starts; a unit's time includes its
+    module fixtures' set-up and teardown."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.unit: str | None = None
+        self.start = (0.0, 0.0, 0.0)
+
+    @staticmethod
+    def _now() -> tuple[float, float, float]:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime, time.monotonic()
+
+    def begin(self, name: str) -> None:
+        if name != self.unit:
+            self.end()
+            self.unit, self.start = name, self._now()
+
+    def end(self) -> None:
+        if self.unit is None:
+            return
+        now = self._now()
+        record = {
+            "unit": self.unit,
+            "cpu": round(now[0] - self.start[0], 2),
+            "children_cpu": round(now[1] - self.start[1], 2),
+            "wall": round(now[2] - self.start[2], 2),
+            "worker": os.environ.get("PYTEST_XDIST_WORKER", "main"),
+            "load": round(os.getloadavg()[0], 2),
+        }
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.unit = None
+
+
+_cpu_log: _CpuLog | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    global _cpu_log
+    path = item.config.getoption("--cpu-log")
+    if path:
+        _cpu_log = _cpu_log or _CpuLog(os.path.abspath(path))
+        _cpu_log.begin(unit(item.nodeid))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _cpu_log is not None:
+        _cpu_log.end()

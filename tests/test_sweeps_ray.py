@@ -49,13 +49,28 @@ def train_fn(config, logdir):
     kh.fit(model, [callbacks.TensorBoard(log_dir), Report()], epochs=EPOCHS)
 
 
+def _start_ray(attempts: int = 3, **kwargs) -> None:
+    """`ray.init`, started afresh when the local node did not come up. Ray's
+    raylet gives its metrics agent a fixed 15 s to write its port file and
+    exits when it has not (ray-project/ray#65983): on a loaded machine the
+    agent's imports alone can take longer, and a second node starts warm."""
+    for attempt in range(attempts):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception:
+            ray.shutdown()
+            if attempt == attempts - 1:
+                raise
+
+
 @pytest.fixture(scope="module")
 def cluster(s3):
     """A local Ray cluster whose workers reach the S3 server as this process does."""
     # Workers import this module's train_fn and keras_helpers by name.
     pythonpath = os.pathsep.join(p for p in (TESTS_DIR, os.environ.get("PYTHONPATH")) if p)
     aws = {k: v for k, v in os.environ.items() if k.startswith("AWS_")}
-    ray.init(
+    _start_ray(
         num_cpus=2,
         object_store_memory=80 * 1024 * 1024,
         include_dashboard=False,
