@@ -66,9 +66,30 @@ class EventSink(Protocol):
         """Records the fit's hyperparameters as a TensorBoard HParams session of its experiment."""
 
 
+# Fits whose train_end is being written now, and the condition that signals
+# each one's end to `_end_abandoned_fits`.
+_ending: set[FitSession] = set()
+_ending_changed = threading.Condition()
+# How long the exit hooks wait for a fit of another thread to end on its own.
+EXIT_GRACE_SECONDS = 10.0
+
+
+def _busy_in_other_threads() -> bool:
+    me = threading.current_thread()
+    return any(s.thread is not me and s.thread.is_alive() for s in _ending | _running)
+
+
 def _end_abandoned_fits() -> None:
     # A fit whose exception ended the program (or that is still running when
-    # the interpreter exits) gets its train_end here.
+    # the interpreter exits) gets its train_end here. A fit of another thread
+    # first gets time to end itself, with its own reason: Ray's cleanup of a
+    # trial it stopped does not wait for the training thread it just told to
+    # raise, so the process may exit while that thread writes (or has not yet
+    # begun to write) its train_end, which on remote storage is an upload.
+    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+    with _ending_changed:
+        while _busy_in_other_threads() and time.monotonic() < deadline:
+            _ending_changed.wait(timeout=0.1)  # a thread may die without notifying
     exc = getattr(sys, "last_value", None)
     for session in list(_running):
         session.end_training("interrupted", exc if isinstance(exc, BaseException) else None)
@@ -113,6 +134,7 @@ class FitSession:
 
     def __init__(self, model: Any, callback_list: Any = None, fit_initial_epoch: int | None = None) -> None:
         self.model = model
+        self.thread = threading.current_thread()  # the one that trains; the exit hooks wait for it
         self._list_ref = weakref.ref(callback_list) if callback_list is not None else None
         self._fit_initial_epoch = fit_initial_epoch
         self.sinks: list[EventSink] = []
@@ -270,6 +292,7 @@ class FitSession:
         if not self.sinks:
             return  # nothing would record what the detector finds
         self.running = True
+        self.thread = threading.current_thread()
         self._announced = False
         self._begin_wall_time = time.time()
         self._kinds = {}
@@ -344,6 +367,16 @@ class FitSession:
         """Records `train_end` (on disk when this returns) and lets the sinks close."""
         if not self.running:
             return
+        with _ending_changed:
+            _ending.add(self)
+        try:
+            self._end_training(reason, exception, logs)
+        finally:
+            with _ending_changed:
+                _ending.discard(self)
+                _ending_changed.notify_all()
+
+    def _end_training(self, reason: str | None, exception: BaseException | None, logs: Any) -> None:
         self.announce_training()  # a fit that failed in on_train_begin still began
         if reason is None:
             self.check(None, "on_train_end", logs)

@@ -621,3 +621,54 @@ def test_histograms_are_of_the_weights_at_each_epoch_end(tmp_path):
         (buckets,) = [b for b in by_step[epoch] if b[:, 2].sum() == weights.size]
         assert buckets[0, 0] == pytest.approx(weights.min())
         assert buckets[-1, 1] == pytest.approx(weights.max())
+
+
+EXIT_RACE_CHILD = r"""
+import sys, threading, time
+import numpy as np
+import keras
+from tb_callbacks_plugin import callbacks
+
+class StopTrial(Exception):
+    pass
+
+at_report, released = threading.Event(), threading.Event()
+
+class Report(keras.callbacks.Callback):
+    # A search's report: it blocks until the driver answers, then ends the trial.
+    def on_epoch_end(self, epoch, logs=None):
+        at_report.set()
+        released.wait()
+        time.sleep(1.0)  # a loaded machine: the trial's thread resumes late
+        raise StopTrial("the scheduler stopped this trial")
+
+def train():
+    x = np.random.rand(32, 4).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    model.fit(x, x[:, :1], epochs=3, verbose=0, callbacks=[Report(), callbacks.TensorBoard(sys.argv[1])])
+
+threading.Thread(target=train, daemon=True).start()
+at_report.wait()
+released.set()  # and the main thread returns: the process exits as the trial ends
+"""
+
+
+@pytest.mark.timeout(180)
+def test_a_fit_ending_in_another_thread_as_the_process_exits_writes_its_own_train_end(tmp_path):
+    """Ray's cleanup of a stopped trial does not wait for the training thread it told to stop."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "child.py"
+    script.write_text(EXIT_RACE_CHILD)
+    logdir = tmp_path / "logs"
+    done = subprocess.run(
+        [sys.executable, str(script), str(logdir)], capture_output=True, text=True, timeout=150
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = kh.events(str(logdir))
+    assert [e.kind for e in got] == ["train_begin", "train_end"]
+    # The trial's own end, with its exception, not the exit hooks' bare "interrupted".
+    assert got[1].data["reason"] == "interrupted" and got[1].data.get("exception") == "StopTrial"
+    assert got[1].epoch == 0
