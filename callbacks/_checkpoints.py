@@ -10,6 +10,7 @@ instance as for the drop-in.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -57,6 +58,8 @@ def saved_event(
         "weights_only": bool(getattr(callback, "save_weights_only", False)),
     }
     seen = previous_best is not _UNSEEN
+    if seen and isinstance(previous_best, float) and math.isinf(previous_best):
+        previous_best = None  # Keras 3.0 starts `best` at +-inf, later Kerases at None: no save before
     if save_best_only:
         # What the save beat: the best before it (None on the first save), compared as Keras did.
         if seen:
