@@ -9,6 +9,7 @@ import { type EpochSeries, type Explanation, explain, monitorSource, num } from 
 import type { Markers } from "./markers";
 import type { ChartSpec, DataStore, Ev, SeriesSpec } from "./model";
 import { scalarKey } from "./model";
+import { verticalRule } from "./plotbase";
 
 // Keras's TensorBoard writes each batch's loss as this (update_freq="batch" or N).
 const BATCH_LOSS = "batch_loss";
@@ -157,12 +158,7 @@ export function drawExplanation(u: uPlot, active: ActiveExplanation, surface: st
   if (ex.restored_epoch !== null) {
     const x = px(ex.restored_epoch);
     if (x != null) {
-      ctx.strokeStyle = color;
-      ctx.lineWidth = 2 * pr;
-      ctx.beginPath();
-      ctx.moveTo(x, top);
-      ctx.lineTo(x, top + height);
-      ctx.stroke();
+      verticalRule(u, x, color, 2 * pr);
       label(u, "restored", x + 3 * pr, top + 28 * pr, color);
     }
   }
@@ -182,14 +178,7 @@ export function drawExplanation(u: uPlot, active: ActiveExplanation, surface: st
   if (ex.non_finite?.step != null) {
     const x = px(ex.non_finite.step);
     if (x != null) {
-      ctx.strokeStyle = color;
-      ctx.lineWidth = 2 * pr;
-      ctx.setLineDash([2 * pr, 2 * pr]);
-      ctx.beginPath();
-      ctx.moveTo(x, top);
-      ctx.lineTo(x, top + height);
-      ctx.stroke();
-      ctx.setLineDash([]);
+      verticalRule(u, x, color, 2 * pr, [2 * pr, 2 * pr]);
       label(u, `loss ${ex.non_finite.value}`, x + 3 * pr, top + 40 * pr, color);
     }
   }

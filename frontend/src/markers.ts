@@ -5,6 +5,7 @@ import type uPlot from "uplot";
 import { lowerBound, upperBound } from "./axis";
 import { type KindStyle, kindStyle, runColor } from "./colors";
 import type { Placed } from "./model";
+import { verticalRule } from "./plotbase";
 import { isHollow, tracePath } from "./shapes";
 import type { ColorBy } from "./state";
 
@@ -144,14 +145,7 @@ export class Markers {
     this.drawEndings(u, sc.min, sc.max, r);
     if (selected && selected.x >= sc.min && selected.x <= sc.max) {
       const px = Math.round(u.valToPos(selected.x, "x", true)) + 0.5;
-      ctx.strokeStyle = selectedColor;
-      ctx.lineWidth = 2 * pr;
-      ctx.setLineDash([4 * pr, 3 * pr]);
-      ctx.beginPath();
-      ctx.moveTo(px, top);
-      ctx.lineTo(px, top + height);
-      ctx.stroke();
-      ctx.setLineDash([]);
+      verticalRule(u, px, selectedColor, 2 * pr, [4 * pr, 3 * pr]);
     }
     ctx.restore();
   }

@@ -161,3 +161,17 @@ export function pointerIn(u: uPlot, e: MouseEvent): { left: number; top: number 
   const rect = u.over.getBoundingClientRect();
   return { left: e.clientX - rect.left, top: e.clientY - rect.top };
 }
+
+/** A rule across the plot area's height at canvas x `x` (a selected event, a restored epoch, a non-finite step). */
+export function verticalRule(u: uPlot, x: number, color: string, width: number, dash: number[] = []): void {
+  const { ctx } = u;
+  const { top, height } = u.bbox;
+  ctx.strokeStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash);
+  ctx.beginPath();
+  ctx.moveTo(x, top);
+  ctx.lineTo(x, top + height);
+  ctx.stroke();
+  ctx.setLineDash([]);
+}
