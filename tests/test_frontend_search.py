@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -318,5 +319,83 @@ def test_dark_mode(tb, browser):
         )
         assert background == "rgb(61, 46, 26)"  # the dark theme's --cbe-row-selected
         tab.shot(f"search-dark-{tb.load_fast}")
+    finally:
+        tab.close()
+
+
+# More runs than the sidebar lists in full (checklist.VIRTUAL_ITEMS, 100).
+LONG = 120
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["load_fast=true", "load_fast=false"])
+def long_tb(request, tmp_path_factory):
+    root = tmp_path_factory.mktemp("search_long")
+    write_search(str(root), LONG)
+    with tensorboard(str(root), load_fast=request.param, start_timeout=300) as server:
+        server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == LONG, timeout=300)
+        yield server
+
+
+ROWS = """() => [...document.querySelectorAll('.sidebar .check-list')[0].querySelectorAll('.check-row')]
+  .map((r) => ({run: r.dataset.key, checked: r.querySelector('input').checked,
+                at: Number(r.getAttribute('aria-posinset')), of: Number(r.getAttribute('aria-setsize'))}))"""
+FOCUSED = "() => document.activeElement?.closest('.check-row')?.dataset.key ?? null"
+
+
+def test_long_run_list_is_virtualized(long_tb, browser):
+    """A search's long run list keeps only the rows in its scroll box in the
+    page, each saying its place; scrolling, the keyboard, the run filter and
+    All/None still reach every run."""
+    runs = [f"{trial_name(i)}/train" for i in range(LONG)]
+    tab = _open(browser, long_tb)
+    try:
+        rows = tab.frame.evaluate(ROWS)
+        assert 10 < len(rows) < 60, len(rows)
+        assert [r["run"] for r in rows] == runs[: len(rows)]
+        assert [r["at"] for r in rows] == list(range(1, len(rows) + 1))
+        assert {r["of"] for r in rows} == {LONG}
+        assert _card(tab, "trials") == str(LONG)
+        assert tab.frame.evaluate("document.querySelector('.side-header .muted').textContent") == (
+            f"{LONG} of {LONG}"
+        )
+        tab.shot(f"search-long-runs-{long_tb.load_fast}")
+
+        # Scrolled to the end: the last runs are there, the first gone.
+        tab.frame.evaluate(
+            "() => { const list = document.querySelector('.sidebar .check-list');"
+            " list.scrollTop = list.scrollHeight; }"
+        )
+        tab.next_frame()
+        shown = [r["run"] for r in tab.frame.evaluate(ROWS)]
+        assert shown[-1] == runs[-1] and runs[0] not in shown
+        assert shown == runs[runs.index(shown[0]) :]
+
+        # The keyboard: from the first run down 40 rows (past the rows first
+        # drawn), Space turns that run off: its trial leaves the table.
+        tab.frame.evaluate("() => { document.querySelector('.sidebar .check-list').scrollTop = 0; }")
+        tab.next_frame()
+        tab.ui.locator(f".sidebar .check-row[data-key='{runs[0]}'] input").focus()
+        for _ in range(40):
+            tab.page.keyboard.press("ArrowDown")
+        assert tab.frame.evaluate(FOCUSED) == runs[40]
+        tab.page.keyboard.press(" ")
+        tab.next_frame()
+        assert _card(tab, "trials") == str(LONG - 1)
+        row = next(r for r in tab.frame.evaluate(ROWS) if r["run"] == runs[40])
+        assert row["checked"] is False and row["at"] == 41
+        tab.page.keyboard.press("End")
+        assert tab.frame.evaluate(FOCUSED) == runs[-1]
+        tab.page.keyboard.press("Home")
+        assert tab.frame.evaluate(FOCUSED) == runs[0]
+
+        # All turns every run back on; the run filter lists only its matches.
+        tab.ui.locator(".sidebar button", has_text="All").first.click()
+        tab.next_frame()
+        assert _card(tab, "trials") == str(LONG)
+        tab.ui.locator(".sidebar .text-input").fill("trial_01[0-2]")
+        tab.next_frame()
+        matching = [r for r in runs if re.match(r"trial_01[0-2]", r)]
+        assert [r["run"] for r in tab.frame.evaluate(ROWS)] == matching
+        assert tab.errors == []
     finally:
         tab.close()

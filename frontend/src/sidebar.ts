@@ -1,69 +1,8 @@
 // The left column: runs (TensorBoard colours, regex filter, all/none),
 // event kinds with counts, and the metric tags to chart.
 
+import { CheckList } from "./checklist";
 import { button, h, uid } from "./dom";
-import { fmtNumber } from "./format";
-
-export interface CheckItem {
-  key: string;
-  label: string;
-  checked: boolean;
-  count?: number;
-  /** Swatch or glyph in front of the label; rebuilt when `decorKey` changes. */
-  decor?: () => Node;
-  decorKey?: string;
-  dimmed?: boolean;
-}
-
-/** A keyed list of checkboxes updated in place, so focus survives reloads. */
-export class CheckList {
-  readonly el: HTMLElement;
-  private readonly rows = new Map<string, { row: HTMLElement; input: HTMLInputElement; count: HTMLElement; decor: HTMLElement; decorKey?: string }>();
-
-  constructor(
-    label: string,
-    private readonly onToggle: (key: string, checked: boolean) => void,
-  ) {
-    this.el = h("ul", { class: "check-list", attrs: { "aria-label": label } });
-  }
-
-  update(items: CheckItem[]): void {
-    const keep = new Set(items.map((i) => i.key));
-    for (const [key, r] of this.rows) {
-      if (!keep.has(key)) {
-        r.row.remove();
-        this.rows.delete(key);
-      }
-    }
-    items.forEach((item, index) => {
-      let r = this.rows.get(item.key);
-      if (!r) {
-        const id = uid("check");
-        const input = h("input", { attrs: { type: "checkbox", id } });
-        input.addEventListener("change", () => this.onToggle(item.key, input.checked));
-        const decor = h("span", { class: "decor" });
-        const count = h("span", { class: "count" });
-        const row = h(
-          "li",
-          { class: "check-row" },
-          input,
-          h("label", { attrs: { for: id }, title: item.label }, decor, h("span", { class: "label-text", text: item.label })),
-          count,
-        );
-        r = { row, input, count, decor };
-        this.rows.set(item.key, r);
-      }
-      r.input.checked = item.checked;
-      r.row.classList.toggle("dimmed", Boolean(item.dimmed));
-      r.count.textContent = item.count == null ? "" : fmtNumber(item.count);
-      if (item.decor && r.decorKey !== item.decorKey) {
-        r.decor.replaceChildren(item.decor());
-        r.decorKey = item.decorKey;
-      }
-      if (this.el.children[index] !== r.row) this.el.insertBefore(r.row, this.el.children[index] ?? null);
-    });
-  }
-}
 
 export interface SidebarCallbacks {
   runFilter(text: string): void;
