@@ -221,104 +221,118 @@ export function defaultTags(available: string[]): string[] {
 
 type GroupInfo = PlaceInfo;
 
-interface EventFacts {
-  /** Per experiment, the wall time of its first event. */
-  t0: Map<string, number>;
-  /** Per experiment, steps per epoch from `train_begin` (the fallback epoch map). */
-  stepsPerEpoch: Map<string, { steps: number; last: number }>;
-  fits: Map<string, Fit[]>;
-  /** Per experiment and fit, its lr_change events. */
-  lrChanges: Map<string, Ev[][]>;
+interface GroupFacts {
+  /** The wall time of its first event. */
+  t0: number;
+  /** Steps per epoch from `train_begin` (the fallback epoch map). */
+  stepsPerEpoch: { steps: number; last: number } | undefined;
+  fits: Fit[];
+  /** Per fit, its lr_change events. */
+  lrChanges: Ev[][];
 }
 
-const factsCache = new WeakMap<DataStore, { version: number; facts: EventFacts }>();
+interface FactsCache {
+  version: number;
+  /** Experiment -> its runs' event lists. */
+  byGroup: Map<string, Ev[][]>;
+  facts: Map<string, GroupFacts>;
+}
 
-/** What the events tell of each experiment: one pass over every event, so
- * it is kept until the events change (not redone per arriving series). */
-function eventFacts(data: DataStore): EventFacts {
-  const cached = factsCache.get(data);
-  if (cached?.version === data.eventsVersion) return cached.facts;
-  const t0 = new Map<string, number>();
-  const stepsPerEpoch = new Map<string, { steps: number; last: number }>();
-  const byGroup = new Map<string, Ev[][]>();
-  for (const [run, events] of data.events) {
-    const g = data.group(run);
-    const lists = byGroup.get(g);
-    if (lists) lists.push(events);
-    else byGroup.set(g, [events]);
-    let min = t0.get(g) ?? Number.POSITIVE_INFINITY;
-    for (const e of events) {
-      if (e.wall_time > 0 && e.wall_time < min) min = e.wall_time;
-      if (e.kind === "train_begin" && typeof e.data.steps === "number" && e.data.steps > 0) {
-        const epochs = typeof e.data.epochs === "number" ? e.data.epochs : 0;
-        const prev = stepsPerEpoch.get(g);
-        stepsPerEpoch.set(g, { steps: e.data.steps, last: Math.max(prev?.last ?? 0, epochs) });
-      }
+const factsCache = new WeakMap<DataStore, FactsCache>();
+
+/** What the events tell of experiment `g` (undefined: it has none). Worked
+ * out when first asked for and kept until the events change: a search's
+ * table draws no experiment, and a few of its thousands when some are
+ * selected, so only those are gone over. */
+function groupFacts(data: DataStore, g: string): GroupFacts | undefined {
+  let cache = factsCache.get(data);
+  if (cache?.version !== data.eventsVersion) {
+    const byGroup = new Map<string, Ev[][]>();
+    for (const [run, events] of data.events) {
+      const group = data.group(run);
+      const lists = byGroup.get(group);
+      if (lists) lists.push(events);
+      else byGroup.set(group, [events]);
     }
-    t0.set(g, min);
+    cache = { version: data.eventsVersion, byGroup, facts: new Map() };
+    factsCache.set(data, cache);
   }
-  const fits = new Map<string, Fit[]>();
-  const lrChanges = new Map<string, Ev[][]>();
-  for (const [g, lists] of byGroup) {
-    const all = lists.flat();
-    const groupFits = fitsOf(all);
-    fits.set(g, groupFits);
-    const changes: Ev[][] = groupFits.length ? groupFits.map(() => []) : [[]];
-    const fitOf = assignFits(groupFits, all);
-    all.forEach((e, i) => {
-      const fit = groupFits.length > 1 ? fitOf[i] : 0;
-      // Only where there are several fits is "which fit" worth saying.
-      e.fit = groupFits.length > 1 ? fit : undefined;
-      if (e.kind === "lr_change") changes[fit]?.push(e);
-    });
-    lrChanges.set(g, changes);
+  const known = cache.facts.get(g);
+  if (known) return known;
+  const lists = cache.byGroup.get(g);
+  if (!lists) return undefined;
+  const all = lists.flat();
+  let t0 = Number.POSITIVE_INFINITY;
+  let stepsPerEpoch: GroupFacts["stepsPerEpoch"];
+  for (const e of all) {
+    if (e.wall_time > 0 && e.wall_time < t0) t0 = e.wall_time;
+    if (e.kind === "train_begin" && typeof e.data.steps === "number" && e.data.steps > 0) {
+      const epochs = typeof e.data.epochs === "number" ? e.data.epochs : 0;
+      stepsPerEpoch = { steps: e.data.steps, last: Math.max(stepsPerEpoch?.last ?? 0, epochs) };
+    }
   }
+  const fits = fitsOf(all);
+  const lrChanges: Ev[][] = fits.length ? fits.map(() => []) : [[]];
+  const fitOf = assignFits(fits, all);
+  all.forEach((e, i) => {
+    const fit = fits.length > 1 ? fitOf[i] : 0;
+    // Only where there are several fits is "which fit" worth saying.
+    e.fit = fits.length > 1 ? fit : undefined;
+    if (e.kind === "lr_change") lrChanges[fit]?.push(e);
+  });
   const facts = { t0, stepsPerEpoch, fits, lrChanges };
-  factsCache.set(data, { version: data.eventsVersion, facts });
+  cache.facts.set(g, facts);
   return facts;
 }
 
-const infoCache = new WeakMap<DataStore, { key: string; infos: Map<string, GroupInfo> }>();
+interface InfoCache {
+  key: string;
+  /** Experiment -> its runs' series in `data.scalars`, in that order. */
+  series: Map<string, ScalarSeries[]>;
+  infos: Map<string, GroupInfo | undefined>;
+}
+
+const infoCache = new WeakMap<DataStore, InfoCache>();
 // Per experiment, its epoch map and the objects it was built from: building
 // one sorts every epoch, so it is rebuilt only when those objects change.
 const epochMapCache = new WeakMap<DataStore, Map<string, { inputs: object[]; map: EpochMap | null }>>();
 
-/** Per experiment: its start time and epoch ends (memoized per data version). */
-function groupInfos(data: DataStore): Map<string, GroupInfo> {
+/** Experiment `g`'s start time, epoch ends and fits (memoized per data version; undefined: nothing known). */
+function groupInfo(data: DataStore, g: string): GroupInfo | undefined {
   const key = `${data.eventsVersion}:${data.metricsVersion}`;
-  const cached = infoCache.get(data);
-  if (cached?.key === key) return cached.infos;
-  const infos = buildGroupInfos(data);
-  infoCache.set(data, { key, infos });
-  return infos;
+  let cache = infoCache.get(data);
+  if (cache?.key !== key) {
+    const series = new Map<string, ScalarSeries[]>();
+    for (const s of data.scalars.values()) {
+      const group = data.group(s.run);
+      const list = series.get(group);
+      if (list) list.push(s);
+      else series.set(group, [s]);
+    }
+    cache = { key, series, infos: new Map() };
+    infoCache.set(data, cache);
+  }
+  if (cache.infos.has(g)) return cache.infos.get(g);
+  const info = buildGroupInfo(data, g, cache.series.get(g) ?? []);
+  cache.infos.set(g, info);
+  return info;
 }
 
-function buildGroupInfos(data: DataStore): Map<string, GroupInfo> {
-  const facts = eventFacts(data);
-  const t0 = new Map(facts.t0);
-  const epochSeries = new Map<string, ScalarSeries[]>();
-  for (const series of data.scalars.values()) {
-    const g = data.group(series.run);
-    if (!t0.has(g) && series.wall_time.length) t0.set(g, series.wall_time[0]);
-    if (series.x !== "epoch" || !series.global_step) continue;
-    const list = epochSeries.get(g);
-    if (list) list.push(series);
-    else epochSeries.set(g, [series]);
-  }
+function buildGroupInfo(data: DataStore, g: string, series: ScalarSeries[]): GroupInfo | undefined {
+  const facts = groupFacts(data, g);
+  const epochSeries = series.filter((s) => s.x === "epoch" && s.global_step);
+  const firstTime = series.find((s) => s.wall_time.length)?.wall_time[0];
+  if (!facts && firstTime === undefined && !epochSeries.length) return undefined;
   let maps = epochMapCache.get(data);
   if (!maps) epochMapCache.set(data, (maps = new Map()));
-  const out = new Map<string, GroupInfo>();
-  for (const g of new Set([...t0.keys(), ...epochSeries.keys()])) {
-    const spe = facts.stepsPerEpoch.get(g);
-    const inputs: object[] = epochSeries.get(g) ?? (spe ? [spe] : []);
-    let kept = maps.get(g);
-    if (!kept || kept.inputs.length !== inputs.length || kept.inputs.some((x, i) => x !== inputs[i])) {
-      kept = { inputs, map: buildEpochMap(epochSeries.get(g), spe) };
-      maps.set(g, kept);
-    }
-    out.set(g, { t0: t0.get(g) ?? 0, epochs: kept.map, fits: facts.fits.get(g) ?? [] });
+  const spe = facts?.stepsPerEpoch;
+  const inputs: object[] = epochSeries.length ? epochSeries : spe ? [spe] : [];
+  let kept = maps.get(g);
+  if (!kept || kept.inputs.length !== inputs.length || kept.inputs.some((x, i) => x !== inputs[i])) {
+    kept = { inputs, map: buildEpochMap(epochSeries.length ? epochSeries : undefined, spe) };
+    maps.set(g, kept);
   }
-  return out;
+  return { t0: facts?.t0 ?? firstTime ?? 0, epochs: kept.map, fits: facts?.fits ?? [] };
 }
 
 function buildEpochMap(
@@ -415,14 +429,13 @@ export function computeEventView(state: State, data: DataStore): EventView {
 
   const lanes = allKinds.filter((k) => !state.hiddenKinds.has(k) && (kindCounts.get(k) ?? 0) > 0);
   const laneOf = new Map(lanes.map((k, i) => [k, i]));
-  const infos = groupInfos(data);
   const byLane: Placed[][] = lanes.map(() => []);
   const placedByKey = new Map<string, Placed>();
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   let placedCount = 0;
   for (const e of events) {
-    const x = eventX(e, state.xAxis, infos.get(data.group(e.run)));
+    const x = eventX(e, state.xAxis, groupInfo(data, data.group(e.run)));
     if (!Number.isFinite(x)) continue;
     const lane = laneOf.get(e.kind);
     if (lane === undefined) continue;
@@ -446,7 +459,12 @@ export function computeEventView(state: State, data: DataStore): EventView {
     placedCount,
     eventRange: Number.isFinite(min) ? [min, max] : null,
     loadingEvents,
-    t0: new Map([...infos].map(([g, info]) => [g, info.t0])),
+    t0: new Map(
+      [...new Set(visibleRuns.map((r) => data.group(r)))].flatMap((g) => {
+        const info = groupInfo(data, g);
+        return info ? [[g, info.t0] as const] : [];
+      }),
+    ),
     placedByKey,
   };
 }
@@ -537,7 +555,6 @@ export function missingSeries(plan: ChartPlan, data: DataStore): Array<[string, 
 
 export function computeChartView(state: State, data: DataStore, dark: boolean): ChartView {
   const plan = planCharts(state, data);
-  const infos = groupInfos(data);
   let min = Number.POSITIVE_INFINITY;
   let max = Number.NEGATIVE_INFINITY;
   const charts: ChartSpec[] = [];
@@ -556,7 +573,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
         continue;
       }
       const group = data.group(owner);
-      const info = infos.get(group);
+      const info = groupInfo(data, group);
       const { parts, unmapped } = seriesParts(series, state.xAxis, info);
       if (unmapped && !parts.length) {
         chart.notes.push(
@@ -582,7 +599,7 @@ export function computeChartView(state: State, data: DataStore, dark: boolean): 
             "Its data server (--load_fast=true) drops a tag's earlier points when a later fit restarts at a lower step; --load_fast=false keeps them.",
         );
       }
-      const changes = isLearningRate(tag) ? eventFacts(data).lrChanges.get(group) : undefined;
+      const changes = isLearningRate(tag) ? groupFacts(data, group)?.lrChanges : undefined;
       for (const part of parts) {
         for (const x of [part.xs[0], part.xs[part.xs.length - 1]]) {
           if (x === undefined) continue;
