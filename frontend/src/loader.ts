@@ -17,6 +17,8 @@ export function message(e: unknown): string {
 export interface LoaderHooks {
   /** Something arrived or failed: render (throttled by the caller). */
   changed(): void;
+  /** A runs listing arrived (before the runs' events). */
+  listed(): void;
   /** The series the charts need now, as [run, tag]. */
   wanted(): Array<[string, string]>;
 }
@@ -83,6 +85,7 @@ export class Loader {
       // series can be requested at once.
       for (const r of runs) data.tags.set(r.run, r.scalar_tags);
       data.touchMetrics();
+      this.hooks.listed();
       this.requestScalars();
       const stale = runs.filter((r) => !data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count);
       // Many runs (a search): every run's events in one request, not one each.

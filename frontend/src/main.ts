@@ -65,10 +65,19 @@ class App {
 
   private readonly loader = new Loader(this.data, {
     changed: () => this.scheduleRender(),
+    // A search's hyperparameters and metric need only the runs listing:
+    // asked for at once, not at the next render (which may first wait for
+    // every run's events to be taken in).
+    listed: () => {
+      const shown = visibleRunsOf(this.store.state, this.data);
+      if (shown.search) this.search.prefetch(this.store.state, this.data, shown.search, this.loader.listed);
+    },
     wanted: () => missingSeries(planCharts(this.store.state, this.data), this.data),
   });
   private renderTimer = 0;
   private renderFrame = 0;
+  /** The stylesheet has loaded: nothing is drawn before (sizes depend on it). */
+  private styled = false;
   private lastRender = 0;
 
   constructor(mount: HTMLElement) {
@@ -210,9 +219,14 @@ class App {
     document.addEventListener("scroll", () => this.tooltip.hide(), { passive: true });
   }
 
-  start(): void {
-    this.renderNow();
+  /** Loads at once; draws once `styled` (the stylesheet) has loaded. */
+  start(styled: Promise<void>): void {
     void this.loader.load();
+    if (!reportData()) this.search.early();
+    void styled.then(() => {
+      this.styled = true;
+      this.renderNow();
+    });
     // A report's data never changes, and no host is there to reload it.
     if (!reportData()) connectToHost(() => void this.loader.load());
   }
@@ -372,6 +386,7 @@ class App {
   }
 
   private renderNow(): void {
+    if (!this.styled) return;
     this.lastRender = performance.now();
     const state = this.store.state;
     const data = this.data;
@@ -539,8 +554,8 @@ export async function render(): Promise<void> {
   document.documentElement.lang ||= "en";
   const report = reportData();
   document.title = report?.title || "Callback Events";
-  if (!report) await loadStylesheet(); // a report inlines its styles
-  new App(document.body).start();
+  // The data is asked for while the stylesheet loads (a report inlines its styles).
+  new App(document.body).start(report ? Promise.resolve() : loadStylesheet());
 }
 
 // A report page has no TensorBoard to call render(): it starts itself.

@@ -10,6 +10,10 @@ import { SearchView } from "./search";
 import type { State, Store } from "./state";
 import { type Metric, metricChoices, metricKey, type TrialRow, trialRows, trialsOf } from "./trials";
 
+// The metric a search is most often compared by (the tag of the default
+// metric whenever Keras's TensorBoard wrote the runs: trials.ts,
+// metricChoices), asked for before the runs listing names the metrics.
+const LIKELY_TAG = "epoch_loss";
 // Points per trial's metric: enough for a sparkline; best and final are exact
 // (the route keeps every bucket's extremes and the last point).
 const SPARK_POINTS = 64;
@@ -46,6 +50,16 @@ export class SearchPanel {
       clear: () => s.set({ trials: [], zoom: null, focus: null }),
       metric: (key) => s.set({ trialMetric: key }),
     });
+  }
+
+  /**
+   * The first load's hyperparameters and likely metric, asked for beside
+   * the runs listing rather than after it (which takes a second at 3,000
+   * runs): answers for the first listing (`listed` 1). When the listing
+   * names another metric, it is asked for then.
+   */
+  early(): void {
+    this.fetch(1, LIKELY_TAG);
   }
 
   /**
