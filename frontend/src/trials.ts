@@ -98,13 +98,67 @@ export function trialsOf(runs: string[], data: DataStore): Map<string, string[]>
   return out;
 }
 
-function endingOf(events: Ev[]): { ending: string; endEpoch: number | null } {
-  let end: Ev | null = null;
-  let stop: Ev | null = null;
-  for (const e of events) {
-    if (e.kind === "train_end" && (!end || e.wall_time >= end.wall_time)) end = e;
-    if (ENDING_OF_KIND[e.kind] && (!stop || e.wall_time >= stop.wall_time)) stop = e;
+/** What one run's events tell its trial's row (kept per event list: a reload that
+ * brings no new events, or the hyperparameters or metric arriving, reuse it). */
+interface RunPart {
+  /** Its last train_end, and its last early stop or NaN termination (the latest of each wins). */
+  end: Ev | null;
+  stop: Ev | null;
+  lrChanges: number;
+  checkpoints: number;
+  first: number;
+  last: number;
+  ticks: Array<[number, string]>;
+}
+
+const partsCache = new WeakMap<Ev[], RunPart>();
+
+function emptyPart(): RunPart {
+  return { end: null, stop: null, lrChanges: 0, checkpoints: 0, first: Number.POSITIVE_INFINITY, last: Number.NEGATIVE_INFINITY, ticks: [] };
+}
+
+function runPart(events: Ev[] | undefined): RunPart {
+  if (!events) return emptyPart();
+  let part = partsCache.get(events);
+  if (!part) {
+    part = emptyPart();
+    for (const e of events) addEvent(part, e);
+    partsCache.set(events, part);
   }
+  return part;
+}
+
+function addEvent(part: RunPart, e: Ev): void {
+  if (e.kind === "train_end" && (!part.end || e.wall_time >= part.end.wall_time)) part.end = e;
+  if (ENDING_OF_KIND[e.kind] && (!part.stop || e.wall_time >= part.stop.wall_time)) part.stop = e;
+  if (e.kind === "lr_change") part.lrChanges += 1;
+  else if (e.kind === "checkpoint_saved") part.checkpoints += 1;
+  if (e.wall_time > 0) {
+    part.first = Math.min(part.first, e.wall_time);
+    part.last = Math.max(part.last, e.wall_time);
+  }
+  if (TICK_KINDS.has(e.kind) && e.epoch != null) part.ticks.push([e.epoch, e.kind]);
+}
+
+/** The parts of a trial's runs as one (in run order: on equal times the later run's event wins, as in one pass). */
+function trialPart(runs: string[], data: DataStore): RunPart {
+  if (runs.length === 1) return runPart(data.events.get(runs[0]));
+  const all = emptyPart();
+  for (const run of runs) {
+    const p = runPart(data.events.get(run));
+    if (p.end && (!all.end || p.end.wall_time >= all.end.wall_time)) all.end = p.end;
+    if (p.stop && (!all.stop || p.stop.wall_time >= all.stop.wall_time)) all.stop = p.stop;
+    all.lrChanges += p.lrChanges;
+    all.checkpoints += p.checkpoints;
+    all.first = Math.min(all.first, p.first);
+    all.last = Math.max(all.last, p.last);
+    all.ticks.push(...p.ticks);
+  }
+  return all;
+}
+
+function endingOf(part: RunPart): { ending: string; endEpoch: number | null } {
+  const { end, stop } = part;
   if (end) {
     const reason = typeof end.data.reason === "string" ? end.data.reason : "completed";
     const last = typeof end.data.last_epoch === "number" ? end.data.last_epoch : end.epoch;
@@ -114,15 +168,22 @@ function endingOf(events: Ev[]): { ending: string; endEpoch: number | null } {
   return { ending: "running", endEpoch: null };
 }
 
-function bestAndFinal(series: ManySeries | null, lower: boolean): { best: number | null; final: number | null; finalNote: string | null } {
+type BestAndFinal = { best: number | null; final: number | null; finalNote: string | null };
+const bestCache = new WeakMap<ManySeries, { lower: boolean; found: BestAndFinal }>();
+
+function bestAndFinal(series: ManySeries | null, lower: boolean): BestAndFinal {
   if (!series || !series.value.length) return { best: null, final: null, finalNote: null };
+  const kept = bestCache.get(series);
+  if (kept?.lower === lower) return kept.found;
   let best: number | null = null;
   for (const v of series.value) {
     if (v === null) continue;
     if (best === null || (lower ? v < best : v > best)) best = v;
   }
   const i = series.value.length - 1;
-  return { best, final: series.value[i], finalNote: series.nonfinite?.[i] ?? null };
+  const found = { best, final: series.value[i], finalNote: series.nonfinite?.[i] ?? null };
+  bestCache.set(series, { lower, found });
+  return found;
 }
 
 /** One row per trial. */
@@ -136,38 +197,26 @@ export function trialRows(
   const lower = metric ? lowerIsBetter(metric.tag) : true;
   const rows: TrialRow[] = [];
   for (const [trial, runs] of trials) {
-    const events = runs.flatMap((run) => data.events.get(run) ?? []);
-    const { ending, endEpoch } = endingOf(events);
-    let lrChanges = 0;
-    let checkpoints = 0;
-    let first = Number.POSITIVE_INFINITY;
-    let last = Number.NEGATIVE_INFINITY;
-    const ticks: Array<[number, string]> = [];
-    for (const e of events) {
-      if (e.kind === "lr_change") lrChanges += 1;
-      else if (e.kind === "checkpoint_saved") checkpoints += 1;
-      if (e.wall_time > 0) {
-        first = Math.min(first, e.wall_time);
-        last = Math.max(last, e.wall_time);
-      }
-      if (TICK_KINDS.has(e.kind) && e.epoch != null) ticks.push([e.epoch, e.kind]);
-    }
+    const part = trialPart(runs, data);
+    const { ending, endEpoch } = endingOf(part);
     const spark = metric ? series.get(runOf(trial, metric.suffix)) ?? null : null;
     const seriesEpochs = spark && spark.step.length ? spark.step[spark.step.length - 1] + 1 : null;
     const hp = hparams[trial] ?? {};
+    let text = `${trial}\u0001${ending}`;
+    for (const k in hp) text += `\u0001${k}=${String(hp[k])}`;
     rows.push({
       trial,
       hparams: hp,
       ending,
       endEpoch,
-      lrChanges,
-      checkpoints,
+      lrChanges: part.lrChanges,
+      checkpoints: part.checkpoints,
       epochs: endEpoch ?? seriesEpochs,
-      duration: last >= first ? last - first : null,
+      duration: part.last >= part.first ? part.last - part.first : null,
       ...bestAndFinal(spark, lower),
       spark,
-      ticks,
-      text: [trial, ending, ...Object.entries(hp).map(([k, v]) => `${k}=${String(v)}`)].join("\u0001").toLowerCase(),
+      ticks: part.ticks,
+      text: text.toLowerCase(),
     });
   }
   return rows;
