@@ -30,7 +30,8 @@ scalars and hyperparameters but no callback events, as
   (TensorBoard's own page takes seconds first, printed too); the script
   time of a sort and of a filter keystroke until the next frame (median of
   5); then 20 trials selected in the table and drawn, the frame intervals
-  (requestAnimationFrame) while the charts zoom in and out a step a frame.
+  (requestAnimationFrame) while the charts zoom in and out a step a frame,
+  and the work of one step (script, style and layout; median of 20).
 
 Goals (issue 21): one run's events at 3,000 runs within 2x of 100 runs;
 listed within 10 s of TensorBoard's run list; at most 0.15 MB per run over
@@ -38,6 +39,7 @@ the baseline; first render of a 3,000-trial search under 3 s, sorting and
 filtering under 100 ms.
 
     .venv/bin/python bench/search.py [--runs 100,1000] [--load-fast true,false]
+        [--browser | --browser-only] [--repeat N]
 """
 
 from __future__ import annotations
@@ -187,8 +189,25 @@ ZOOM_FRAMES = """async () => {
 }"""
 
 
-def zoom_frames(page, frame) -> tuple[float, float, int]:
-    """(median, worst frame ms, events drawn) zooming with 20 trials' charts drawn."""
+# The work of one zoom step (ms): the key's handler and every plot's redraw
+# (committed in a microtask), then the style and layout they leave, from a
+# frame's start. Frame intervals cannot show it: they are whole display
+# refreshes (16.7 ms at 60 Hz) whenever the work fits in one.
+ZOOM_WORK = """async (key) => {
+  const el = document.querySelector('.chart-plot');
+  await new Promise((r) => requestAnimationFrame(r));
+  const t = performance.now();
+  el.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true}));
+  await Promise.resolve();
+  await Promise.resolve();
+  void document.body.offsetHeight;
+  return performance.now() - t;
+}"""
+
+
+def zoom_frames(page, frame) -> tuple[float, float, int, float, float]:
+    """(median, worst frame ms, events drawn, median and worst work of a
+    zoom step ms) zooming with 20 trials' charts drawn."""
     from frontend_render import SELECTED_TRIALS, select_trials
 
     select_trials(page, SELECTED_TRIALS)
@@ -200,19 +219,21 @@ def zoom_frames(page, frame) -> tuple[float, float, int]:
     )
     drawn = frame.evaluate("Number(document.querySelector('.timeline-plot').dataset.drawn)")
     frames = frame.evaluate(ZOOM_FRAMES)
-    return statistics.median(frames), max(frames), drawn
+    work = [frame.evaluate(ZOOM_WORK, key) for key in "+-" * 10]
+    return statistics.median(frames), max(frames), drawn, statistics.median(work), max(work)
 
 
-def render_times(tb: TensorBoardProcess) -> dict[str, float]:
+def render_times(tb: TensorBoardProcess, repeat: int = 1) -> dict[str, float]:
     """The search view in Chromium: first render, sort and filter, zoom
-    frames with 20 trials drawn."""
+    frames with 20 trials drawn (each the median of `repeat` pages, after a
+    warm-up page)."""
     from browser import launch
     from playwright.sync_api import sync_playwright
 
-    out: dict[str, float] = {}
+    pages: list[dict[str, float]] = []
     with sync_playwright() as p:
         browser = launch(p)
-        for attempt in ("warm-up", "measured"):
+        for attempt in range(repeat + 1):
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
             page.goto(tb.base + "/#callback_events")
             page.wait_for_function(ROWS_SHOWN, polling="raf", timeout=600_000)
@@ -225,22 +246,39 @@ def render_times(tb: TensorBoardProcess) -> dict[str, float]:
                 frame.evaluate(SORT_MS, column) for column in ("duration", "best", "ending", "trial", "final")
             ]
             typed = [frame.evaluate(FILTER_MS, text) for text in ("t", "tr", "trial_1", "trial_12", "")]
-            zoom = zoom_frames(page, frame) if attempt == "measured" else None
+            zoom = zoom_frames(page, frame) if attempt else None
             page.close()
-            if zoom is not None:
-                out["render: TensorBoard's page before our frame s"] = frame_start
-                out["render: table rows s"] = rows
-                out["render: table with metric s"] = done
-                out["render: table with metric, from our frame s"] = done - frame_start
-                out["zoom, 20 trials: median frame ms"], out["zoom, 20 trials: worst frame ms"], drawn = zoom
-                out["zoom, 20 trials: events drawn"] = drawn
-                out["render: sort ms"] = statistics.median(sort)
-                out["render: filter ms"] = statistics.median(typed)
+            if zoom is None:
+                continue  # the warm-up
+            median, worst, drawn, work, worst_work = zoom
+            pages.append(
+                {
+                    "render: TensorBoard's page before our frame s": frame_start,
+                    "render: table rows s": rows,
+                    "render: table with metric s": done,
+                    "render: table rows, from our frame s": rows - frame_start,
+                    "render: table with metric, from our frame s": done - frame_start,
+                    "zoom, 20 trials: median frame ms": median,
+                    "zoom, 20 trials: worst frame ms": worst,
+                    "zoom, 20 trials: events drawn": drawn,
+                    "zoom, 20 trials: a step's work, median ms": work,
+                    "zoom, 20 trials: a step's work, worst ms": worst_work,
+                    "render: sort ms": statistics.median(sort),
+                    "render: filter ms": statistics.median(typed),
+                }
+            )
         browser.close()
-    return out
+    return {name: statistics.median(page[name] for page in pages) for name in pages[0]}
 
 
-def bench(cache: str, runs: int, load_fast: bool, browser: bool = False) -> dict[str, float]:
+def browser_only(cache: str, runs: int, load_fast: bool, repeat: int) -> dict[str, float]:
+    """The tab's figures alone (no baseline, no route timings): quicker."""
+    with started(logdir_of(cache, runs, False), load_fast) as tb:
+        wait_listed(tb, runs, ours=True)
+        return render_times(tb, repeat)
+
+
+def bench(cache: str, runs: int, load_fast: bool, browser: bool = False, repeat: int = 1) -> dict[str, float]:
     logdir = logdir_of(cache, runs, False)
     baseline = logdir_of(cache, runs, True)
     result: dict[str, float] = {}
@@ -275,7 +313,7 @@ def bench(cache: str, runs: int, load_fast: bool, browser: bool = False) -> dict
         result["events run by run s"] = time.perf_counter() - start
         result["MB"] = tree_rss_mb(tb.proc.pid)
         if browser:
-            result.update(render_times(tb))
+            result.update(render_times(tb, repeat))
     result["MB per run over baseline"] = (result["MB"] - result["baseline MB"]) / runs
     result["MB per run over baseline, listed"] = (
         result["MB, listed (our records loaded, one runs answer)"] - result["baseline MB"]
@@ -291,15 +329,23 @@ def main() -> None:
     parser.add_argument("--load-fast", default="true,false", help="loaders: true, false or both")
     parser.add_argument("--cache", default=os.path.join("/tmp", "tb_callbacks_search_bench"))
     parser.add_argument("--browser", action="store_true", help="also time the tab in Chromium")
+    parser.add_argument("--browser-only", action="store_true", help="time only the tab (implies --browser)")
+    parser.add_argument("--repeat", type=int, default=1, help="pages measured in the browser (medians)")
     args = parser.parse_args()
     sizes = [int(n) for n in args.runs.split(",")]
     table: dict[tuple[int, bool], dict[str, float]] = {}
     for load_fast in [v.strip() == "true" for v in args.load_fast.split(",")]:
         for runs in sizes:
             print(f"{runs} runs, --load_fast={str(load_fast).lower()}", flush=True)
-            table[(runs, load_fast)] = result = bench(args.cache, runs, load_fast, args.browser)
+            if args.browser_only:
+                result = browser_only(args.cache, runs, load_fast, args.repeat)
+            else:
+                result = bench(args.cache, runs, load_fast, args.browser, args.repeat)
+                table[(runs, load_fast)] = result
             for name, value in result.items():
                 print(f"  {name:32} {value:10.3f}", flush=True)
+    if args.browser_only:
+        return
     print("\nsummary (ratios: ours / the same at the smallest size, ours / TensorBoard's)")
     for load_fast in sorted({lf for _, lf in table}):
         small = table[(sizes[0], load_fast)]
