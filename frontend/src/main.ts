@@ -337,8 +337,15 @@ class App {
   // ------------------------------------------------------------ rendering
 
   private scheduleRender(): void {
-    if (this.renderFrame || this.renderTimer) return;
+    if (this.renderFrame) return;
     const wait = this.loader.loading ? Math.max(0, LOADING_RENDER_MS - (performance.now() - this.lastRender)) : 0;
+    if (this.renderTimer) {
+      if (wait > 0) return;
+      // The load ended while a throttled render waited: what it brought
+      // (a search's table, first of all) is drawn at the next frame.
+      clearTimeout(this.renderTimer);
+      this.renderTimer = 0;
+    }
     this.renderTimer = window.setTimeout(() => {
       this.renderTimer = 0;
       this.renderFrame = requestAnimationFrame(() => {
