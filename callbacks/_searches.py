@@ -13,6 +13,14 @@ dict lookup.
   in `on_epoch_end`; Ray Tune stops a trial by `sys.exit(0)` inside the
   report call (`ray.train._internal.session`), that is, a `SystemExit`
   raised in a `ray.` module. Both unwind `fit` without `on_train_end`.
+- Ray's stop does not wait for that. The actor's main thread runs the
+  trainable's `cleanup`, which wakes the training thread (to raise there)
+  without joining it (`session.finish(timeout=0)`), and returns; Tune then
+  drops the actor, and the raylet sends its process SIGTERM and, about
+  0.2 s later, SIGKILL: too soon for the fit's last uploads (`train_end`,
+  the validation run's flush) to a remote store, and the driver may read
+  the trial's files before they land. `hold_stop` makes that `cleanup` of
+  the trial's own trainable wait, bounded, for the fit to record its end.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import math
 import numbers
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -47,6 +56,9 @@ class Trial:
     tuner: str
     id: str
     params: dict[str, HParamValue] = field(default_factory=dict)
+    # The search's object that ends the trial from another thread (Ray's
+    # trainable), for `hold_stop`; not part of the trial's identity.
+    stopper: Any = field(default=None, compare=False, repr=False)
 
     def as_data(self) -> dict[str, Any]:
         """The trial as event data (`train_begin`'s and a search's `train_end`'s `trial`)."""
@@ -101,7 +113,36 @@ def _ray_trial(obj: Any) -> Trial | None:
     tune = _loaded("ray.tune")
     if tune is None or not isinstance(obj, tune.Trainable):
         return None
-    return Trial("ray", str(obj.trial_id), hparam_values(obj.config))
+    return Trial("ray", str(obj.trial_id), hparam_values(obj.config), stopper=obj)
+
+
+_HELD_ATTR = "_tb_callbacks_holds_stop"
+
+
+def hold_stop(trial: Trial, wait: Callable[[], None]) -> None:
+    """Makes the search's stop of `trial` return only once `wait()` has returned.
+
+    For Ray's trainable: its `cleanup` (run by `Trainable.stop` in the
+    actor's main thread, see the module doc) is wrapped on the instance,
+    once; `wait` runs after Ray's own cleanup has told the training thread
+    to stop. Nothing is done for other searches, whose stop is raised in
+    the training thread itself.
+    """
+    trainable = trial.stopper
+    if trainable is None or getattr(trainable, _HELD_ATTR, False):
+        return
+    cleanup = getattr(trainable, "cleanup", None)
+    if not callable(cleanup):
+        return
+
+    def cleanup_then_wait(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return cleanup(*args, **kwargs)
+        finally:
+            wait()
+
+    trainable.cleanup = cleanup_then_wait
+    setattr(trainable, _HELD_ATTR, True)
 
 
 # Frames of the search libraries themselves hold the trial (Optuna's

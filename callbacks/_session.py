@@ -70,7 +70,8 @@ class EventSink(Protocol):
 # each one's end to `_end_abandoned_fits`.
 _ending: set[FitSession] = set()
 _ending_changed = threading.Condition()
-# How long the exit hooks wait for a fit of another thread to end on its own.
+# How long the exit hooks (and a search's stop, `_searches.hold_stop`) wait
+# for a fit of another thread to end on its own.
 EXIT_GRACE_SECONDS = 10.0
 
 
@@ -79,17 +80,28 @@ def _busy_in_other_threads() -> bool:
     return any(s.thread is not me and s.thread.is_alive() for s in _ending | _running)
 
 
-def _end_abandoned_fits() -> None:
-    # A fit whose exception ended the program (or that is still running when
-    # the interpreter exits) gets its train_end here. A fit of another thread
-    # first gets time to end itself, with its own reason: Ray's cleanup of a
-    # trial it stopped does not wait for the training thread it just told to
-    # raise, so the process may exit while that thread writes (or has not yet
-    # begun to write) its train_end, which on remote storage is an upload.
-    deadline = time.monotonic() + EXIT_GRACE_SECONDS
+def wait_for_other_threads_fits(timeout: float = EXIT_GRACE_SECONDS) -> None:
+    """Returns once no fit of another thread is running or ending, or after `timeout` seconds.
+
+    A fit's end (train_end and its files closed: on remote storage, uploads)
+    is complete when it no longer counts.
+    """
+    deadline = time.monotonic() + timeout
     with _ending_changed:
         while _busy_in_other_threads() and time.monotonic() < deadline:
             _ending_changed.wait(timeout=0.1)  # a thread may die without notifying
+
+
+def _end_abandoned_fits() -> None:
+    # A fit whose exception ended the program (or that is still running when
+    # the interpreter exits) gets its train_end here. A fit of another thread
+    # first gets time to end itself, with its own reason: a search may stop a
+    # trial from another thread without waiting for the training thread it
+    # told to raise, so the process may exit while that thread writes (or has
+    # not yet begun to write) its train_end, which on remote storage is an
+    # upload. (Ray's stop is held until then, `_searches.hold_stop`: its
+    # SIGKILL follows the exit's SIGTERM too soon for this wait.)
+    wait_for_other_threads_fits()
     exc = getattr(sys, "last_value", None)
     for session in list(_running):
         session.end_training("interrupted", exc if isinstance(exc, BaseException) else None)
@@ -327,6 +339,9 @@ class FitSession:
         self.trial = _searches.find_trial(siblings)
         if self.trial is not None:
             data["trial"] = self.trial.as_data()
+            # A search that stops the trial from another thread (Ray) returns
+            # from its stop once this fit has recorded its end.
+            _searches.hold_stop(self.trial, wait_for_other_threads_fits)
         self.record(
             "train_begin",
             _describe.train_begin(data["epochs"], data["steps"], data["initial_epoch"]),

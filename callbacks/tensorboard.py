@@ -251,17 +251,19 @@ class TensorBoard(Callback):
         data: dict[str, Any],
     ) -> None:
         """Writes one callback event of the fit into the train run."""
-        if self._is_chief:
-            if kind in event_format.DURABLE_KINDS:
-                # The writer makes these durable because the process may die
-                # right after (Ray's scheduler stop once train_end is on disk):
-                # the other runs' scalars reach disk first.
-                for run, writer in list(self._writers.items()):
-                    if run != _TRAIN:
-                        writer.flush()
-            self._writer(_TRAIN).write(
-                kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data
-            )
+        if not self._is_chief:
+            return
+        flushes = []
+        if kind in event_format.DURABLE_KINDS:
+            # The writer makes these durable because the process may die
+            # right after: the other runs' scalars reach disk too, flushed
+            # while the event's own write is (on remote storage: uploads at
+            # the same time, not one after the other).
+            flushes = [writer.start_flush() for run, writer in list(self._writers.items()) if run != _TRAIN]
+        train = self._writer(_TRAIN)
+        train.write(kind, step, message, epoch=epoch, source=source, wall_time=wall_time, **data)
+        for wait in flushes:
+            wait()
 
     def write_hparams(self, hparams: dict[str, Any], *, wall_time: float) -> None:
         """Writes a search trial's hyperparameters into the log_dir itself, where TensorBoard's hparams

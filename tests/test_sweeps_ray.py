@@ -20,7 +20,7 @@ import keras_helpers as kh
 import pytest
 import test_remote
 
-from tb_callbacks_plugin import read_events
+from tb_callbacks_plugin import read_events, scalars_dataframe
 from tb_callbacks_plugin.eventfiles.hparams import read_hparams
 
 ray = pytest.importorskip("ray")
@@ -113,6 +113,35 @@ def s3_search(cluster, s3, tmp_path_factory):
     s3.client.create_bucket(Bucket="sweeps")
     logdir = "s3://sweeps/logs"
     return logdir, _tune(logdir, RATES[:2], str(tmp_path_factory.mktemp("ray_s3") / "ray_results"))
+
+
+def test_a_trial_ray_stops_is_on_shared_storage_before_its_worker_is_killed(cluster, s3, tmp_path):
+    """Tune's stop of a trial, then its worker killed at once: the trial's end is in the store already.
+
+    The sequence Tune runs for a trial its scheduler stops, on a real Ray
+    actor of Ray's own function trainable: `train` (the fit up to its first
+    report), `stop` (Ray's cleanup wakes the training thread to raise in its
+    report call, without joining it), then the actor's end, here `ray.kill`:
+    Tune drops the actor, and the raylet's SIGKILL follows its SIGTERM by
+    about 0.2 s, which is no time for the uploads of a fit's end to s3.
+    """
+    from ray.train._internal.storage import StorageContext
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    s3.client.create_bucket(Bucket="killed")
+    logdir = "s3://killed/logs"
+    trainable = ray.remote(wrap_function(tune.with_parameters(train_fn, logdir=logdir)))
+    storage = StorageContext(storage_path=str(tmp_path), experiment_dir_name="killed", trial_dir_name="trial")
+    actor = trainable.remote(config={"learning_rate": 1e-5, "model": {"units": 8}}, storage=storage)
+    assert ray.get(actor.train.remote())["val_loss"] > 0
+    ray.get(actor.stop.remote())
+    ray.kill(actor)
+    (experiment, events), = _by_rate(logdir).values()
+    assert [e.kind for e in events] == ["train_begin", "train_end"]
+    assert events[-1].data["reason"] == "stopped_by_scheduler"
+    # The validation run's flush, which goes before train_end, is there too.
+    scalars = scalars_dataframe(logdir, runs=[f"{experiment}/validation"], tags=["epoch_loss"])
+    assert scalars["step"].tolist() == [0]
 
 
 def _by_rate(logdir):

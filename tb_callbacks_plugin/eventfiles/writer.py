@@ -72,6 +72,10 @@ def _close_before_thread_pools_stop() -> None:
         _exit_hook_registered = True
 
 
+def _nothing_to_wait_for() -> None:
+    return None
+
+
 class _Barrier:
     """Queued after records; set once everything before it is on disk."""
 
@@ -80,6 +84,7 @@ class _Barrier:
         self.done = threading.Event()
         self.mark = 0  # the sink position it waits for
         self.expires = 0.0
+        self.queued = 0  # records queued before it
 
 
 class _Build:
@@ -282,11 +287,20 @@ class EventWriter:
         For a URL: once it is uploaded, or sooner when the store is failing
         (the upload is then retried in the background; see `object_file`).
         """
+        self.start_flush()()
+
+    def start_flush(self) -> Callable[[], None]:
+        """Starts a `flush` and returns at once a function that waits for it.
+
+        Flushes of several writers then overlap: each writer's thread
+        uploads (or fsyncs) its own file at the same time.
+        """
         with self._lock:
             if self._closed:
-                return
+                return _nothing_to_wait_for
             self._emit_pending_locked()
-        self._sync(fsync=True)
+        barrier = self._request_sync(fsync=True)
+        return lambda: self._await_sync(barrier)
 
     def close(self) -> None:
         """Flushes and closes the file; later writes raise ValueError."""
@@ -348,14 +362,20 @@ class EventWriter:
         self._queue.put(records.frame(event.SerializeToString()))
 
     def _sync(self, fsync: bool) -> None:
+        self._await_sync(self._request_sync(fsync))
+
+    def _request_sync(self, fsync: bool) -> _Barrier:
+        barrier = _Barrier(fsync)
+        barrier.queued = self._queued
+        self._queue.put(barrier)
+        return barrier
+
+    def _await_sync(self, barrier: _Barrier) -> None:
         # Failures are warned about once by the writing thread; they never
         # raise into training.
-        barrier = _Barrier(fsync)
-        queued = self._queued
-        self._queue.put(barrier)
         if barrier.done.wait(self._wait_secs):
-            if fsync and self._error is None:
-                self._synced = max(self._synced, queued)
+            if barrier.fsync and self._error is None:
+                self._synced = max(self._synced, barrier.queued)
         else:
             logger.warning(
                 "EventWriter: %s not uploaded after %.0f s; still trying in the background",
