@@ -435,9 +435,40 @@ def check_records(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.n
     header and data CRCs right? One checksum call per record: for records no
     bulk check covers."""
     view = np.frombuffer(buf, dtype=np.uint8)
-    ok = _gather(view, heads + 8, "<u4") == _length_crcs_of(lengths)
+    ok = headers_ok(buf, heads, lengths)
     starts = (heads + HEADER_SIZE).tolist()
     ends = (heads + HEADER_SIZE + lengths).tolist()
     crc = _crc32c
     raw = np.array([crc(buf[a:b]) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
     return ok & (_gather(view, heads + HEADER_SIZE + lengths, "<u4") == masked_crcs(raw))
+
+
+def headers_ok(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per record (as `check_records` takes them): is its length field's CRC right?
+    Vectorized; for readers that checksum the data of only the records they decode."""
+    return _gather(np.frombuffer(buf, dtype=np.uint8), heads + 8, "<u4") == _length_crcs_of(lengths)
+
+
+def records_holding(buf: Contents, positions: np.ndarray, *, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """`(heads, lengths)` of the records whose data hold one of `positions` and
+    begin at most `reach` bytes before it, sorted, each once.
+
+    Found without following the chain of records from byte 0: a record is
+    recognized by its length field's CRC (a false match is one in 2**32 per
+    offset tried), for readers of a few records in a large file (a tag
+    prefix found by `bytes.find`, which a record's tag follows closely). A
+    position no record holds is left out; the caller checks the data's CRC
+    (`check_records`) and whether the record is whole.
+    """
+    view = np.frombuffer(buf, dtype=np.uint8)
+    positions = np.asarray(positions, dtype=np.int64)
+    tried = (positions[:, None] - HEADER_SIZE - np.arange(reach + 1, dtype=np.int64)[None, :]).ravel()
+    held = np.repeat(positions, reach + 1)
+    usable = (tried >= 0) & (tried + HEADER_SIZE <= len(buf))
+    tried, held = tried[usable], held[usable]
+    ok = _gather(view, tried + 8, "<u4") == _mask_many(header_crcs(view, tried))
+    tried, held = tried[ok], held[ok]
+    lengths = _gather(view, tried, "<u8")
+    holds = (lengths <= MAX_RECORD_BYTES) & (held < tried + HEADER_SIZE + lengths.astype(np.int64))
+    heads, first = np.unique(tried[holds], return_index=True)
+    return heads, lengths[holds][first].astype(np.int64)
