@@ -22,7 +22,6 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 from tensorboard.compat.proto import event_pb2, tensor_pb2
 
 from tb_callbacks_plugin import metadata
@@ -125,20 +124,14 @@ def marked_spans(buf: bytes, marker: bytes, done: int) -> tuple[list[tuple[int, 
     size = len(buf)
     # Past this point a record may not have its tag yet: read it next time.
     settled = max(done, size - _OVERLAP)
-    if not found:
-        return [], settled
-    heads, lengths = records.records_holding(buf, np.array(found, dtype=np.int64), reach=_REACH)
-    keep = heads >= done
-    heads, lengths = heads[keep], lengths[keep]
-    whole = heads + records.HEADER_SIZE + lengths + records.FOOTER_SIZE <= size
-    if not whole.all():
-        # A record still being written: the file ends inside it.
-        first_torn = int(np.argmin(whole))
-        settled = int(heads[first_torn])
-        heads, lengths = heads[:first_torn], lengths[:first_torn]
-    ok = records.check_records(buf, heads, lengths) if len(heads) else np.zeros(0, dtype=bool)
-    starts = (heads + records.HEADER_SIZE)[ok]
-    spans = list(zip(starts.tolist(), (starts + lengths[ok]).tolist(), strict=True))
-    if spans and whole.all():
-        settled = max(settled, spans[-1][1] + records.FOOTER_SIZE)
+    spans: list[tuple[int, int]] = []
+    for head, length in records.records_holding(buf, found, reach=_REACH):
+        if head < done:
+            continue  # read before
+        end = head + records.HEADER_SIZE + length
+        if end + records.FOOTER_SIZE > size:
+            return spans, head  # a record still being written: the file ends inside it
+        if records.data_ok(buf, head, length):
+            spans.append((head + records.HEADER_SIZE, end))
+        settled = max(settled, end + records.FOOTER_SIZE)
     return spans, settled

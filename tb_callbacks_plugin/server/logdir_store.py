@@ -73,10 +73,10 @@ class LogdirEventStore:
 
     def __init__(self, logdir: str) -> None:
         self._logdir = os.path.expanduser(logdir)
+        # Reading, merging and forgetting, one request at a time: requests
+        # arriving together wait for one read rather than each reading the
+        # same new bytes (with the GIL they would not run in parallel anyway).
         self._lock = threading.Lock()
-        # One reader at a time: requests arriving together wait for one read
-        # rather than each reading the same new bytes.
-        self._read_lock = threading.Lock()
         self._files: dict[str, _FileEvents] = {}
         self._epochs: collections.OrderedDict[str, _FileEpochs] = collections.OrderedDict()
         self._merged: dict[str, tuple[tuple, RunEvents]] = {}
@@ -87,15 +87,17 @@ class LogdirEventStore:
     def runs(self, ctx: Any, *, experiment_id: str, only: Iterable[str] | None = None) -> list[RunEvents]:
         """Every run that holds callback event records (or those of `only`), sorted by name."""
         files = self._every_run() if only is None else {run: self._run_files(run) for run in set(only)}
-        self._read_events([path for paths in files.values() for path in paths])
-        found = (self._run_events(run, paths) for run, paths in sorted(files.items()))
+        with self._lock:
+            self._read_events([path for paths in files.values() for path in paths])
+            found = [self._run_events(run, paths) for run, paths in sorted(files.items())]
         return [run for run in found if run is not None]
 
     def run(self, ctx: Any, *, experiment_id: str, run: str) -> RunEvents | None:
         """The events of `run`, or None when it holds no callback events."""
         paths = self._run_files(run)
-        self._read_events(paths)
-        return self._run_events(run, paths)
+        with self._lock:
+            self._read_events(paths)
+            return self._run_events(run, paths)
 
     def epoch_records(
         self, ctx: Any, *, experiment_id: str, runs: Iterable[str]
@@ -103,7 +105,7 @@ class LogdirEventStore:
         """Every (epoch, global step, wall time) epoch end recorded in `runs`."""
         paths = [path for run in runs for path in self._run_files(run)]
         out: list[tuple[int, int, float]] = []
-        with self._read_lock:
+        with self._lock:
             for path in paths:
                 kept = self._epochs.pop(path, None) or _FileEpochs(FileTail(path, _EPOCHS_MARKER))
                 self._epochs[path] = kept  # the most recently asked last
@@ -156,43 +158,41 @@ class LogdirEventStore:
         return [os.path.join(folder, name) for name in names]
 
     def _read_events(self, paths: list[str]) -> None:
-        with self._read_lock:
-            for path in paths:
-                with self._lock:
-                    kept = self._files.get(path)
-                    if kept is None:
-                        kept = self._files[path] = _FileEvents(FileTail(path, _EVENTS_MARKER))
-                found, restarted = kept.tail.read_new(metadata.role_or_reason)
-                if restarted:
-                    kept.events, kept.bad = [], 0
-                for record in found:
-                    if record.role != metadata.ROLE_EVENTS:
-                        continue
-                    tensor = record.tensor
-                    if tensor.dtype != types_pb2.DT_STRING:
-                        kept.bad += 1
-                        continue
-                    run = _run_of(path, self._logdir)
-                    decoded = decode_events(
-                        run, record.step, list(tensor.string_val), event_format.tag_writer(record.tag)
-                    )
-                    kept.events.extend(decoded.events)
-                    kept.bad += decoded.bad
+        """Reads what was added to `paths` since the last read (under `_lock`)."""
+        for path in paths:
+            run = _run_of(path, self._logdir)
+            kept = self._files.get(path)
+            if kept is None:
+                kept = self._files[path] = _FileEvents(FileTail(path, _EVENTS_MARKER))
+            found, restarted = kept.tail.read_new(metadata.role_or_reason)
+            if restarted:
+                kept.events, kept.bad = [], 0
+            for record in found:
+                if record.role != metadata.ROLE_EVENTS:
+                    continue
+                tensor = record.tensor
+                if tensor.dtype != types_pb2.DT_STRING:
+                    kept.bad += 1
+                    continue
+                writer = event_format.tag_writer(record.tag)
+                decoded = decode_events(run, record.step, list(tensor.string_val), writer)
+                kept.events.extend(decoded.events)
+                kept.bad += decoded.bad
 
     def _run_events(self, run: str, paths: list[str]) -> RunEvents | None:
-        """The run's events merged from its files, or None when none holds our tags."""
-        with self._lock:
-            files = [kept for path in paths if (kept := self._files.get(path)) is not None]
-            if not any(kept.tail.roles for kept in files):
-                return None
-            version = tuple((kept.tail.path, kept.tail.size, len(kept.events), kept.bad) for kept in files)
-            cached = self._merged.get(run)
-            if cached is not None and cached[0] == version:
-                return cached[1]
-            warnings = sorted({why for kept in files for _, why in kept.tail.roles.values() if why})
-            merged = run_events(run, [kept.events for kept in files], sum(k.bad for k in files), warnings)
-            self._merged[run] = (version, merged)
-            return merged
+        """The run's events merged from its files, or None when none holds
+        our tags (under `_lock`, after `_read_events`)."""
+        files = [kept for path in paths if (kept := self._files.get(path)) is not None]
+        if not any(kept.tail.roles for kept in files):
+            return None
+        version = tuple((kept.tail.path, kept.tail.size, len(kept.events), kept.bad) for kept in files)
+        cached = self._merged.get(run)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        warnings = sorted({why for kept in files for _, why in kept.tail.roles.values() if why})
+        merged = run_events(run, [kept.events for kept in files], sum(k.bad for k in files), warnings)
+        self._merged[run] = (version, merged)
+        return merged
 
 
 def _run_of(path: str, logdir: str) -> str:
