@@ -22,6 +22,7 @@ read through TensorBoard (its file systems, its credentials).
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import threading
 from collections.abc import Iterable
@@ -35,6 +36,8 @@ from tb_callbacks_plugin.eventfiles import event_reader
 from tb_callbacks_plugin.eventfiles.record_tail import FileTail
 from tb_callbacks_plugin.server.event_store import RunEvents, StoredEvent, decode_events, run_events
 from tb_callbacks_plugin.server.shared_calls import SharedCalls
+
+logger = logging.getLogger(__name__)
 
 # Files whose epoch records are kept (the runs whose metrics are drawn).
 MAX_EPOCH_FILES = 512
@@ -81,6 +84,21 @@ class LogdirEventStore:
         self._epochs: collections.OrderedDict[str, _FileEpochs] = collections.OrderedDict()
         self._merged: dict[str, tuple[tuple, RunEvents]] = {}
         self._listings: SharedCalls[dict[str, list[str]]] = SharedCalls()
+
+    def start_reading(self) -> threading.Thread:
+        """Reads every run now, in a daemon thread: TensorBoard builds the
+        plugin before it serves, so the tab's first listing finds the reading
+        under way or done (a request waits for it, then reads only what was
+        written since)."""
+        thread = threading.Thread(target=self._read_all, name="callback_events-read", daemon=True)
+        thread.start()
+        return thread
+
+    def _read_all(self) -> None:
+        try:
+            self.runs(None, experiment_id="")
+        except Exception:  # noqa: BLE001 - a request reads again and reports what fails
+            logger.warning("callback_events: reading %s failed", self._logdir, exc_info=True)
 
     # ------------------------------------------------------------ queries (EventStore's)
 

@@ -112,6 +112,7 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
         self._store: EventStore | LogdirEventStore
         if read_logdir and context.logdir:
             self._store = LogdirEventStore(context.logdir)
+            self._store.start_reading()
         else:
             self._store = EventStore(self._provider, downsample=sampling_limit(context.sampling_hints))
         self._scalars = ScalarStore(self._provider)
