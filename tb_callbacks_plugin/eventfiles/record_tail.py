@@ -105,11 +105,12 @@ class FileTail:
         return out
 
 
-# Bytes from a record's start to the end of its tag prefix, at most: the
-# record's header (12), the event's wall time (9), step (11), summary and
-# value headers (about 10), then the tag.
+# Bytes from a record's data to its tag, at most: the event's wall time (9),
+# step (up to 11), the summary's and the value's headers (about 10).
 _REACH = 64
-_OVERLAP = _REACH + records.HEADER_SIZE + 64
+# Bytes at a file's end that may hold a record whose tag prefix (a marker of
+# up to 64 bytes) is not all written yet: read again next time.
+_OVERLAP = records.HEADER_SIZE + _REACH + 64
 
 
 def marked_spans(buf: bytes, marker: bytes, done: int) -> tuple[list[tuple[int, int]], int]:
