@@ -65,3 +65,14 @@ def parse_plugin_content(content: bytes) -> tuple[int, str]:
     if version < 1 or role not in ROLES:
         raise ValueError(f"unknown {PLUGIN_NAME} record: version {version}, role {role!r}")
     return version, role
+
+
+def role_or_reason(content: bytes) -> tuple[str | None, str | None]:
+    """`(role, None)` for a record's plugin content we read, or `(None, why not)`:
+    a sentence for the tab's warnings (a newer format, damaged metadata)."""
+    try:
+        return parse_plugin_content(content)[1], None
+    except UnsupportedVersionError as e:
+        return None, str(e)
+    except ValueError as e:
+        return None, f"records with damaged metadata skipped ({e})"

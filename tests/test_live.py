@@ -148,8 +148,8 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
         # The fit was watched while it ran, not only after: at the end of
         # epoch e it had written train_begin and e + 1 lr_change events, and
         # it waited there until both servers had served them.
-        for poller in pollers:
-            assert set(range(2, EPOCHS + 2)) <= poller.counts_seen, poller.counts_seen
+        for server, poller in zip(servers, pollers, strict=True):
+            assert set(range(2, EPOCHS + 2)) <= poller.counts_seen, (server.load_fast, poller.counts_seen)
         done.set()
         for thread in threads:
             thread.join(60)

@@ -14,10 +14,13 @@ import urllib.parse
 
 import pytest
 from tb_server import tensorboard
+from tensorboard.compat.proto import event_pb2, summary_pb2
+from test_faults import comparable, without_writer
 from test_plugin_logdirs import scalar_summary, write_scalars
 from test_plugin_unit import App, q
 
 from tb_callbacks_plugin import EventWriter, read_events
+from tb_callbacks_plugin.eventfiles import records
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
 from search_logdir import TAG, trial_name, trial_plan, write_search  # noqa: E402
@@ -170,3 +173,62 @@ def test_many_scalars_answers_anew_when_a_series_grows(tmp_path):
     w.close()
     app.reload()
     assert app.json("many_scalars?" + q(tag=TAG))["series"][0]["value"] == [3.0, 2.0, 1.0, 0.5]
+
+
+# Runs TensorBoard's Python loader takes long to load (each a file of
+# scalars it parses record by record before the file of events beside it),
+# and the plugin reads in a moment (it only looks for its own tags' bytes).
+SLOW_RUNS = 24
+SLOW_SCALARS = 20_000
+
+
+@pytest.fixture(scope="module")
+def slow_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slow")
+    scalar = event_pb2.Event(
+        wall_time=1.0,
+        step=1,
+        summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="batch_loss", simple_value=0.5)]),
+    )
+    head = records.frame(event_pb2.Event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())
+    body = head + records.frame(scalar.SerializeToString()) * SLOW_SCALARS
+    for i in range(SLOW_RUNS):
+        run = root / f"run_{i:02d}"
+        run.mkdir()
+        # Sorts before the writer's file: the Python loader reads it first.
+        (run / "events.out.tfevents.0000000001.scalars").write_bytes(body)
+        with EventWriter(run) as w:
+            for step in range(i % 5 + 1):
+                w.write("tick", step, f"run {i} step {step}")
+    return root
+
+
+def _served_as_read(tb, root) -> bool:
+    """Every run's events served (`many_events`) are exactly what `read_events` reads."""
+    expected = collections.defaultdict(list)
+    for event in read_events(root):
+        expected[event.run].append(event)
+    served = {entry["run"]: entry["events"] for entry in tb.plugin_json("many_events")["runs"]}
+    assert set(served) == set(expected)
+    for run, events in expected.items():
+        assert without_writer(served[run]) == comparable(events), run
+    return True
+
+
+@pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast=true", "load_fast=false"])
+def test_runs_are_listed_without_waiting_for_tensorboards_load(slow_dir, load_fast):
+    """On the Python loader the plugin reads its runs itself: it lists every
+    run, each with all its events, while TensorBoard's own scalars still lack
+    some (it loads run after run, each scalar file first); with either loader
+    nothing is lost."""
+    counts = {f"run_{i:02d}": i % 5 + 1 for i in range(SLOW_RUNS)}
+    with tensorboard(str(slow_dir), load_fast=load_fast, start_timeout=300) as tb:
+        tb.wait_for(
+            lambda: {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]} == counts, timeout=300
+        )
+        if not load_fast:
+            tags = tb.get_json("/data/plugin/scalars/tags")
+            assert sum("batch_loss" in t for t in tags.values()) < SLOW_RUNS, (
+                "TensorBoard had loaded every run"
+            )
+        assert _served_as_read(tb, slow_dir)

@@ -42,7 +42,7 @@ class App:
     """TensorBoard's WSGI app with our plugin over the Python loader, built
     the way `tensorboard` builds it (flags fixed by our loader first)."""
 
-    def __init__(self, logdir, *, samples=None, static_dir=None, spy=False):
+    def __init__(self, logdir, *, samples=None, static_dir=None, spy=False, read_logdir=False):
         flags = argparse.Namespace(samples_per_plugin=dict(samples or {}))
         CallbackEventsLoader().fix_flags(flags)
         guidance = dict(data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE)
@@ -60,7 +60,7 @@ class App:
         context = base_plugin.TBContext(
             data_provider=provider, logdir=self.logdir, sampling_hints=flags.samples_per_plugin, flags=flags
         )
-        self.plugin = CallbackEventsPlugin(context, static_dir=static_dir)
+        self.plugin = CallbackEventsPlugin(context, static_dir=static_dir, read_logdir=read_logdir)
         self.wsgi = application.TensorBoardWSGI([self.plugin], data_provider=provider)
         self.client = Client(self.wsgi)
 
@@ -148,9 +148,11 @@ def logdir(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def app(logdir):
-    return App(logdir)
+@pytest.fixture(scope="module", params=[False, True], ids=["provider", "read_logdir"])
+def app(logdir, request):
+    """The plugin reading events through the data provider, and reading the
+    logdir's files itself (as on TensorBoard's Python loader): the same answers."""
+    return App(logdir, read_logdir=request.param)
 
 
 # ---------------------------------------------------------------- runs, events

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -435,9 +435,47 @@ def check_records(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.n
     header and data CRCs right? One checksum call per record: for records no
     bulk check covers."""
     view = np.frombuffer(buf, dtype=np.uint8)
-    ok = _gather(view, heads + 8, "<u4") == _length_crcs_of(lengths)
+    ok = headers_ok(buf, heads, lengths)
     starts = (heads + HEADER_SIZE).tolist()
     ends = (heads + HEADER_SIZE + lengths).tolist()
     crc = _crc32c
     raw = np.array([crc(buf[a:b]) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
     return ok & (_gather(view, heads + HEADER_SIZE + lengths, "<u4") == masked_crcs(raw))
+
+
+def headers_ok(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per record (as `check_records` takes them): is its length field's CRC right?
+    Vectorized; for readers that checksum the data of only the records they decode."""
+    return _gather(np.frombuffer(buf, dtype=np.uint8), heads + 8, "<u4") == _length_crcs_of(lengths)
+
+
+def records_holding(buf: Contents, positions: Iterable[int], *, reach: int) -> list[tuple[int, int]]:
+    """`(head, data length)` of the records whose data hold one of `positions`
+    and begin at most `reach` bytes before it, sorted, each once.
+
+    Found without following the chain of records from byte 0: from the
+    position back, the first offset whose length field covers the position
+    and has the right CRC (a false match is one in 2**32 per offset tried),
+    for readers of a few records in a large file (a tag prefix found by
+    `bytes.find`, which a record's tag follows closely). A position no record
+    holds is left out; the caller checks whether the record is whole and its
+    data's CRC (`data_ok`).
+    """
+    found: dict[int, int] = {}
+    unpack_length = _LENGTH.unpack_from
+    for position in positions:
+        for head in range(position - HEADER_SIZE, max(-1, position - HEADER_SIZE - reach - 1), -1):
+            length = unpack_length(buf, head)[0]
+            # Most offsets fail here: bytes of a record's data read as a length are huge.
+            if length > MAX_RECORD_BYTES or head + HEADER_SIZE + length <= position:
+                continue
+            if _header_ok(buf, head) is not None:
+                found[head] = length
+                break
+    return sorted(found.items())
+
+
+def data_ok(buf: Contents, head: int, length: int) -> bool:
+    """Is the data CRC of the whole record at `head` (data `length` bytes) right?"""
+    end = head + HEADER_SIZE + length
+    return masked_crc32c(buf[head + HEADER_SIZE : end]) == _FOOTER.unpack_from(buf, end)[0]

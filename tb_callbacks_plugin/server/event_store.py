@@ -82,7 +82,9 @@ class StoredEvent:
 
 
 @dataclass
-class _Record:
+class DecodedRecord:
+    """The events of one bundle record, ready to serve, and how many of its elements were unreadable."""
+
     events: list[StoredEvent]
     bad: int
     chars: int
@@ -94,7 +96,7 @@ class _TagEntry:
     events: list[StoredEvent] = field(default_factory=list)
     # (step, wall_time, elements) -> decoded record: when a tag grows during
     # training it is read again whole, but only its new records are decoded.
-    records: dict[tuple[int, float, int], _Record] = field(default_factory=dict)
+    records: dict[tuple[int, float, int], DecodedRecord] = field(default_factory=dict)
     epochs: list[tuple[int, int, float]] = field(default_factory=list)  # (epoch, step, wall_time)
     bad: int = 0
     chars: int = 0
@@ -217,13 +219,7 @@ class EventStore:
         """(role, None) for a record we read, or (None, why not)."""
         cached = self._roles.get(content)
         if cached is None:
-            try:
-                _, role = metadata.parse_plugin_content(content)
-                cached = (role, None)
-            except metadata.UnsupportedVersionError as e:
-                cached = (None, str(e))
-            except ValueError as e:
-                cached = (None, f"records with damaged metadata skipped ({e})")
+            cached = metadata.role_or_reason(content)
             if len(self._roles) < 10_000:
                 self._roles[content] = cached
         return cached
@@ -431,18 +427,8 @@ class EventStore:
         cached = self._merged.get((experiment_id, run))
         if cached is not None and cached[0] == versions:
             return cached[1]
-        events: list[StoredEvent] = []
-        kinds: collections.Counter[str] = collections.Counter()
-        bad = 0
-        for tag in event_tags:
-            entry = entries[(run, tag)]
-            events.extend(entry.events)
-            bad += entry.bad
-        events.sort(key=lambda e: (e.step, e.wall_time))
-        kinds.update(e.kind for e in events)
-        if bad:
-            warnings.append(f"{bad} unreadable event record(s) skipped")
-        merged = RunEvents(run=run, events=events, kinds=dict(sorted(kinds.items())), warnings=warnings)
+        parts = [entries[(run, tag)] for tag in event_tags]
+        merged = run_events(run, [p.events for p in parts], sum(p.bad for p in parts), warnings)
         with self._lock:
             self._merged[(experiment_id, run)] = (versions, merged)
         return merged
@@ -456,11 +442,22 @@ class EventStore:
                 del self._merged[run_key]
 
 
+def run_events(run: str, parts: list[list[StoredEvent]], bad: int, warnings: list[str]) -> RunEvents:
+    """One run's events from its parts (tags or files, in order), sorted by step then wall time
+    (stable: parts' order breaks ties), with its kinds counted and a warning for `bad` records."""
+    events = [event for part in parts for event in part]
+    events.sort(key=lambda e: (e.step, e.wall_time))
+    kinds = collections.Counter(e.kind for e in events)
+    if bad:
+        warnings = [*warnings, f"{bad} unreadable event record(s) skipped"]
+    return RunEvents(run=run, events=events, kinds=dict(sorted(kinds.items())), warnings=warnings)
+
+
 def _add_record(
     run: str,
     datum: provider.TensorDatum,
     entry: _TagEntry,
-    known: dict[tuple[int, float, int], _Record],
+    known: dict[tuple[int, float, int], DecodedRecord],
     writer: str | None,
 ) -> None:
     array = datum.numpy
@@ -475,21 +472,22 @@ def _add_record(
     entry.chars += record.chars
 
 
-def _decode_record(run: str, datum: provider.TensorDatum, writer: str | None) -> _Record:
-    record = _Record(events=[], bad=0, chars=0)
+def _decode_record(run: str, datum: provider.TensorDatum, writer: str | None) -> DecodedRecord:
     array = datum.numpy
     if not isinstance(array, np.ndarray) or array.dtype != object:
-        record.bad += 1
-        return record
-    elements = array.ravel().tolist()
+        return DecodedRecord(events=[], bad=1, chars=0)
+    return decode_events(run, int(datum.step), array.ravel().tolist(), writer)
+
+
+def decode_events(run: str, step: int, elements: list[Any], writer: str | None) -> DecodedRecord:
+    """The events of one bundle record's `elements` (bytes; anything else is unreadable)."""
+    record = DecodedRecord(events=[], bad=0, chars=0)
     raw = [item for item in elements if isinstance(item, bytes)]
     record.bad += len(elements) - len(raw)
     try:
-        events, bad = event_format.decode_elements(run, int(datum.step), raw)
+        events, bad = event_format.decode_elements(run, step, raw)
     except Exception:  # noqa: BLE001 - hostile contents must not fail the whole run
-        logger.warning(
-            "callback_events: unreadable record at step %s of run %r", datum.step, run, exc_info=True
-        )
+        logger.warning("callback_events: unreadable record at step %s of run %r", step, run, exc_info=True)
         record.bad += len(raw)
         return record
     record.bad += bad

@@ -21,7 +21,8 @@ class CallbackEventsLoader(base_plugin.TBLoader):
     tag of a third-party plugin with `--load_fast=false` and 100 with the Rust
     data server. `fix_flags` runs before either loader is built, so setting
     our default there (0: keep all) reaches both; a value the user gave is
-    left alone.
+    left alone. With `--load_fast=false` the plugin reads its events from
+    the files itself and TensorBoard keeps one per tag (`FILES_SAMPLES`).
 
     Example:
 
@@ -32,6 +33,9 @@ class CallbackEventsLoader(base_plugin.TBLoader):
     ]}
     ```
     """
+
+    # Whether fix_flags set our plugin's sampling (the user did not).
+    _sampling_ours = False
 
     def fix_flags(self, flags: argparse.Namespace) -> None:
         samples = getattr(flags, "samples_per_plugin", None)
@@ -49,10 +53,39 @@ class CallbackEventsLoader(base_plugin.TBLoader):
                 raise base_plugin.FlagsError(f"--samples_per_plugin: cannot parse {samples!r}") from e
         if not isinstance(samples, dict):
             return  # something we do not understand: leave TensorBoard's own handling alone
-        samples.setdefault(metadata.PLUGIN_NAME, 0)
+        if metadata.PLUGIN_NAME not in samples:
+            self._sampling_ours = True
+            samples[metadata.PLUGIN_NAME] = FILES_SAMPLES if _python_loader_on_local_files(flags) else 0
         flags.samples_per_plugin = samples
 
     def load(self, context: base_plugin.TBContext) -> Any:
+        from tensorboard.backend.event_processing import data_provider
+
         from tb_callbacks_plugin.server.plugin import CallbackEventsPlugin
 
-        return CallbackEventsPlugin(context)
+        # TensorBoard's Python loader: the plugin reads its events from the
+        # files (logdir_store), unless the user chose how many TensorBoard keeps.
+        multiplexer = isinstance(context.data_provider, data_provider.MultiplexerDataProvider)
+        read_logdir = self._sampling_ours and multiplexer and _is_local(context.logdir)
+        return CallbackEventsPlugin(context, read_logdir=read_logdir)
+
+
+# Records per tag of ours TensorBoard's Python loader keeps when the plugin
+# reads the files itself: one, so that TensorBoard still lists our tags
+# (the tab's activity) without holding every event a second time.
+FILES_SAMPLES = 1
+
+
+def _is_local(logdir: str | None) -> bool:
+    return bool(logdir) and "://" not in str(logdir)
+
+
+def _python_loader_on_local_files(flags: argparse.Namespace) -> bool:
+    """True when TensorBoard will load a local `--logdir` with its Python loader:
+    `--load_fast=false` (`auto` picks the Rust data server where it can, and
+    sampling must be decided before it does; there events are kept)."""
+    return (
+        getattr(flags, "load_fast", None) == "false"
+        and not getattr(flags, "grpc_data_provider", "")
+        and _is_local(getattr(flags, "logdir", None))
+    )

@@ -1,8 +1,10 @@
 """The Callback Events tab's HTTP routes (see docs/routes.md).
 
 Every route answers JSON; anything wrong with the request is a 400 or 404
-with `{"error": "..."}`. Data comes only from `context.data_provider`, for
-the experiment the request names (as TensorBoard's own plugins do).
+with `{"error": "..."}`. Data comes from `context.data_provider`, for the
+experiment the request names (as TensorBoard's own plugins do), except the
+callback events on TensorBoard's Python loader, which the plugin reads from
+the logdir's files itself (`logdir_store`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tb_callbacks_plugin.eventfiles import scalar_series
 from tb_callbacks_plugin.server import hparams_listing, static_files
 from tb_callbacks_plugin.server.event_store import EventStore, RunEvents
 from tb_callbacks_plugin.server.http_params import RouteError, one, parse_query
+from tb_callbacks_plugin.server.logdir_store import LogdirEventStore
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL
 from tb_callbacks_plugin.server.run_names import RunNames
 from tb_callbacks_plugin.server.scalar_store import ScalarStore
@@ -87,6 +90,9 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
       context: TensorBoard's `TBContext`.
       static_dir: directory of the built frontend (the package's `static/`
         by default).
+      read_logdir: read the callback events from `context.logdir`'s files
+        rather than through the data provider (the loader asks for it on
+        TensorBoard's Python loader, see `logdir_store`).
 
     Example:
 
@@ -98,9 +104,17 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
 
     plugin_name = metadata.PLUGIN_NAME
 
-    def __init__(self, context: base_plugin.TBContext, *, static_dir: str | None = None) -> None:
+    def __init__(
+        self, context: base_plugin.TBContext, *, static_dir: str | None = None, read_logdir: bool = False
+    ) -> None:
         self._provider = context.data_provider
-        self._store = EventStore(self._provider, downsample=sampling_limit(context.sampling_hints))
+        # Events from the logdir's files (see logdir_store) or through the data provider.
+        self._store: EventStore | LogdirEventStore
+        if read_logdir and context.logdir:
+            self._store = LogdirEventStore(context.logdir)
+            self._store.start_reading()
+        else:
+            self._store = EventStore(self._provider, downsample=sampling_limit(context.sampling_hints))
         self._scalars = ScalarStore(self._provider)
         self._run_list = RunNames(self._provider)
         self._static = static_files.StaticFiles(static_dir or static_files.DEFAULT_STATIC_DIR)
@@ -143,7 +157,8 @@ class CallbackEventsPlugin(base_plugin.TBPlugin):
             scalars = pool.submit(self._scalar_listing, ctx, eid, None)
             runs = self._store.runs(ctx, experiment_id=eid)
             listing = scalars.result()
-        all_runs = self._run_list.names(ctx, experiment_id=eid)
+        # Our store may find a run before TensorBoard lists it (logdir_store).
+        all_runs = {*self._run_list.names(ctx, experiment_id=eid), *(r.run for r in runs)}
         groups = scalar_series.sibling_groups([r.run for r in runs], all_runs)
         entries = [
             {
