@@ -9,6 +9,7 @@ scalars).
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import random
@@ -22,8 +23,9 @@ import pytest
 from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 
 from tb_callbacks_plugin import CorruptRecordWarning, EventWriter, conventions, scalars_dataframe
-from tb_callbacks_plugin.eventfiles import records, scalar_kernels
+from tb_callbacks_plugin.eventfiles import records, scalar_kernels, scalar_layout
 from tb_callbacks_plugin.eventfiles.event_reader import find_runs
+from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
 
 # The moto S3 server of the remote-storage tests, for the URL test (skipped
 # there when s3fs or moto is not installed).
@@ -508,3 +510,151 @@ def test_many_tags_of_one_length_match_tbparse(tmp_path, reader_path):
     found = ours(str(tmp_path))
     assert len(found) == 60 * 60 + 3
     assert found == by_tbparse(str(tmp_path))
+
+
+# ---------------------------------------------------------------- the reader's fast paths
+
+
+def _by_protobuf(buf: bytes, name: str) -> tuple[list[tuple], dict[str, tuple[int, str]]]:
+    """Rows and each tag's first plugin of one file's bytes, every record parsed by
+    protobuf (the pure path the bulk reader must equal)."""
+    out = scalar_layout.FileScalars()
+    starts, lengths = records.record_spans(buf, name=name)
+    scalar_layout._read_slow(buf, starts, lengths, np.arange(len(starts)), out, None)
+    return _file_rows(out)
+
+
+def _file_rows(out) -> tuple[list[tuple], dict[str, tuple[int, str]]]:
+    rows = sorted(
+        (r.tag, r.tensor, rec, step, wall, repr(value))
+        for r in out.rows
+        for rec, step, wall, value in zip(
+            r.record.tolist(), r.step.tolist(), r.wall_time.tolist(), r.value.tolist(), strict=True
+        )
+    )
+    first: dict[str, tuple[int, str]] = {}
+    for record, tag, plugin in sorted(out.plugins):
+        first.setdefault(tag, (record, plugin))
+    return rows, first
+
+
+@pytest.fixture
+def trials_logdir(tmp_path):
+    """A search's trials: the same tags in the same record shapes in every file, each
+    trial's own epoch tag (int64 varint records), events, NaN/Inf, repeated steps,
+    simple_values, and a record longer than a segment."""
+    for trial in range(5):
+        with EventWriter(str(tmp_path / f"trial_{trial}" / "train")) as writer:
+            writer.write_summary(_simple("long/text", 0.5), 0, T0)
+            steps = 40 if trial % 2 else 700  # small files and large ones
+            for step in range(steps):
+                special = [float("nan"), float("inf"), -float("inf"), 1e300 * step][step % 4]
+                writer.write_summary(
+                    _tensor_scalar("batch_loss", step * 0.5 + trial, metadata=step == 0), step, T0
+                )
+                writer.write_summary(
+                    _tensor_scalar("batch_f64", special, dtype=types_pb2.DT_DOUBLE), step, T0 + step
+                )
+                writer.write_summary(_simple("simple/acc", step / 7.0 - trial), step // 3, T0 + step)
+                if step % 10 == 9:
+                    epoch = step // 10
+                    writer.write_epoch(epoch if trial != 4 else epoch + 120, step, wall_time=T0 + step)
+                    writer.write(
+                        "lr_change",
+                        step,
+                        f"epoch {epoch}",
+                        epoch=epoch,
+                        wall_time=T0 + step,
+                        old=1.0,
+                        new=0.5,
+                    )
+            big = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[b"x" * 9000])
+            writer.write_summary(
+                summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag="blob", tensor=big)]), 5, T0
+            )
+            writer.write_summary(_tensor_scalar("batch_loss", -1.0, metadata=False), 3, T0)  # a repeated step
+    return str(tmp_path)
+
+
+def test_reused_layouts_and_segments_give_the_rows_of_protobuf(trials_logdir, monkeypatch):
+    """One compiled reader across files (layouts learned in one serve the next), large
+    files read a small segment at a time (records cut at segment ends, one longer
+    than a segment), varint epoch records: per file the rows, record numbers and
+    plugins protobuf gives."""
+    monkeypatch.delenv(scalar_kernels.PURE_ENV, raising=False)
+    monkeypatch.setattr(scalar_layout, "SEGMENT_BYTES", 4096)
+    compiled = scalar_layout.FileReader(compiled=True)
+    assert compiled.compiled, "numba (the `fast` extra, in `test`) is not installed"
+    numpy_path = scalar_layout.FileReader(compiled=False)
+    paths = [p for ps in find_runs(trials_logdir).values() for p in ps]
+    segmented = 0
+    for path in paths:
+        with open(path, "rb") as f:
+            buf = f.read()
+        expected = _by_protobuf(buf, path)
+        assert any(tag.startswith("callback_events/epochs/") for tag, *_ in expected[0])
+        assert _file_rows(compiled.read_path(path)) == expected
+        assert _file_rows(compiled.read_buffer(buf, path)) == expected
+        assert _file_rows(numpy_path.read_buffer(buf, path)) == expected
+        segmented += len(buf) > 4096
+    assert segmented >= 2
+    # Learned once, then reused: far fewer layouts than files x tags.
+    assert len(compiled._layouts) < 4 * len(paths)
+
+
+def test_frame_of_both_paths_equal_with_segments(trials_logdir, monkeypatch):
+    monkeypatch.setattr(scalar_layout, "SEGMENT_BYTES", 4096)
+    monkeypatch.setattr(scalar_kernels, "MIN_BYTES", 0)
+    monkeypatch.delenv(scalar_kernels.PURE_ENV, raising=False)
+    fast = read_scalar_columns(trials_logdir, progress=False)
+    monkeypatch.setenv(scalar_kernels.PURE_ENV, "1")
+    pure = read_scalar_columns(trials_logdir, progress=False)
+    for key in ("run", "tag", "epochs"):
+        assert fast[key] == pure[key]
+    for key in ("run_code", "tag_code", "step", "wall_time", "value"):
+        np.testing.assert_array_equal(fast[key], pure[key])
+    assert fast["epochs"]["trial_4/train"][0][0] == 120  # a two-byte varint epoch
+    assert len(fast["step"]) == 3 * (700 * 3 + 1) + 2 * (40 * 3 + 1) + 5
+
+
+class _CutWhileRead(io.FileIO):
+    """A real file whose end is cut off on disk once its first segment has been read,
+    as a crashed writer's file truncated, or a run rewritten, while a reader is on it."""
+
+    cut_to = 0
+
+    def readinto(self, buffer):  # type: ignore[override]
+        n = super().readinto(buffer)
+        if self.cut_to:
+            os.truncate(self.name, self.cut_to)
+            self.cut_to = 0
+        return n
+
+
+def test_file_cut_short_while_read_reads_as_a_torn_file(trials_logdir, monkeypatch):
+    """Files are read, never mapped (a mapping's pages past a new end raise SIGBUS):
+    a file cut while it is read gives the rows of what was read, the last
+    record's tail warned about as a torn record."""
+    monkeypatch.delenv(scalar_kernels.PURE_ENV, raising=False)
+    monkeypatch.setattr(scalar_layout, "SEGMENT_BYTES", 4096)
+    path = find_runs(trials_logdir)["trial_0/train"][0]
+    with open(path, "rb") as f:
+        whole = f.read()
+    cut = 3 * 4096 + 1000  # mid-record, two segments on
+    with warnings.catch_warnings(record=True) as reference_warnings:
+        warnings.simplefilter("always")
+        expected = _by_protobuf(whole[:cut], path)
+    stream = _CutWhileRead(path, "rb")
+    stream.cut_to = cut
+    with stream, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        found = scalar_layout.FileReader(compiled=True).read_stream(stream, path)
+    assert os.path.getsize(path) == cut
+    assert _file_rows(found) == expected
+    assert 0 < len(expected[0]) < len(_by_protobuf(whole, path)[0])
+    messages = [str(w.message) for w in caught if issubclass(w.category, CorruptRecordWarning)]
+    assert messages == [str(w.message) for w in reference_warnings] and "incomplete record" in messages[0]
+    # And through the frame, on the file as it now is.
+    with pytest.warns(CorruptRecordWarning, match="incomplete record"):
+        frame = scalars_dataframe(trials_logdir, runs="trial_0/train", progress=False)
+    assert len(frame) == sum(1 for tag, *_ in expected[0] if not tag.startswith("callback_events/"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tb_callbacks_plugin.cli.status import CliError
 from tb_callbacks_plugin.event_format import Event
 from tb_callbacks_plugin.eventfiles import event_reader as reader
-from tb_callbacks_plugin.eventfiles import records, scalar_layout, storage
+from tb_callbacks_plugin.eventfiles import records, scalar_kernels, scalar_layout, storage
 from tb_callbacks_plugin.eventfiles.scalar_reader import RunMetrics, add_scalars
 
 if TYPE_CHECKING:
@@ -99,6 +100,22 @@ def _for_each_file(
             bar.close()
 
 
+def _worth_compiling(runs: dict[str, list[str]]) -> bool:
+    """Whether the local files of `runs` are enough bytes to pay for loading the compiled
+    reader (`scalar_kernels.MIN_BYTES`); a store's files are not asked for sizes."""
+    total = 0
+    for paths in runs.values():
+        for path in paths:
+            local = storage.local_path(path)
+            if local is None:
+                return False
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(local)
+            if total >= scalar_kernels.MIN_BYTES:
+                return True
+    return False
+
+
 def load(
     logdir: str,
     run_pattern: str | None,
@@ -112,16 +129,21 @@ def load(
     runs = select_runs(logdir, run_pattern)
     collected = reader.EventCollector()
     metrics: dict[str, RunMetrics] = {}
+    # One reader for every file: the layouts learned from one trial's file read the next's in bulk.
+    scalar_reader = scalar_layout.FileReader(compiled=_worth_compiling(runs))
 
     def read_file(run: str, path: str) -> None:
         # One read for events, sessions and scalars: a URL's file would otherwise be fetched twice.
-        buf = storage.map_bytes(path)
-        events = collected.add(buf, path, run)
-        if scalars:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", records.CorruptRecordWarning)  # the events reader's to say
-                found = scalar_layout.read_file(buf, path)
-            add_scalars(metrics.setdefault(run, RunMetrics(run=run)), found, path, events)
+        buf = storage.read_bytes(path)
+        if not scalars:
+            collected.add(buf, path, run)
+            return
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", records.CorruptRecordWarning)  # the events reader's to say
+            found = scalar_reader.read_buffer(buf, path)
+        # The scalar reader checked every record: events are read from the others alone.
+        events = collected.add(buf, path, run, checked=found.others)
+        add_scalars(metrics.setdefault(run, RunMetrics(run=run)), found, path, events)
 
     def read_events(run: str, path: str) -> None:
         if problems is None:

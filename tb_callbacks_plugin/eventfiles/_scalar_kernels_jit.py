@@ -142,12 +142,12 @@ def slot_counts(rec_layout, slot_of, slots, first_of):
 
 @numba.njit(nogil=True, cache=True)
 def gather(
-    view, words, heads, rec_layout, slot_of, at, wall_at, step_at, step_len, value_at, value_kind,
-    step, wall, value, record,
+    view, words, heads, rec_layout, slot_of, at, wall_at, step_at, step_len, value_at, value_len, value_kind,
+    step, wall, value, record, base,
 ):
     """Decodes the matched records into the output columns, a slot's rows from `at[slot]`
-    on in file order (the columns are allocated by the caller, where numpy
-    accounts for them)."""
+    on in file order, record numbers from `base` on (the columns are allocated
+    by the caller, where numpy accounts for them)."""
     for i in range(len(heads)):
         k = rec_layout[i]
         if k < 0 or slot_of[k] < 0:
@@ -177,6 +177,11 @@ def gather(
         elif kind == 5:  # int16
             u = np.int64(view[p]) | (np.int64(view[p + 1]) << 8)
             value[j] = np.float64(u - ((u >> 15) << 16))
-        else:  # uint8
+        elif kind == 6:  # uint8
             value[j] = np.float64(view[p])
-        record[j] = i
+        else:  # a varint (int64_val), two's complement
+            acc = np.uint64(0)
+            for b in range(value_len[k]):
+                acc |= np.uint64(view[p + b] & 0x7F) << np.uint64(7 * b)
+            value[j] = np.float64(np.int64(acc))
+        record[j] = base + i

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tensorboard.compat.proto import event_pb2
 
 from tb_callbacks_plugin import event_format, metadata
@@ -140,10 +141,21 @@ def buffer_events(
     yield from _buffer_events(buf, path, run, roles or _RoleCache())
 
 
-def _buffer_events(buf: storage.Contents, path: str, run: str, roles: _RoleCache) -> Iterator[Event]:
+def _buffer_events(
+    buf: storage.Contents,
+    path: str,
+    run: str,
+    roles: _RoleCache,
+    checked: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Iterator[Event]:
     tag_roles: dict[str, str] = {}
     bad = 0
-    for data in records.iter_records(buf, name=path, marker=_MARKER):
+    if checked is None:
+        datas: Iterable[bytes] = records.iter_records(buf, name=path, marker=_MARKER)
+    else:  # records already framed and checked (see EventCollector.add)
+        spans = zip(checked[0].tolist(), checked[1].tolist(), strict=True)
+        datas = (buf[a : a + n] for a, n in spans if buf.find(_MARKER, a, a + n) != -1)
+    for data in datas:
         try:
             event = event_pb2.Event.FromString(data)
         except Exception:  # noqa: BLE001 - protobuf raises DecodeError and others
@@ -239,9 +251,20 @@ class EventCollector:
         self._files: list[tuple[str, list[Event]]] = []  # per file: a fit is one writer's file
         self._sessions: list[hparams.Session] = []
 
-    def add(self, buf: storage.Contents, path: str, run: str) -> list[Event]:
-        """Reads one file's events and sessions; returns its events (damage skipped with warnings)."""
-        events = list(_buffer_events(buf, path, run, self._roles))
+    def add(
+        self,
+        buf: storage.Contents,
+        path: str,
+        run: str,
+        checked: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> list[Event]:
+        """Reads one file's events and sessions; returns its events (damage skipped with warnings).
+
+        `checked`: `(data starts, lengths)` of the file's records that may hold events, each
+        framed and CRC-checked already (`scalar_layout.FileScalars.others`, for a file
+        without damage); only those are read.
+        """
+        events = list(_buffer_events(buf, path, run, self._roles, checked))
         self._files.append((path, events))
         self._sessions.extend(hparams.buffer_sessions(buf, run, name=path))
         return events

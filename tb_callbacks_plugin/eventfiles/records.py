@@ -21,7 +21,7 @@ from google_crc32c import value as _crc32c
 from tb_callbacks_plugin.eventfiles import crc_ranges
 
 if TYPE_CHECKING:
-    from tb_callbacks_plugin.eventfiles.storage import Contents
+    from tb_callbacks_plugin.eventfiles.storage import Contents, Segment
 
 _HEADER = struct.Struct("<QI")
 _FOOTER = struct.Struct("<I")
@@ -53,6 +53,11 @@ def frame(data: bytes) -> bytes:
 # header check is mostly a dict lookup; it is still a full check, keyed by
 # the exact 8 bytes.
 _length_crcs: dict[bytes, int] = {}
+
+
+def header_length(buf: Segment, pos: int) -> int | None:
+    """The data length the record header at `pos` gives, if the header checks out."""
+    return _header_ok(bytes(buf[pos : pos + HEADER_SIZE]), 0)
 
 
 def _header_ok(buf: Contents, pos: int) -> int | None:
@@ -252,12 +257,13 @@ def _walk(buf: Contents) -> tuple[np.ndarray, int]:
     return np.array(heads, dtype=np.int64), pos
 
 
-def _spans_from(buf: Contents, pos: int, name: str) -> Iterator[tuple[int, int]]:
+def _spans_from(buf: Contents, pos: int, name: str, at: int = 0) -> Iterator[tuple[int, int]]:
     """`(data_start, data_end)` of each valid record from `pos` on, record by record.
 
     Damage is skipped with a `CorruptRecordWarning` up to the next valid
     record (`_Resync`); a record cut short with nothing valid after it is a
-    torn tail (a writer killed or still writing) and ends the file.
+    torn tail (a writer killed or still writing) and ends the file. `buf` is
+    the end of a file from its byte `at` on (warnings give the file's offsets).
     """
     size = len(buf)
     resync = _Resync(buf)
@@ -274,14 +280,16 @@ def _spans_from(buf: Contents, pos: int, name: str) -> Iterator[tuple[int, int]]
         )
         if cut_short and nxt >= size:
             warnings.warn(
-                f"{name}: incomplete record at byte {pos} of {size} "
+                f"{name}: incomplete record at byte {at + pos} of {at + size} "
                 "(writer killed or still writing); skipped",
                 CorruptRecordWarning,
                 stacklevel=2,
             )
             return
         warnings.warn(
-            f"{name}: corrupt bytes {pos}..{nxt} of {size} skipped", CorruptRecordWarning, stacklevel=2
+            f"{name}: corrupt bytes {at + pos}..{at + nxt} of {at + size} skipped",
+            CorruptRecordWarning,
+            stacklevel=2,
         )
         pos = nxt
 
@@ -414,11 +422,14 @@ def _repeats(buf: Contents, pos: int, pattern: list[int]) -> int:
     return done
 
 
-def spans_from(buf: Contents, pos: int, *, name: str = "<buffer>") -> tuple[np.ndarray, np.ndarray]:
+def spans_from(
+    buf: Contents, pos: int, *, name: str = "<buffer>", at: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`(starts, lengths)` of the data of every valid record from `pos` on, record by
     record, damage skipped with the warnings of `iter_records` (for the tail
-    a bulk walk could not follow)."""
-    spans = list(_spans_from(buf, pos, name))
+    a bulk walk could not follow). `buf` may be a file's end from its byte
+    `at` on: warnings name the file's offsets."""
+    spans = list(_spans_from(buf, pos, name, at))
     return (
         np.array([a for a, _ in spans], dtype=np.int64),
         np.array([b - a for a, b in spans], dtype=np.int64),
@@ -430,7 +441,7 @@ def masked_crcs(raw: np.ndarray) -> np.ndarray:
     return _mask_many(raw)
 
 
-def check_records(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def check_records(buf: Segment, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Per record (offset `heads`, data length `lengths`, both inside `buf`): are its
     header and data CRCs right? One checksum call per record: for records no
     bulk check covers."""
@@ -439,7 +450,10 @@ def check_records(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.n
     starts = (heads + HEADER_SIZE).tolist()
     ends = (heads + HEADER_SIZE + lengths).tolist()
     crc = _crc32c
-    raw = np.array([crc(buf[a:b]) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
+    if isinstance(buf, bytes):
+        raw = np.array([crc(buf[a:b]) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
+    else:  # a segment's buffer: the C checksum takes only bytes
+        raw = np.array([crc(bytes(buf[a:b])) for a, b in zip(starts, ends, strict=True)], dtype=np.uint32)
     return ok & (_gather(view, heads + HEADER_SIZE + lengths, "<u4") == masked_crcs(raw))
 
 

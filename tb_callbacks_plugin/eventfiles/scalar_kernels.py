@@ -100,10 +100,12 @@ class Spec:
     value_at: int
     value_dtype: np.dtype
     slot: int
+    value_len: int = 0  # a varint value's bytes (int64_val), decoded as kind VARINT
 
 
 # Value types the sweep decodes (numpy's dtype.str -> the kernel's code).
 VALUE_KINDS = {"<f4": 0, "<f8": 1, "<i4": 2, "<i8": 3, "|i1": 4, "<i2": 5, "|u1": 6}
+VARINT = 7  # the kind of a varint value (`Spec.value_len` bytes)
 
 
 class _Tables:
@@ -111,125 +113,155 @@ class _Tables:
 
     def __init__(self, max_length: int) -> None:
         self.max_length = max_length
-        self.lengths: list[int] = []
-        self.parts: dict[str, list[np.ndarray]] = {
-            name: [] for name in ("word_at", "word_tmpl", "word_mask", "crc_pos", "crc_tables")
-        }
-        self.word_bounds, self.crc_bounds = [0], [0]
-        self.bases: list[int] = []
-        self._arrays()
+        self.lengths = np.zeros(0, dtype=np.int64)
+        self.word_at = np.zeros(0, dtype=np.int64)
+        self.word_tmpl = np.zeros(0, dtype=np.uint64)
+        self.word_mask = np.zeros(0, dtype=np.uint64)
+        self.crc_pos = np.zeros(0, dtype=np.int64)
+        self._crc_tables = np.zeros((64, 256), dtype=np.uint32)  # grown by doubling
+        self.crc_tables = self._crc_tables[:0]
+        self.word_start = self.word_end = self.crc_start = self.crc_end = np.zeros(0, dtype=np.int64)
+        self.crc_base = np.zeros(0, dtype=np.uint32)
+        self._candidates()
 
     def add(self, spec: Spec) -> None:
+        """Appends one spec (each array grows by its part: a search's reader learns a few
+        layouts per file, so this is not a rebuild of every table)."""
         mask = spec.compared.view("<u8")
         live = np.flatnonzero(mask)
-        self.lengths.append(spec.length)
-        self.parts["word_at"].append(live * 8)
-        self.parts["word_tmpl"].append(spec.template.view("<u8")[live])
-        self.parts["word_mask"].append(mask[live])
-        self.parts["crc_pos"].append(np.array(spec.crc.positions, dtype=np.int64) + records.HEADER_SIZE)
-        self.parts["crc_tables"].append(np.stack(spec.crc.tables).reshape(-1, 256))
-        self.word_bounds.append(self.word_bounds[-1] + len(live))
-        self.crc_bounds.append(self.crc_bounds[-1] + len(spec.crc.positions))
-        self.bases.append(int(spec.crc.base))
-        self._arrays()
+        words, crcs = len(self.word_at), len(self.crc_pos)
+        self.lengths = np.append(self.lengths, spec.length)
+        self.word_at = np.append(self.word_at, live * 8)
+        self.word_tmpl = np.append(self.word_tmpl, spec.template.view("<u8")[live])
+        self.word_mask = np.append(self.word_mask, mask[live])
+        self.crc_pos = np.append(
+            self.crc_pos, np.array(spec.crc.positions, dtype=np.int64) + records.HEADER_SIZE
+        )
+        tables = np.stack(spec.crc.tables).reshape(-1, 256)
+        if crcs + len(tables) > len(self._crc_tables):
+            grown = np.zeros((2 * (crcs + len(tables)), 256), dtype=np.uint32)
+            grown[:crcs] = self._crc_tables[:crcs]
+            self._crc_tables = grown
+        self._crc_tables[crcs : crcs + len(tables)] = tables
+        self.crc_tables = self._crc_tables[: crcs + len(tables)]
+        self.word_start = np.append(self.word_start, words)
+        self.word_end = np.append(self.word_end, len(self.word_at))
+        self.crc_start = np.append(self.crc_start, crcs)
+        self.crc_end = np.append(self.crc_end, len(self.crc_pos))
+        self.crc_base = np.append(self.crc_base, np.uint32(spec.crc.base))
+        self._candidates()
 
-    def _joined(self, name: str, dtype: type) -> np.ndarray:
-        return np.concatenate([*self.parts[name], np.zeros(0, dtype)]).astype(dtype)
-
-    def _arrays(self) -> None:
-        lengths = np.array(self.lengths, dtype=np.int64)
-        order = np.argsort(lengths, kind="stable")
+    def _candidates(self) -> None:
+        # By length, the latest learned first: the layout a record most likely
+        # fits is its own file's (a search's trials each have their own epoch tag).
+        order = np.lexsort((-np.arange(len(self.lengths)), self.lengths))
         self.cand = order.astype(np.int64)
         every = np.arange(self.max_length + 1)
-        self.cand_start = np.searchsorted(lengths[order], every, side="left").astype(np.int64)
-        self.cand_end = np.searchsorted(lengths[order], every, side="right").astype(np.int64)
-        self.word_at = self._joined("word_at", np.int64)
-        self.word_tmpl = self._joined("word_tmpl", np.uint64)
-        self.word_mask = self._joined("word_mask", np.uint64)
-        self.crc_pos = self._joined("crc_pos", np.int64)
-        tables = self.parts["crc_tables"]
-        self.crc_tables = np.concatenate(tables) if tables else np.zeros((0, 256), dtype=np.uint32)
-        bounds = np.array(self.word_bounds, dtype=np.int64)
-        self.word_start, self.word_end = bounds[:-1], bounds[1:]
-        bounds = np.array(self.crc_bounds, dtype=np.int64)
-        self.crc_start, self.crc_end = bounds[:-1], bounds[1:]
-        self.crc_base = np.array(self.bases, dtype=np.uint32)
+        by_length = self.lengths[order]
+        self.cand_start = np.searchsorted(by_length, every, side="left").astype(np.int64)
+        self.cand_end = np.searchsorted(by_length, every, side="right").astype(np.int64)
+
+
+_SPEC_COLUMNS = ("slot", "wall_at", "step_at", "step_len", "value_at", "value_len", "kind")
 
 
 class Damaged(Exception):
     """A record failed its header or data CRC."""
 
 
-def sweep(
-    view: np.ndarray,
-    heads: np.ndarray,
-    lengths: np.ndarray,
-    learn: Callable[[int], Spec | None],
-    max_length: int,
-    max_misses: int,
-) -> tuple[np.ndarray, list[Spec]]:
-    """Which spec each record (offset `heads`, data `lengths`) fits, -1 for none, in one
-    compiled pass in file order, every fitting record's header and data CRC
-    checked; and the specs.
+class Sweeper:
+    """The compiled sweep of one reader, which keeps the layouts it learns (and how
+    often each record length failed to give one) from one buffer to the next:
+    the files of a search's trials, or the segments of one large file, share
+    their tags and record shapes, so only the first pays for learning them.
 
-    A record of at most `max_length` bytes that fits no spec yet is handed to
-    `learn` (its index), which gives its spec or None; after `max_misses`
-    Nones for one length, records of that length are left unmatched without
-    asking. Unmatched records' CRCs are the caller's to check.
-
-    Raises `Damaged` when a header or a fitting record's data CRC is wrong.
+    Args:
+      max_length: records longer than this are never matched.
+      budget: per record length (`max_length + 1` int64, shared by the
+        sweepers of one reader), how many more records of that length that fit
+        no layout are handed to `learn` (which found none for them); then they
+        are left unmatched without asking: records of a length that holds no
+        scalars, such as events, stop costing a look each.
     """
-    k = _load()
-    words = word_view(view)
-    header_crcs = _header_crcs(max_length)
-    specs: list[Spec] = []
-    tables = _Tables(max_length)
-    budget = np.full(max_length + 1, max_misses, dtype=np.int64)
-    rec_layout = np.empty(len(heads), dtype=np.int32)
-    start, force = 0, -1
-    while True:
-        status, at = k.sweep(
-            view, words, heads, lengths, start, force, crc_ranges.TABLE, header_crcs,
-            tables.cand_start, tables.cand_end, tables.cand,
-            tables.word_start, tables.word_end, tables.word_at, tables.word_tmpl, tables.word_mask,
-            tables.crc_start, tables.crc_end, tables.crc_pos, tables.crc_tables, tables.crc_base,
-            budget, rec_layout,
+
+    def __init__(self, max_length: int, budget: np.ndarray) -> None:
+        self.max_length = max_length
+        self.specs: list[Spec] = []
+        self._tables = _Tables(max_length)
+        self._budget = budget
+        self._header_crcs = _header_crcs(max_length)
+        self._spec_rows: list[list[int]] = []  # per spec, the numbers gather takes (_SPEC_COLUMNS)
+        self._columns: dict[str, np.ndarray] = {}  # those as columns, as of len(specs)
+
+    def sweep(
+        self, view: np.ndarray, heads: np.ndarray, lengths: np.ndarray, learn: Callable[[int], Spec | None]
+    ) -> np.ndarray:
+        """Which spec each record (offset `heads`, data `lengths`) fits, -1 for none, in
+        one compiled pass in file order, every fitting record's header and data
+        CRC checked.
+
+        A record of at most `max_length` bytes that fits no spec yet is handed
+        to `learn` (its index), which gives its spec or None. Unmatched records'
+        data CRCs are the caller's to check.
+
+        Raises `Damaged` when a header or a fitting record's data CRC is wrong.
+        """
+        k = _load()
+        words = word_view(view)
+        tables = self._tables
+        rec_layout = np.empty(len(heads), dtype=np.int32)
+        start, force = 0, -1
+        while True:
+            status, at = k.sweep(
+                view, words, heads, lengths, start, force, crc_ranges.TABLE, self._header_crcs,
+                tables.cand_start, tables.cand_end, tables.cand,
+                tables.word_start, tables.word_end, tables.word_at, tables.word_tmpl, tables.word_mask,
+                tables.crc_start, tables.crc_end, tables.crc_pos, tables.crc_tables, tables.crc_base,
+                self._budget, rec_layout,
+            )  # fmt: skip
+            if status == k.SWEEP_DONE:
+                return rec_layout
+            if status == k.SWEEP_DAMAGED:
+                raise Damaged
+            spec = learn(int(at))
+            if spec is None or spec.value_dtype.str not in VALUE_KINDS:
+                self._budget[int(lengths[at])] -= 1
+                start, force = int(at), int(at)
+                continue
+            self.specs.append(spec)
+            tables.add(spec)
+            kind = VARINT if spec.value_len else VALUE_KINDS[spec.value_dtype.str]
+            self._spec_rows.append([*(getattr(spec, name) for name in _SPEC_COLUMNS[:-1]), kind])
+            start, force = int(at), -1
+
+    def gather(
+        self, view: np.ndarray, heads: np.ndarray, rec_layout: np.ndarray, slots: int, base: int = 0
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`(bounds, step, wall_time, value, record, first)`: the rows of the records `sweep`
+        matched, slot by slot (slot `s` is `[bounds[s]:bounds[s + 1]]`, in file
+        order), and each spec's first record (-1 if none); record numbers start
+        at `base`."""
+        k = _load()
+        specs = self.specs
+        first = np.full(len(specs), -1, dtype=np.int64)
+        if "slot" not in self._columns or len(self._columns["slot"]) != len(specs):
+            table = np.array(self._spec_rows, dtype=np.int64).reshape(len(specs), len(_SPEC_COLUMNS))
+            self._columns = {name: table[:, i].copy() for i, name in enumerate(_SPEC_COLUMNS)}
+
+        def column(name: str) -> np.ndarray:
+            return self._columns[name]
+
+        slot_of = column("slot")
+        bounds = np.concatenate(([0], np.cumsum(k.slot_counts(rec_layout, slot_of, slots, first))))
+        total = int(bounds[-1])
+        step, record = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+        wall, value = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.float64)
+        k.gather(
+            view, word_view(view), heads, rec_layout, slot_of, bounds[:-1].copy(),
+            column("wall_at"), column("step_at"), column("step_len"), column("value_at"), column("value_len"),
+            column("kind"),
+            step, wall, value, record, base,
         )  # fmt: skip
-        if status == k.SWEEP_DONE:
-            return rec_layout, specs
-        if status == k.SWEEP_DAMAGED:
-            raise Damaged
-        spec = learn(int(at))
-        if spec is None or spec.value_dtype.str not in VALUE_KINDS:
-            budget[int(lengths[at])] -= 1
-            start, force = int(at), int(at)
-            continue
-        specs.append(spec)
-        tables.add(spec)
-        start, force = int(at), -1
-
-
-def gather(
-    view: np.ndarray, heads: np.ndarray, rec_layout: np.ndarray, specs: list[Spec], slots: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`(bounds, step, wall_time, value, record, first)`: the rows of the records `sweep`
-    matched, slot by slot (slot `s` is `[bounds[s]:bounds[s + 1]]`, in file
-    order), and each spec's first record (-1 if none)."""
-    k = _load()
-    first = np.full(len(specs), -1, dtype=np.int64)
-
-    def column(name: str) -> np.ndarray:
-        return np.array([getattr(spec, name) for spec in specs], dtype=np.int64)
-
-    slot_of = column("slot")
-    bounds = np.concatenate(([0], np.cumsum(k.slot_counts(rec_layout, slot_of, slots, first))))
-    total = int(bounds[-1])
-    step, record = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
-    wall, value = np.empty(total, dtype=np.float64), np.empty(total, dtype=np.float64)
-    k.gather(
-        view, word_view(view), heads, rec_layout, slot_of, bounds[:-1].copy(),
-        column("wall_at"), column("step_at"), column("step_len"), column("value_at"),
-        np.array([VALUE_KINDS[spec.value_dtype.str] for spec in specs], dtype=np.int64),
-        step, wall, value, record,
-    )  # fmt: skip
-    return bounds, step, wall, value, record, first
+        if base:
+            first[first >= 0] += base
+        return bounds, step, wall, value, record, first

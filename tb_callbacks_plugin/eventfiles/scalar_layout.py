@@ -19,6 +19,7 @@ tensorboardX and PyTorch (`simple_value`) and this project write.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -33,7 +34,7 @@ from tb_callbacks_plugin.eventfiles import crc_bulk, records, scalar_kernels
 from tb_callbacks_plugin.eventfiles.scalar_reader import _NUMPY_DTYPES, scalar_value
 
 if TYPE_CHECKING:
-    from tb_callbacks_plugin.eventfiles.storage import Contents
+    from tb_callbacks_plugin.eventfiles.storage import Contents, Segment
 
 # Records longer than this are never scalars worth a layout (a first record
 # carrying a long description is decoded by protobuf instead), and copying
@@ -47,7 +48,7 @@ SMALL_FILE_BYTES = 64 * 1024
 # work spent looking for layouts in a file of non-scalar records.
 MAX_MISSES_PER_LENGTH = 64
 
-_FLOAT_VAL, _DOUBLE_VAL = 5, 6  # TensorProto field numbers
+_FLOAT_VAL, _DOUBLE_VAL, _INT64_VAL = 5, 6, 10  # TensorProto field numbers
 _DT_FLOAT, _DT_DOUBLE = 1, 2
 
 
@@ -82,6 +83,11 @@ class FileScalars:
 
     rows: list[Rows] = field(default_factory=list)
     plugins: list[tuple[int, str, str]] = field(default_factory=list)
+    unreadable: int = 0  # records protobuf could not parse (warned once per file)
+    # `(data starts, lengths)` of the file's other records (not decoded by a layout), every
+    # one's CRCs checked, when the whole file is a clean chain of records (else None): the
+    # CLI reads its events from these without walking and checking the file again.
+    others: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,7 @@ class _Layout:
     step_len: int
     value_at: int
     value_dtype: np.dtype
+    value_len: int  # of a varint value (int64_val); 0 for the fixed-width ones
     compared: np.ndarray  # per byte of the row, the bits that must equal the template's
     length: int  # of the record's data
     variable: list[int]  # the row's bytes that may differ from the template's
@@ -136,8 +143,9 @@ def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, 
         yield number, wire, begin, pos
 
 
-def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype] | None:
-    """Where the one number of a scalar tensor sits, and its type."""
+def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype, int] | None:
+    """Where the one number of a scalar tensor sits, its type, and its length when it is a
+    varint (`int64_val`, as this project's epoch records hold it; 0 otherwise)."""
     dtype = 0
     content = None
     vals: dict[int, tuple[int, int, int]] = {}
@@ -152,24 +160,36 @@ def _tensor_value(data: bytes, start: int, end: int) -> tuple[int, np.dtype] | N
             continue  # version_number
         elif number == 4 and wire == 2:
             content = (a, b - a)
-        elif number in (_FLOAT_VAL, _DOUBLE_VAL):
+        elif number in (_FLOAT_VAL, _DOUBLE_VAL, _INT64_VAL) and number not in vals:
             vals[number] = (wire, a, b - a)
         else:
-            return None
+            return None  # any other field, or a value field twice (unpacked repeats)
     if content is not None and content[1]:
         numpy_type = _NUMPY_DTYPES.get(dtype)
         if numpy_type is None or np.dtype(numpy_type).itemsize != content[1]:
             return None
-        return content[0], np.dtype(numpy_type).newbyteorder("<")
+        return content[0], np.dtype(numpy_type).newbyteorder("<"), 0
     if len(vals) != 1:
         return None
     ((number, (wire, a, size)),) = vals.items()
+    if number == _INT64_VAL:
+        # One varint, packed (its length before it) or not; any dtype protobuf's
+        # reader would turn into a number (scalar_reader.scalar_value).
+        if dtype not in _NUMPY_DTYPES:
+            return None
+        if wire == 2:
+            try:
+                _, stop = _varint(data, a)
+            except (IndexError, ValueError):
+                return None
+            return (a, np.dtype("<i8"), size) if stop == a + size else None
+        return (a, np.dtype("<i8"), size) if wire == 0 else None
     width = 4 if number == _FLOAT_VAL else 8
     if (number, dtype) not in ((_FLOAT_VAL, _DT_FLOAT), (_DOUBLE_VAL, _DT_DOUBLE)) or size != width:
         return None
     if wire not in (2, 5 if width == 4 else 1):
         return None
-    return a, np.dtype("<f4" if width == 4 else "<f8")
+    return a, np.dtype("<f4" if width == 4 else "<f8"), 0
 
 
 def _layout(row: bytes, length: int, width: int) -> _Layout | None:
@@ -206,7 +226,7 @@ def _layout(row: bytes, length: int, width: int) -> _Layout | None:
             if number == 1 and wire == 2:
                 tag = data[a:b].decode("utf-8")
             elif number == 2 and wire == 5:
-                value, tensor = (a, np.dtype("<f4")), False
+                value, tensor = (a, np.dtype("<f4"), 0), False
             elif number == 8 and wire == 2:
                 value, tensor = _tensor_value(data, a, b), True
                 if value is None:
@@ -233,13 +253,28 @@ def _layout(row: bytes, length: int, width: int) -> _Layout | None:
         # fix its length, hence where every later field sits.
         compared[step_at : step_at + step_len] = 0x80
         variable.extend(range(step_at, step_at + step_len))
-    value_at, value_dtype = value
+    value_at, value_dtype, value_len = value
     value_at += at
-    compared[value_at : value_at + value_dtype.itemsize] = 0
-    variable.extend(range(value_at, value_at + value_dtype.itemsize))
+    if value_len:  # a varint: as for the step, only its continuation bits must agree
+        compared[value_at : value_at + value_len] = 0x80
+        variable.extend(range(value_at, value_at + value_len))
+    else:
+        compared[value_at : value_at + value_dtype.itemsize] = 0
+        variable.extend(range(value_at, value_at + value_dtype.itemsize))
     crc = crc_bulk.SpanCRC(data, [p - at for p in variable])
     return _Layout(
-        tag, tensor, plugin, wall_at, step_at, step_len, value_at, value_dtype, compared, length, variable,
+        tag,
+        tensor,
+        plugin,
+        wall_at,
+        step_at,
+        step_len,
+        value_at,
+        value_dtype,
+        value_len,
+        compared,
+        length,
+        variable,
         crc,
     )
 
@@ -251,20 +286,29 @@ def _columns(rows: np.ndarray, at: int, width: int, dtype: str | np.dtype) -> np
 def _decode(layout: _Layout, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Steps, wall times and values of the records in `rows` (one per row) that fit `layout`."""
     n = len(rows)
-    if layout.step_at is None:
-        step = np.zeros(n, dtype=np.int64)
-    else:
-        step = np.zeros(n, dtype=np.uint64)
-        for i in range(layout.step_len):
-            byte = rows[:, layout.step_at + i].astype(np.uint64) & np.uint64(0x7F)
-            step |= byte << np.uint64(7 * i)
-        step = step.view(np.int64)  # int64 steps are two's complement varints
+    step = (
+        np.zeros(n, dtype=np.int64)
+        if layout.step_at is None
+        else _varints(rows, layout.step_at, layout.step_len)
+    )
     if layout.wall_at is None:
         wall = np.zeros(n, dtype=np.float64)
     else:
         wall = _columns(rows, layout.wall_at, 8, "<f8").astype(np.float64)
-    value = _columns(rows, layout.value_at, layout.value_dtype.itemsize, layout.value_dtype)
+    if layout.value_len:
+        value = _varints(rows, layout.value_at, layout.value_len)
+    else:
+        value = _columns(rows, layout.value_at, layout.value_dtype.itemsize, layout.value_dtype)
     return step, wall, value.astype(np.float64)
+
+
+def _varints(rows: np.ndarray, at: int, length: int) -> np.ndarray:
+    """The int64 varint of `length` bytes at `at` in each row (two's complement, as protobuf reads it)."""
+    out = np.zeros(len(rows), dtype=np.uint64)
+    for i in range(length):
+        byte = rows[:, at + i].astype(np.uint64) & np.uint64(0x7F)
+        out |= byte << np.uint64(7 * i)
+    return out.view(np.int64)
 
 
 def _fits(layout: _Layout, template: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -294,7 +338,31 @@ class _Damaged(Exception):
 
 
 def read_file(buf: Contents, name: str, want_tag: Callable[[str], bool] | None = None) -> FileScalars:
-    """The scalar-shaped values and plugin metadata of one event file's bytes.
+    """The scalar-shaped values and plugin metadata of one event file's bytes
+    (`FileReader.read_buffer` of a reader of this one file)."""
+    compiled = len(buf) >= scalar_kernels.MIN_BYTES
+    return FileReader(want_tag, compiled=compiled).read_buffer(buf, name)
+
+
+# A reader keeps at most about this many layouts from file to file (see FileReader._next_file).
+MAX_KEPT_LAYOUTS = 64
+# A large local file is read into a buffer this size at a time (kept by its
+# reader, so its pages are faulted in once) rather than copied whole or
+# mapped: a mapping of a file that is cut short while it is read (a crashed
+# writer's file truncated, a run rewritten) kills the process with SIGBUS,
+# where a read just ends early.
+SEGMENT_BYTES = 4 * 2**20
+
+
+class FileReader:
+    """Reads the scalars of event files one after another, keeping what it learned.
+
+    The layouts found in one file (`_layout`) are the next one's too: a
+    search's trials, or the runs of one training script, write the same tags
+    in the same record shapes, so with the compiled path (`scalar_kernels`)
+    only the first file pays for learning them and every later file, small or
+    large, is swept in bulk. Without it, files are decoded by numpy, and files
+    under `SMALL_FILE_BYTES` by protobuf. A reader is for one thread.
 
     Every record's header and data CRC are checked: in bulk for the records
     decoded by layout (`crc_bulk`), one by one for the others. Damage
@@ -304,38 +372,230 @@ def read_file(buf: Contents, name: str, want_tag: Callable[[str], bool] | None =
     protobuf cannot parse are counted in one warning per file.
 
     Args:
-      buf: the whole file.
-      name: its path or URL, for warnings.
       want_tag: keeps only the rows of tags it accepts (default: all).
+      compiled: use the compiled path when numba is installed (callers ask
+        for it when the bytes to read pay for loading it: `MIN_BYTES`).
     """
-    if len(buf) < SMALL_FILE_BYTES:
-        # A few hundred records (a search's trial, an eval run): finding
-        # layouts would cost more than parsing every record with protobuf.
-        starts, lengths = records.record_spans(buf, name=name)
+
+    def __init__(self, want_tag: Callable[[str], bool] | None = None, *, compiled: bool = True) -> None:
+        self.want_tag = want_tag
+        self.compiled = compiled and scalar_kernels.available()
+        self._sweeper: scalar_kernels.Sweeper | None = None
+        self._layouts: list[_Layout] = []  # the sweeper's specs' layouts
+        self._slots: dict[tuple[str, bool], int] = {}  # (tag, tensor) -> the slot of its rows
+        self._slot_keys: list[tuple[str, bool]] = []
+        self._buffer = bytearray()
+        # Per record length, how many more records that fit no layout to learn from (kept past resets).
+        self._budget = np.full(MAX_LAYOUT_BYTES + 1, MAX_MISSES_PER_LENGTH, dtype=np.int64)
+        self._next_file()
+
+    def _next_file(self) -> None:
+        """Before each file: past `MAX_KEPT_LAYOUTS` layouts (a search whose trials each
+        have their own epoch tag), forget them all, so the tables the sweep
+        searches stay short; the common ones are learned again from one record."""
+        if self.compiled and (self._sweeper is None or len(self._layouts) > MAX_KEPT_LAYOUTS):
+            self._sweeper = scalar_kernels.Sweeper(MAX_LAYOUT_BYTES, self._budget)
+            self._layouts, self._slots, self._slot_keys = [], {}, []
+
+    def read_buffer(self, buf: Contents, name: str) -> FileScalars:
+        """The scalar-shaped values and plugin metadata of one event file's bytes
+        (`name`: its path or URL, for warnings)."""
+        self._next_file()
         out = FileScalars()
-        _read_slow(buf, starts, lengths, np.arange(len(starts)), name, out, want_tag)
-        return out
-    compiled = len(buf) >= scalar_kernels.MIN_BYTES and scalar_kernels.available()
-    if compiled:
-        view = np.frombuffer(buf, dtype=np.uint8)
-        heads, lengths, end = scalar_kernels.walk(view, records.MAX_RECORD_BYTES)
-        del view  # (a mapping cannot close while a view of it lives)
-    else:
-        heads, lengths, end = records.walk_records(buf)
-    try:
-        out = _read_swept(buf, heads, lengths, name, want_tag) if compiled else (
-            _read_records(buf, heads, lengths, name, want_tag)
-        )
-    except _Damaged:
-        starts, lengths = records.record_spans(buf, name=name)
-        return _read_records(buf, starts - records.HEADER_SIZE, lengths, name, want_tag)
-    if end < len(buf):
-        starts, tail_lengths = records.spans_from(buf, end, name=name)
-        tail = _read_records(buf, starts - records.HEADER_SIZE, tail_lengths, name, want_tag)
+        if not self.compiled and len(buf) < SMALL_FILE_BYTES:
+            # A few hundred records (a search's trial, an eval run): finding
+            # layouts would cost more than parsing every record with protobuf.
+            starts, lengths = records.record_spans(buf, name=name)
+            _read_slow(buf, starts, lengths, np.arange(len(starts)), out, self.want_tag)
+            return _warned(out, name)
+        if self.compiled:
+            heads, lengths, end = scalar_kernels.walk(
+                np.frombuffer(buf, dtype=np.uint8), records.MAX_RECORD_BYTES
+            )
+        else:
+            heads, lengths, end = records.walk_records(buf)
+        try:
+            if self.compiled:
+                self._read_swept(buf, heads, lengths, out)
+            else:
+                out = _read_records(buf, heads, lengths, self.want_tag)
+        except _Damaged:
+            starts, lengths = records.record_spans(buf, name=name)
+            return _warned(_read_records(buf, starts - records.HEADER_SIZE, lengths, self.want_tag), name)
+        if end < len(buf):
+            self._read_tail(buf, end, len(heads), name, out)
+            out.others = None
+        return _warned(out, name)
+
+    def read_path(self, path: str) -> FileScalars | None:
+        """`read_buffer` of a local file (None if it is gone), a segment at a time
+        on the compiled path: memory is a segment, not the file, and a file
+        cut short meanwhile reads as a torn one."""
+        try:
+            f = open(path, "rb")  # noqa: SIM115 - closed below, on every path
+        except FileNotFoundError:
+            return None
+        with f:
+            return self.read_stream(f, path)
+
+    def read_stream(self, f: io.RawIOBase | io.BufferedIOBase, name: str) -> FileScalars:
+        """`read_path` of an open local file (`name`: its path, for warnings)."""
+        if not self.compiled or os.fstat(f.fileno()).st_size < SEGMENT_BYTES:
+            return self.read_buffer(f.read(), name)
+        self._next_file()
+        try:
+            return self._read_segments(f, name)
+        except _Damaged:
+            f.seek(0)
+            return self.read_buffer(f.read(), name)  # the record-by-record reader, from the start
+
+    def _read_segments(self, f: io.RawIOBase | io.BufferedIOBase, name: str) -> FileScalars:
+        """The compiled path over a file read a segment at a time, carrying each
+        segment's last, incomplete record over to the next. Raises `_Damaged` on
+        any damage before the file's end (the caller reads the file whole)."""
+        out = FileScalars()
+        if len(self._buffer) < SEGMENT_BYTES:
+            self._buffer = bytearray(SEGMENT_BYTES)
+        buffer = self._buffer
+        offset = filled = done = 0  # the file offset of buffer[0]; bytes in it; records read
+        while True:
+            at_end = False
+            while filled < len(buffer):
+                n = f.readinto(memoryview(buffer)[filled:])
+                if not n:
+                    at_end = True
+                    break
+                filled += n
+            # Read-only, as a whole file's bytes are: one compiled variant of the loops.
+            held = memoryview(buffer).toreadonly()[:filled]
+            view = np.frombuffer(held, dtype=np.uint8)
+            heads, lengths, end = scalar_kernels.walk(view, records.MAX_RECORD_BYTES)
+            if len(heads):
+                self._read_swept(held, heads, lengths, out, done, view)
+                done += len(heads)
+            del view
+            held.release()
+            if at_end:
+                if end < filled:
+                    self._read_tail(bytes(buffer[end:filled]), 0, done, name, out, at=offset + end)
+                out.others = None  # (offsets in the last segment, not the file)
+                return _warned(out, name)
+            if filled - end >= records.HEADER_SIZE:
+                # The walk stopped at a record this segment does not hold whole:
+                # a longer segment for a valid header, the whole file for damage.
+                length = records.header_length(bytes(buffer[end : end + records.HEADER_SIZE]), 0)
+                if length is None:
+                    raise _Damaged
+                needed = records.HEADER_SIZE + length + records.FOOTER_SIZE
+                if needed > len(buffer):
+                    buffer = self._buffer = buffer[end:filled] + bytearray(needed - (filled - end))
+                    offset, filled = offset + end, filled - end
+                    continue
+            buffer[: filled - end] = buffer[end:filled]
+            offset, filled = offset + end, filled - end
+
+    def _read_tail(
+        self, buf: Contents, end: int, done: int, name: str, out: FileScalars, at: int = 0
+    ) -> None:
+        """The records after `end`, where the chain of lengths broke (a torn or
+        damaged tail), record by record; `done` records came before them."""
+        starts, tail_lengths = records.spans_from(buf, end, name=name, at=at)
+        tail = _read_records(buf, starts - records.HEADER_SIZE, tail_lengths, self.want_tag)
         for rows in tail.rows:
-            rows.record = rows.record + len(heads)
+            rows.record = rows.record + done
         out.rows.extend(tail.rows)
-        out.plugins.extend((record + len(heads), tag, plugin) for record, tag, plugin in tail.plugins)
+        out.plugins.extend((record + done, tag, plugin) for record, tag, plugin in tail.plugins)
+        out.unreadable += tail.unreadable
+
+    def _learn(
+        self, buf: Segment, view: np.ndarray, heads: np.ndarray, lengths: np.ndarray, index: int
+    ) -> scalar_kernels.Spec | None:
+        head, length = int(heads[index]), int(lengths[index])
+        frame = records.HEADER_SIZE + records.FOOTER_SIZE
+        width = -(-(length + frame) // 8) * 8
+        layout = _layout(bytes(buf[head : head + length + frame]), length, width)
+        if layout is None or layout.value_dtype.str not in scalar_kernels.VALUE_KINDS:
+            return None
+        _check_template(buf, head, length)
+        wanted = self.want_tag is None or self.want_tag(layout.tag)
+        template = np.zeros(width, dtype=np.uint8)
+        template[: length + frame] = view[head : head + length + frame]
+        self._layouts.append(layout)
+        return scalar_kernels.Spec(
+            length=length,
+            template=template,
+            compared=layout.compared,
+            crc=layout.crc,
+            wall_at=-1 if layout.wall_at is None else layout.wall_at,
+            step_at=-1 if layout.step_at is None else layout.step_at,
+            step_len=layout.step_len,
+            value_at=layout.value_at,
+            value_dtype=layout.value_dtype,
+            value_len=layout.value_len,
+            slot=self._slot_of((layout.tag, layout.tensor)) if wanted else -1,
+        )
+
+    def _slot_of(self, key: tuple[str, bool]) -> int:
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self._slot_keys)
+            self._slot_keys.append(key)
+        return slot
+
+    def _read_swept(
+        self,
+        buf: Segment,
+        heads: np.ndarray,
+        lengths: np.ndarray,
+        out: FileScalars,
+        base: int = 0,
+        view: np.ndarray | None = None,
+    ) -> None:
+        """The records at `heads` (data `lengths` long) with the compiled sweep
+        (`scalar_kernels.Sweeper`): one pass over the records in file order
+        matches each with the layouts learned so far (learning one from a
+        record that fits none) and checks its CRCs, a second decodes the rows
+        straight into one array per tag; record numbers start at `base`.
+
+        Raises `_Damaged` when any record fails its checks.
+        """
+        assert self._sweeper is not None  # (compiled)
+        if view is None:
+            view = np.frombuffer(buf, dtype=np.uint8)
+        try:
+            matched = self._sweeper.sweep(
+                view, heads, lengths, lambda index: self._learn(buf, view, heads, lengths, index)
+            )
+        except scalar_kernels.Damaged:
+            raise _Damaged from None
+        bounds, step, wall, value, record, first = self._sweeper.gather(
+            view, heads, matched, len(self._slots), base
+        )
+        for slot in np.flatnonzero(np.diff(bounds)).tolist():
+            tag, tensor = self._slot_keys[slot]
+            a, b = int(bounds[slot]), int(bounds[slot + 1])
+            out.rows.append(Rows(tag, tensor, record[a:b], step[a:b], wall[a:b], value[a:b]))
+        out.plugins.extend(
+            (at, layout.tag, layout.plugin)
+            for layout, at in zip(self._layouts, first.tolist(), strict=True)
+            if layout.plugin and at >= 0
+        )
+        slow = np.flatnonzero(matched < 0)
+        out.others = (heads[slow] + records.HEADER_SIZE, lengths[slow])
+        if len(slow):
+            if not records.check_records(buf, heads[slow], lengths[slow]).all():
+                raise _Damaged
+            _read_slow(buf, heads, lengths, slow, out, self.want_tag, at=records.HEADER_SIZE, base=base)
+
+
+def _warned(out: FileScalars, name: str) -> FileScalars:
+    """`out`, after one warning for the records of its file protobuf could not parse."""
+    if out.unreadable:
+        warnings.warn(
+            f"{os.fspath(name)}: {out.unreadable} unreadable record(s) skipped",
+            records.CorruptRecordWarning,
+            stacklevel=3,
+        )
     return out
 
 
@@ -348,7 +608,6 @@ def _read_records(
     buf: Contents,
     heads: np.ndarray,
     lengths: np.ndarray,
-    name: str,
     want_tag: Callable[[str], bool] | None,
 ) -> FileScalars:
     """The records at `heads` (offsets of whole records, data `lengths` long), decoded
@@ -390,7 +649,7 @@ def _read_records(
     if len(indices):
         if not records.check_records(buf, heads[indices], lengths[indices]).all():
             raise _Damaged
-        _read_slow(buf, heads, lengths, indices, name, out, want_tag, at=records.HEADER_SIZE)
+        _read_slow(buf, heads, lengths, indices, out, want_tag, at=records.HEADER_SIZE)
     return out
 
 
@@ -475,79 +734,13 @@ def _match_layouts(
         remaining = remaining[~decided]
 
 
-def _check_template(buf: Contents, head: int, length: int) -> None:
+def _check_template(buf: Segment, head: int, length: int) -> None:
     """The CRCs of a layout's template record, which bulk checks compare the others with."""
-    one = np.array([head], dtype=np.int64), np.array([length], dtype=np.int64)
-    if not records.check_records(buf, *one)[0]:
+    data = bytes(buf[head + records.HEADER_SIZE : head + records.HEADER_SIZE + length + records.FOOTER_SIZE])
+    if records.header_length(buf, head) != length or records.masked_crc32c(data[:-4]) != int.from_bytes(
+        data[-4:], "little"
+    ):
         raise _Damaged
-
-
-def _read_swept(
-    buf: Contents,
-    heads: np.ndarray,
-    lengths: np.ndarray,
-    name: str,
-    want_tag: Callable[[str], bool] | None,
-) -> FileScalars:
-    """`_read_records` with the compiled sweep (`scalar_kernels.sweep`): one pass over
-    the records in file order matches each with the layouts learned so far
-    (learning one from a record that fits none) and checks its CRCs, a
-    second decodes the rows straight into one array per tag.
-
-    Raises `_Damaged` when any record fails its checks.
-    """
-    out = FileScalars()
-    view = np.frombuffer(buf, dtype=np.uint8)
-    frame = records.HEADER_SIZE + records.FOOTER_SIZE
-    slots: dict[tuple[str, bool], int] = {}  # (tag, tensor) -> the slot of its rows
-    layouts: list[_Layout] = []
-
-    def learn(index: int) -> scalar_kernels.Spec | None:
-        head, length = int(heads[index]), int(lengths[index])
-        width = -(-(length + frame) // 8) * 8
-        layout = _layout(buf[head : head + length + frame], length, width)
-        if layout is None or layout.value_dtype.str not in scalar_kernels.VALUE_KINDS:
-            return None
-        _check_template(buf, head, length)
-        wanted = want_tag is None or want_tag(layout.tag)
-        template = np.zeros(width, dtype=np.uint8)
-        template[: length + frame] = view[head : head + length + frame]
-        layouts.append(layout)
-        return scalar_kernels.Spec(
-            length=length,
-            template=template,
-            compared=layout.compared,
-            crc=layout.crc,
-            wall_at=-1 if layout.wall_at is None else layout.wall_at,
-            step_at=-1 if layout.step_at is None else layout.step_at,
-            step_len=layout.step_len,
-            value_at=layout.value_at,
-            value_dtype=layout.value_dtype,
-            slot=slots.setdefault((layout.tag, layout.tensor), len(slots)) if wanted else -1,
-        )
-
-    try:
-        matched, specs = scalar_kernels.sweep(
-            view, heads, lengths, learn, MAX_LAYOUT_BYTES, MAX_MISSES_PER_LENGTH
-        )
-    except scalar_kernels.Damaged:
-        raise _Damaged from None
-    bounds, step, wall, value, record, first = scalar_kernels.gather(view, heads, matched, specs, len(slots))
-    for (tag, tensor), slot in slots.items():
-        a, b = int(bounds[slot]), int(bounds[slot + 1])
-        if b > a:
-            out.rows.append(Rows(tag, tensor, record[a:b], step[a:b], wall[a:b], value[a:b]))
-    out.plugins.extend(
-        (int(at), layout.tag, layout.plugin)
-        for layout, at in zip(layouts, first.tolist(), strict=True)
-        if layout.plugin and at >= 0
-    )
-    slow = np.flatnonzero(matched < 0)
-    if len(slow):
-        if not records.check_records(buf, heads[slow], lengths[slow]).all():
-            raise _Damaged
-        _read_slow(buf, heads, lengths, slow, name, out, want_tag, at=records.HEADER_SIZE)
-    return out
 
 
 def _append(
@@ -582,21 +775,24 @@ def _add(
 
 
 def _read_slow(
-    buf: Contents,
+    buf: Segment,
     starts: np.ndarray,
     lengths: np.ndarray,
     indices: np.ndarray,
-    name: str,
     out: FileScalars,
     want_tag: Callable[[str], bool] | None,
     at: int = 0,
+    base: int = 0,
 ) -> None:
     """Protobuf, record by record, for the records no layout fits (their data starts
-    `at` bytes after `starts`)."""
+    `at` bytes after `starts`; record numbers start at `base`); the records it
+    cannot parse are counted in `out.unreadable`."""
     found: dict[tuple[str, bool], tuple[list, list, list, list]] = {}
     bad = 0
     parse = event_pb2.Event.FromString
-    spans = zip(indices.tolist(), (starts[indices] + at).tolist(), lengths[indices].tolist(), strict=True)
+    spans = zip(
+        (indices + base).tolist(), (starts[indices] + at).tolist(), lengths[indices].tolist(), strict=True
+    )
     for index, start, length in spans:
         try:
             event = parse(buf[start : start + length])
@@ -632,9 +828,4 @@ def _read_slow(
                 np.array(value, dtype=np.float64),
             )
         )
-    if bad:
-        warnings.warn(
-            f"{os.fspath(name)}: {bad} unreadable record(s) skipped",
-            records.CorruptRecordWarning,
-            stacklevel=3,
-        )
+    out.unreadable += bad

@@ -21,7 +21,6 @@ How event files are written to stores without append is described in
 
 from __future__ import annotations
 
-import mmap
 import os
 import posixpath
 import re
@@ -317,27 +316,12 @@ def read_bytes(path: str | os.PathLike, storage_options: dict[str, Any] | None =
         raise error_for("read", path, e) from e
 
 
-# What `map_bytes` gives: a file's bytes, copied or mapped (both slice to bytes,
-# and numpy reads either without a copy).
-Contents = bytes | mmap.mmap
-
-
-def map_bytes(path: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> Contents:
-    """`read_bytes`, but a local file is mapped read-only rather than copied.
-
-    For bulk readers (`scalar_frame`): copying a large file costs several
-    times what decoding it does (a fresh buffer is page-faulted in, then
-    filled), while a mapping reads the page cache in place. Event files are
-    only ever appended to, so the mapping's size, taken once, stays valid.
-    """
-    local = local_path(os.fspath(path))
-    if local is None:
-        return read_bytes(path, storage_options)
-    with open(local, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        if not size:
-            return b""  # an empty file cannot be mapped
-        return mmap.mmap(f.fileno(), size, access=mmap.ACCESS_READ)
+# The bytes of a whole file, as readers decode them. Files are read, never
+# mapped: a mapping of a file cut short meanwhile (a crashed writer's file
+# truncated, a run rewritten) kills the reading process with SIGBUS.
+Contents = bytes
+# A large local file's segment (scalar_layout.FileReader): a read-only view of a reused buffer.
+Segment = bytes | memoryview
 
 
 def file_size(path: str | os.PathLike, storage_options: dict[str, Any] | None = None) -> int:
