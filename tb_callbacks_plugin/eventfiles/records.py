@@ -457,7 +457,7 @@ def check_records(buf: Segment, heads: np.ndarray, lengths: np.ndarray) -> np.nd
     return ok & (_gather(view, heads + HEADER_SIZE + lengths, "<u4") == masked_crcs(raw))
 
 
-def headers_ok(buf: Contents, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def headers_ok(buf: Segment, heads: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """Per record (as `check_records` takes them): is its length field's CRC right?
     Vectorized; for readers that checksum the data of only the records they decode."""
     return _gather(np.frombuffer(buf, dtype=np.uint8), heads + 8, "<u4") == _length_crcs_of(lengths)
