@@ -139,10 +139,16 @@ class SharedTensorBoards:
 
     def publish(self, logdir: str | os.PathLike[str], name: str) -> Path:
         """Moves a finished logdir under the root as `name`; returns its new path."""
+        target = self.directory(name)
+        os.rename(logdir, target)  # onto the empty directory: one step
+        return target
+
+    def directory(self, name: str) -> Path:
+        """A new empty subdirectory of the root, for a test that writes while TensorBoard reads."""
         assert "/" not in name and name not in self.names, name
         self.names.add(name)
         target = Path(self.root, name)
-        os.rename(logdir, target)
+        target.mkdir()
         return target
 
     def view(self, logdir: str | os.PathLike[str], *, load_fast: bool) -> LogdirView:
