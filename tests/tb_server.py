@@ -63,10 +63,15 @@ class TensorBoardProcess:
         # only when the process has said its last line without one (or after
         # start_timeout, where a caller such as a benchmark sets one).
         deadline = None if start_timeout is None else time.monotonic() + start_timeout
-        while not found.wait(0.2):
-            if not reader.is_alive() or (deadline is not None and time.monotonic() > deadline):
-                self.stop()
-                raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
+        try:
+            while not found.wait(0.2):
+                if not reader.is_alive() or (deadline is not None and time.monotonic() > deadline):
+                    raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
+        except BaseException:
+            # Also when pytest-timeout interrupts the wait: the process would
+            # otherwise go on serving (and using CPU) with no one to stop it.
+            self.stop()
+            raise
         self.base = f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes, dict[str, str]]:
