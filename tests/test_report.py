@@ -283,7 +283,9 @@ def test_inlined_answers_are_the_plugins(two_fits, tmp_path, load_fast, shared_t
     assert cli.main(["report", two_fits, "-o", out, "--no-progress"]) == 0
     data = _data(out)
     server = shared_tensorboards.view(two_fits, load_fast=load_fast)
-    server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == len(data["runs"]["runs"]))
+    # Until every run's events and tags are loaded: the shared server reads a
+    # published logdir over its reloads, a run's tags after its events at times.
+    server.wait_for(lambda: server.plugin_json("runs")["runs"] == data["runs"]["runs"], timeout=120)
     runs = server.plugin_json("runs")["runs"]
     assert runs == data["runs"]["runs"]
     for entry in runs:
