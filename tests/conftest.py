@@ -107,6 +107,18 @@ UNIT_SECONDS: dict[str, float] = {
 }
 
 
+@pytest.fixture(scope="session")
+def shared_tensorboards(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """One TensorBoard per loader for this worker, over one root logdir that
+    test files publish their logdirs under (tests/tb_server.py): starting one
+    costs 14-15 s of CPU, and most files need no flags of their own."""
+    from tests.tb_server import SharedTensorBoards
+
+    shared = SharedTensorBoards(tmp_path_factory.mktemp("shared_logdir"))
+    yield shared
+    shared.stop()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--cpu-log",

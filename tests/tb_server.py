@@ -10,8 +10,10 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 _URL_LINE = re.compile(r"http://127\.0\.0\.1:(\d+)/")
@@ -61,10 +63,15 @@ class TensorBoardProcess:
         # only when the process has said its last line without one (or after
         # start_timeout, where a caller such as a benchmark sets one).
         deadline = None if start_timeout is None else time.monotonic() + start_timeout
-        while not found.wait(0.2):
-            if not reader.is_alive() or (deadline is not None and time.monotonic() > deadline):
-                self.stop()
-                raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
+        try:
+            while not found.wait(0.2):
+                if not reader.is_alive() or (deadline is not None and time.monotonic() > deadline):
+                    raise RuntimeError("tensorboard did not start:\n" + "".join(self.output))
+        except BaseException:
+            # Also when pytest-timeout interrupts the wait: the process would
+            # otherwise go on serving (and using CPU) with no one to stop it.
+            self.stop()
+            raise
         self.base = f"http://127.0.0.1:{self.port}"
 
     def get(self, path: str, timeout: float = 30) -> tuple[int, bytes, dict[str, str]]:
@@ -117,3 +124,111 @@ def tensorboard(logdir: str, *, load_fast: bool, **kwargs):
         yield server
     finally:
         server.stop()
+
+
+class SharedTensorBoards:
+    """One TensorBoard per loader for a whole pytest process, over one root logdir.
+
+    Starting a `tensorboard` costs 14-15 s of CPU (it imports TensorFlow); a
+    process per loader per test file was a third of the suite's CPU. A test
+    file whose TensorBoard needs no flags of its own writes its logdir as
+    before, publishes it under this root (one rename, so that TensorBoard never
+    sees it half-written) and reads it through `view`: the file's subdirectory
+    seen as if it were TensorBoard's whole logdir. New subdirectories appear at
+    the next reload (`--reload_interval` 1 s, both loaders)."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = os.fspath(root)
+        self.names: set[str] = set()
+        self._servers: dict[bool, TensorBoardProcess] = {}
+
+    def publish(self, logdir: str | os.PathLike[str], name: str) -> Path:
+        """Moves a finished logdir under the root as `name`; returns its new path."""
+        target = self.directory(name)
+        os.rename(logdir, target)  # onto the empty directory: one step
+        return target
+
+    def directory(self, name: str) -> Path:
+        """A new empty subdirectory of the root, for a test that writes while TensorBoard reads."""
+        assert "/" not in name and name not in self.names, name
+        self.names.add(name)
+        target = Path(self.root, name)
+        target.mkdir()
+        return target
+
+    def view(self, logdir: str | os.PathLike[str], *, load_fast: bool) -> LogdirView:
+        name = os.path.relpath(logdir, self.root)
+        assert name in self.names, f"{logdir} is not published under {self.root}"
+        if load_fast not in self._servers:
+            self._servers[load_fast] = TensorBoardProcess(self.root, load_fast=load_fast)
+        return LogdirView(self, self._servers[load_fast], name)
+
+    def stop(self) -> None:
+        for server in self._servers.values():
+            server.stop()
+
+
+class LogdirView:
+    """One published subdirectory of a shared TensorBoard, answering as a
+    TensorBoard over that subdirectory alone would: the `run` parameters of a
+    request get the subdirectory's prefix, and in a JSON answer the runs of
+    other subdirectories are left out and the prefix is taken off run names
+    (strings and keys that start with it). `get` and `port` are the raw server
+    (a raw request names its runs with the prefix, `run`)."""
+
+    def __init__(self, shared: SharedTensorBoards, server: TensorBoardProcess, name: str):
+        self._shared, self._server, self.name = shared, server, name
+        self.load_fast = server.load_fast
+        self.port, self.base = server.port, server.base
+        self.logdir = os.path.join(shared.root, name)
+        self._first_line = len(server.output)
+
+    @property
+    def output(self) -> list[str]:
+        """What the server printed since this view was made (this file's requests)."""
+        return self._server.output[self._first_line :]
+
+    def run(self, local: str) -> str:
+        """The shared server's name of a run of this subdirectory."""
+        return self.name if local == "." else f"{self.name}/{local}"
+
+    def _path(self, path: str) -> str:
+        route, sep, query = path.partition("?")
+        if not sep:
+            return path
+        pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+        return route + "?" + urllib.parse.urlencode([(k, self.run(v) if k == "run" else v) for k, v in pairs])
+
+    def _local(self, name: str) -> str:
+        if name == self.name:
+            return "."
+        return name[len(self.name) + 1 :] if name.startswith(self.name + "/") else name
+
+    def _foreign(self, item: object) -> bool:
+        if isinstance(item, dict):
+            item = item.get("run")
+        if not isinstance(item, str):
+            return False
+        top = item.split("/", 1)[0]
+        return top != self.name and top in self._shared.names
+
+    def _from_shared(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._local(value)
+        if isinstance(value, list):
+            return [self._from_shared(v) for v in value if not self._foreign(v)]
+        if isinstance(value, dict):
+            return {self._local(k): self._from_shared(v) for k, v in value.items() if not self._foreign(k)}
+        return value
+
+    def get(self, path: str, timeout: float = 30) -> tuple[int, bytes, dict[str, str]]:
+        return self._server.get(self._path(path), timeout)
+
+    def get_json(self, path: str) -> Any:
+        return self._from_shared(self._server.get_json(self._path(path)))
+
+    def plugin_json(self, route: str) -> Any:
+        return self.get_json("/data/plugin/callback_events/" + route)
+
+    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.2):
+        return self._server.wait_for(predicate, timeout, interval)

@@ -17,7 +17,6 @@ import keras
 import keras_helpers as kh
 import numpy as np
 import pytest
-from tb_server import tensorboard
 from tensorboard.util import tensor_util
 
 from tb_callbacks_plugin import callbacks
@@ -51,8 +50,9 @@ def _image_model():
 
 
 @pytest.fixture(scope="module")
-def paired(tmp_path_factory):
-    """config -> (keras logdir, our logdir): the same seeded fit with each callback."""
+def paired(tmp_path_factory, shared_tensorboards):
+    """The `full` config's directory (published under the shared TensorBoards' root), and
+    config -> (keras logdir, our logdir): the same seeded fit with each callback."""
     root = tmp_path_factory.mktemp("paired")
     out = {}
     for name, kwargs in CONFIGS.items():
@@ -64,7 +64,9 @@ def paired(tmp_path_factory):
             kh.fit(model, [cls(logdir, **kwargs)], epochs=3)
             dirs.append(logdir)
         out[name] = tuple(dirs)
-    return root, out
+    full = shared_tensorboards.publish(root / "full", "callbacks_tensorboard_full")
+    out["full"] = (str(full / "keras"), str(full / "ours"))
+    return full, out
 
 
 def _tensor_tags(acc):
@@ -171,25 +173,25 @@ def _served(server, run_prefix):
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("load_fast", [False, True])
-def test_tensorboard_tabs_show_the_same(paired, load_fast):
-    root, _ = paired
-    with tensorboard(str(root / "full"), load_fast=load_fast) as server:
+def test_tensorboard_tabs_show_the_same(paired, load_fast, shared_tensorboards):
+    full, _ = paired
+    server = shared_tensorboards.view(full, load_fast=load_fast)
 
-        def ready():
-            served = _served(server, "ours/")
-            return served if ("images", "train") in served and ("scalars", "validation") in served else None
+    def ready():
+        served = _served(server, "ours/")
+        return served if ("images", "train") in served and ("scalars", "validation") in served else None
 
-        ours = server.wait_for(ready, timeout=90)
-        theirs = server.wait_for(lambda: _served(server, "keras/") if ready() else None)
-        for key, tags in theirs.items():
-            assert tags <= ours[key], key
-        assert ("histograms", "train") in ours and ("histograms", "train") in theirs
-        info = server.get_json("/data/plugin/graphs/info")
-        assert info["ours/train"]["run_graph"] is True
-        assert info["ours/train"]["tags"]["keras"]["conceptual_graph"] is True
-        assert info["keras/train"]["tags"]["keras"]["conceptual_graph"] is True
-        scalars = server.get_json("/data/plugin/scalars/scalars?run=ours/validation&tag=epoch_loss")
-        assert [row[1] for row in scalars] == [0, 1, 2]
+    ours = server.wait_for(ready, timeout=90)
+    theirs = server.wait_for(lambda: _served(server, "keras/") if ready() else None)
+    for key, tags in theirs.items():
+        assert tags <= ours[key], key
+    assert ("histograms", "train") in ours and ("histograms", "train") in theirs
+    info = server.get_json("/data/plugin/graphs/info")
+    assert info["ours/train"]["run_graph"] is True
+    assert info["ours/train"]["tags"]["keras"]["conceptual_graph"] is True
+    assert info["keras/train"]["tags"]["keras"]["conceptual_graph"] is True
+    scalars = server.get_json("/data/plugin/scalars/scalars?run=ours/validation&tag=epoch_loss")
+    assert [row[1] for row in scalars] == [0, 1, 2]
 
 
 # ---------------------------------------------------------------- other arguments

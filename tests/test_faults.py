@@ -26,7 +26,6 @@ import sys
 import warnings
 
 import pytest
-from tb_server import tensorboard
 
 from tb_callbacks_plugin import CorruptRecordWarning, event_format, read_events
 from tb_callbacks_plugin.eventfiles import records
@@ -222,7 +221,7 @@ CRASHES = {
 
 
 @pytest.fixture(scope="module")
-def crashed(tmp_path_factory):
+def crashed(tmp_path_factory, shared_tensorboards):
     """logs/natural/<case>: runs as the killed processes left them;
     logs/torn/<case>: copies whose train event file ends in a torn record."""
     root = tmp_path_factory.mktemp("crash")
@@ -239,7 +238,7 @@ def crashed(tmp_path_factory):
         shutil.copytree(root / "logs" / "natural" / name, root / "logs" / "torn" / name)
         (train_file,) = find_runs(root / "logs" / "torn" / name)["train"]
         tear(train_file, rng)
-    return root / "logs"
+    return shared_tensorboards.publish(root / "logs", "faults")
 
 
 def kinds_of(events, run="train") -> list[str]:
@@ -322,7 +321,7 @@ def test_cli_skips_the_torn_last_record_with_a_warning(crashed):
 
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
-def test_plugin_serves_everything_but_the_torn_record(crashed, load_fast):
+def test_plugin_serves_everything_but_the_torn_record(crashed, load_fast, shared_tensorboards):
     """TensorBoard's loaders read a run up to a torn last record and wait
     there (it may still be being written), so the plugin serves every whole
     record. They give no warning for it: the plugin sees records only
@@ -332,14 +331,14 @@ def test_plugin_serves_everything_but_the_torn_record(crashed, load_fast):
     for event in expected:
         by_run.setdefault(event.run, []).append(event)
     assert len(by_run) == 2 * len(CRASHES)
-    with tensorboard(str(crashed), load_fast=load_fast) as tb:
+    tb = shared_tensorboards.view(crashed, load_fast=load_fast)
 
-        def all_loaded():
-            runs = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
-            return runs == {run: len(events) for run, events in by_run.items()}
+    def all_loaded():
+        runs = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
+        return runs == {run: len(events) for run, events in by_run.items()}
 
-        tb.wait_for(all_loaded, timeout=90)
-        for run, events in by_run.items():
-            body = tb.plugin_json("events?run=" + run)
-            assert without_writer(body["events"]) == comparable(events), run
-            assert body["warnings"] == []
+    tb.wait_for(all_loaded, timeout=90)
+    for run, events in by_run.items():
+        body = tb.plugin_json("events?run=" + run)
+        assert without_writer(body["events"]) == comparable(events), run
+        assert body["warnings"] == []

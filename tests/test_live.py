@@ -9,20 +9,17 @@ timeline is polled however slowly the servers start or the machine runs."""
 
 from __future__ import annotations
 
-import concurrent.futures
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
-from tb_server import TensorBoardProcess
 from test_faults import child_command, child_env, comparable, read_quietly, without_writer
 
 pytestmark = pytest.mark.timeout(240)
@@ -41,7 +38,7 @@ def strict_json(body: bytes):
 class Poller:
     """Polls one server's routes in a thread and records what went wrong."""
 
-    base: str
+    server: Any  # a view of the worker's shared TensorBoard of one loader (tests/tb_server.py)
     failures: list[str] = field(default_factory=list)
     polls: int = 0
     max_events: int = 0
@@ -50,12 +47,8 @@ class Poller:
     counts_seen: set[int] = field(default_factory=set)
 
     def get(self, route: str, **params) -> tuple[int, object]:
-        url = f"{self.base}/data/plugin/callback_events/{route}?{urllib.parse.urlencode(params)}"
-        try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                status, body = r.status, r.read()
-        except urllib.error.HTTPError as e:
-            status, body = e.code, e.read()
+        path = f"/data/plugin/callback_events/{route}?{urllib.parse.urlencode(params)}"
+        status, body, _ = self.server.get(path)
         self.polls += 1
         try:
             parsed = strict_json(body)
@@ -107,8 +100,9 @@ def open_gates(pollers: list[Poller], gates, done: threading.Event) -> None:
         (gates / f"epoch-{epoch}").touch()
 
 
-def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_path):
-    log_dir = tmp_path / "logs" / "exp"
+def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_path, shared_tensorboards):
+    logs = shared_tensorboards.directory("live")
+    log_dir = logs / "exp"
     gates = tmp_path / "gates"
     gates.mkdir()
     fit = subprocess.Popen(
@@ -119,26 +113,11 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
         text=True,
         start_new_session=True,
     )
-    servers: list[TensorBoardProcess] = []
     done = threading.Event()
     threads = []
     try:
-        # Started side by side (each takes seconds) while TensorFlow loads in the fit.
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            futures = [
-                pool.submit(TensorBoardProcess, str(tmp_path / "logs"), load_fast=load_fast)
-                for load_fast in (True, False)
-            ]
-            errors = []
-            for future in futures:
-                # A server that failed to start is reported below; the other
-                # one must still be stopped.
-                try:
-                    servers.append(future.result())
-                except Exception as e:  # noqa: BLE001 - reported by the assert below
-                    errors.append(e)
-        assert len(servers) == 2, f"a tensorboard did not start: {errors}"
-        pollers = [Poller(server.base) for server in servers]
+        servers = [shared_tensorboards.view(logs, load_fast=load_fast) for load_fast in (True, False)]
+        pollers = [Poller(server) for server in servers]
         threads = [threading.Thread(target=p.run_until, args=(done,), daemon=True) for p in pollers]
         threads.append(threading.Thread(target=open_gates, args=(pollers, gates, done), daemon=True))
         for thread in threads:
@@ -157,7 +136,7 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
             assert poller.failures == [], (server.load_fast, poller.failures[:10])
             assert poller.polls > 20, poller.polls
 
-        events, warned = read_quietly(tmp_path / "logs")
+        events, warned = read_quietly(logs)
         assert warned == []
         expected = comparable(e for e in events if e.run == RUN)
         assert [e["kind"] for e in expected] == ["train_begin"] + ["lr_change"] * EPOCHS + ["train_end"]
@@ -189,5 +168,3 @@ def test_polling_while_training_never_fails_and_ends_equal_to_read_events(tmp_pa
         if fit.poll() is None:
             os.killpg(fit.pid, signal.SIGKILL)
             fit.wait()
-        for server in servers:
-            server.stop()

@@ -10,7 +10,6 @@ import json
 import warnings
 
 import pytest
-from tb_server import tensorboard
 
 from tb_callbacks_plugin import PLUGIN_NAME, EventWriter, event_format, events_dataframe, read_events
 from tb_callbacks_plugin.cli import main as cli
@@ -26,7 +25,7 @@ GOOD = ["begin", "fine", "after", "end"]
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory):
+def logdir(tmp_path_factory, shared_tensorboards):
     root = tmp_path_factory.mktemp("out_of_range")
     with EventWriter(str(root / "exp" / "train")) as writer:
         writer.write("train_begin", 0, "begin", epoch=0, wall_time=T0, epochs=2, steps=4)
@@ -36,7 +35,7 @@ def logdir(tmp_path_factory):
             writer.write_summary(summary, 2 + i, wall_time=T0 + 2 + i)
         writer.write("custom", 5, "after", epoch=1, wall_time=T0 + 7)
         writer.write("train_end", 6, "end", epoch=1, wall_time=T0 + 8, reason="completed")
-    return root
+    return shared_tensorboards.publish(root, "out_of_range")
 
 
 def _caught(fn):
@@ -72,16 +71,16 @@ def test_cli_commands_answer(logdir, tmp_path, command, capsys):
 
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
-def test_plugin_answers_without_a_traceback(logdir, load_fast):
-    with tensorboard(str(logdir), load_fast=load_fast) as tb:
+def test_plugin_answers_without_a_traceback(logdir, load_fast, shared_tensorboards):
+    tb = shared_tensorboards.view(logdir, load_fast=load_fast)
 
-        def loaded():
-            runs = tb.plugin_json("runs")["runs"]
-            return runs and runs[0]["count"] == len(GOOD)
+    def loaded():
+        runs = tb.plugin_json("runs")["runs"]
+        return runs and runs[0]["count"] == len(GOOD)
 
-        tb.wait_for(loaded, timeout=90)
-        for _ in range(2):  # every request that decodes the records, not only the first
-            body = tb.plugin_json("events?run=exp/train")
-            assert [e["message"] for e in body["events"]] == GOOD
-            assert body["warnings"] == [f"{len(HOSTILE)} unreadable event record(s) skipped"]
-        assert not any("Traceback" in line for line in tb.output), "".join(tb.output)
+    tb.wait_for(loaded, timeout=90)
+    for _ in range(2):  # every request that decodes the records, not only the first
+        body = tb.plugin_json("events?run=exp/train")
+        assert [e["message"] for e in body["events"]] == GOOD
+        assert body["warnings"] == [f"{len(HOSTILE)} unreadable event record(s) skipped"]
+    assert not any("Traceback" in line for line in tb.output), "".join(tb.output)

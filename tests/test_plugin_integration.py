@@ -37,7 +37,7 @@ def q(**params) -> str:
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory):
+def logdir(tmp_path_factory, shared_tensorboards):
     root = tmp_path_factory.mktemp("tb_logs")
     with EventWriter(root / "big") as w:
         for i in range(BIG):
@@ -78,7 +78,7 @@ def logdir(tmp_path_factory):
         raw_bundle(
             w, event_format.EVENTS_TAG_PREFIX + "v2.0", 5, [b'{"kind": "x"}'], content=newer_version_content()
         )
-    return root
+    return shared_tensorboards.publish(root, "plugin_integration")
 
 
 def wait_ready(tb):
@@ -90,14 +90,16 @@ def wait_ready(tb):
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["load_fast", "python_loader"])
-def tb(request, logdir):
-    with tensorboard(str(logdir), load_fast=request.param) as server:
-        wait_ready(server)
-        yield server
+def tb(request, logdir, shared_tensorboards):
+    server = shared_tensorboards.view(logdir, load_fast=request.param)
+    wait_ready(server)
+    return server
 
 
 def raw_get(tb, target: bytes) -> tuple[int, bytes]:
-    """GET with a request target of arbitrary bytes (what a hostile client can send)."""
+    """GET with a request target of arbitrary bytes (what a hostile client can send); the
+    run `big` is named as the shared server names it."""
+    target = target.replace(b"run=big", b"run=" + tb.run("big").encode())
     with socket.create_connection(("127.0.0.1", tb.port), timeout=30) as s:
         s.sendall(b"GET " + target + b" HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
         data = b""

@@ -239,7 +239,7 @@ def test_tag_and_run_selection(logdir, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def two_fits(tmp_path_factory):
+def two_fits(tmp_path_factory, shared_tensorboards):
     """Two fits into one log_dir (each numbering its epochs from 0), and a plain run."""
     from keras_helpers import classifier, digits, seed
 
@@ -258,7 +258,7 @@ def two_fits(tmp_path_factory):
             verbose=0,
             callbacks=[callbacks.TensorBoard(str(root / "exp"))],
         )
-    return str(root)
+    return str(shared_tensorboards.publish(root, "report_two_fits"))
 
 
 def _groups(events: list[dict]) -> list[list[int]]:
@@ -275,36 +275,36 @@ def _without_writer(answer: dict) -> dict:
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("load_fast", [False, True])
-def test_inlined_answers_are_the_plugins(two_fits, tmp_path, load_fast):
+def test_inlined_answers_are_the_plugins(two_fits, tmp_path, load_fast, shared_tensorboards):
     """What the report inlines is what a real tensorboard's routes answer, series reduction included."""
     from urllib.parse import quote
-
-    from tests.tb_server import tensorboard
 
     out = str(tmp_path / "r.html")
     assert cli.main(["report", two_fits, "-o", out, "--no-progress"]) == 0
     data = _data(out)
-    with tensorboard(two_fits, load_fast=load_fast) as server:
-        server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == len(data["runs"]["runs"]))
-        runs = server.plugin_json("runs")["runs"]
-        assert runs == data["runs"]["runs"]
-        for entry in runs:
-            answer = server.plugin_json(f"events?run={quote(entry['run'])}")
-            inlined = data["events"][entry["run"]]
-            # `writer` is an opaque key (the route's from TensorBoard's tags, the report's from the
-            # files): the same grouping of the events, the same answer otherwise.
-            assert _groups(answer["events"]) == _groups(inlined["events"])
-            assert _without_writer(answer) == _without_writer(inlined)
-            for name, tags in entry["scalar_tags"].items():
-                for tag in tags:
-                    served = server.plugin_json(f"scalars?run={quote(name)}&tag={quote(tag)}")
-                    if load_fast:  # the data server keeps only the last fit's points of a restarted tag
-                        assert served["total"] <= data["scalars"][name][tag]["total"]
-                        continue
-                    inlined = dict(data["scalars"][name][tag])
-                    # The report adds each point's fit, read from its file (the route has no files).
-                    assert len(inlined.pop("fit")) == len(inlined["step"]), (name, tag)
-                    assert served == inlined, (name, tag)
+    server = shared_tensorboards.view(two_fits, load_fast=load_fast)
+    # Until every run's events and tags are loaded: the shared server reads a
+    # published logdir over its reloads, a run's tags after its events at times.
+    server.wait_for(lambda: server.plugin_json("runs")["runs"] == data["runs"]["runs"], timeout=120)
+    runs = server.plugin_json("runs")["runs"]
+    assert runs == data["runs"]["runs"]
+    for entry in runs:
+        answer = server.plugin_json(f"events?run={quote(entry['run'])}")
+        inlined = data["events"][entry["run"]]
+        # `writer` is an opaque key (the route's from TensorBoard's tags, the report's from the
+        # files): the same grouping of the events, the same answer otherwise.
+        assert _groups(answer["events"]) == _groups(inlined["events"])
+        assert _without_writer(answer) == _without_writer(inlined)
+        for name, tags in entry["scalar_tags"].items():
+            for tag in tags:
+                served = server.plugin_json(f"scalars?run={quote(name)}&tag={quote(tag)}")
+                if load_fast:  # the data server keeps only the last fit's points of a restarted tag
+                    assert served["total"] <= data["scalars"][name][tag]["total"]
+                    continue
+                inlined = dict(data["scalars"][name][tag])
+                # The report adds each point's fit, read from its file (the route has no files).
+                assert len(inlined.pop("fit")) == len(inlined["step"]), (name, tag)
+                assert served == inlined, (name, tag)
 
 
 def test_damaged_records_are_told_on_the_page_as_the_tab_tells_them(tmp_path, capsys):

@@ -44,22 +44,21 @@ def _counts(events) -> dict[str, int]:
     return counts
 
 
-def _tensorboard_runs(logdir, load_fast: bool) -> dict[str, int]:
-    with tensorboard(str(logdir), load_fast=load_fast) as tb:
+def _served_runs(tb) -> dict[str, int]:
+    def runs():
+        found = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
+        return found if sum(found.values()) >= sum(EXPECTED.values()) else None
 
-        def runs():
-            found = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
-            return found if sum(found.values()) >= sum(EXPECTED.values()) else None
-
-        found = tb.wait_for(runs, timeout=90)
-        assert set(tb.get_json("/data/runs")) == set(found)
-        return found
+    found = tb.wait_for(runs, timeout=90)
+    assert set(tb.get_json("/data/runs")) == set(found)
+    return found
 
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
-def test_symlinked_runs_are_read_as_tensorboard_reads_them(tmp_path, load_fast, capsys):
-    logdir = _logdir(tmp_path, loop=False)
-    assert _tensorboard_runs(logdir, load_fast) == EXPECTED
+def test_symlinked_runs_are_read_as_tensorboard_reads_them(tmp_path, load_fast, capsys, shared_tensorboards):
+    # The links are absolute: the logdir can move under the shared root.
+    logdir = shared_tensorboards.publish(_logdir(tmp_path, loop=False), f"symlinks_{load_fast}")
+    assert _served_runs(shared_tensorboards.view(logdir, load_fast=load_fast)) == EXPECTED
     assert _counts(read_events(logdir)) == EXPECTED
     assert cli.main(["events", str(logdir), "--format", "jsonl"]) == 0
     printed = capsys.readouterr().out.splitlines()
@@ -71,7 +70,9 @@ def test_a_symlink_loop_is_skipped_as_the_data_server_skips_it(tmp_path, capsys)
     skips it; so do the readers (the Python loader follows it 40 levels deep,
     until the system refuses, and lists each level as a run)."""
     logdir = _logdir(tmp_path, loop=True)
-    assert _tensorboard_runs(logdir, load_fast=True) == EXPECTED
+    # A server of its own: the shared Python loader would list the loop's 40 levels.
+    with tensorboard(str(logdir), load_fast=True) as tb:
+        assert _served_runs(tb) == EXPECTED
     assert _counts(read_events(logdir)) == EXPECTED
     assert cli.main(["summary", str(logdir)]) == 0
     out = capsys.readouterr().out
