@@ -47,7 +47,11 @@ def _counts(events) -> dict[str, int]:
 def _served_runs(tb) -> dict[str, int]:
     def runs():
         found = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
-        return found if sum(found.values()) >= sum(EXPECTED.values()) else None
+        if sum(found.values()) < sum(EXPECTED.values()):
+            return None
+        # On the Python loader the plugin reads the files itself and can list a
+        # run before TensorBoard's reload has found its folder: wait for both.
+        return found if set(tb.get_json("/data/runs")) >= set(found) else None
 
     found = tb.wait_for(runs, timeout=90)
     assert set(tb.get_json("/data/runs")) == set(found)
