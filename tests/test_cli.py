@@ -447,7 +447,7 @@ def test_corrupt_file_warns_in_one_line_and_keeps_the_rest(logdir, capsys, tmp_p
     ],
 )
 def test_each_damaged_record_is_told_once(capsys, tmp_path, argv):
-    # summary, report, export and plot read each file twice (events, then scalars):
+    # summary, report, export and plot once read each file twice (events, then scalars):
     # both readers warned about the same record, and each warning was printed twice.
     run_dir = tmp_path / "logs" / "exp" / "train"
     with EventWriter(str(run_dir)) as writer:
@@ -467,6 +467,51 @@ def test_each_damaged_record_is_told_once(capsys, tmp_path, argv):
     )
     assert code == 0, err
     assert err.count("corrupt bytes") == 1, err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["summary"],
+        ["report", "-o", "{tmp}/r.html"],
+        ["export", "-o", "{tmp}/out"],
+        ["export", "-o", "{tmp}/out", "--format", "csv"],
+        ["plot", "-o", "{tmp}/p.png"],
+    ],
+)
+def test_commands_read_each_file_once(capsys, tmp_path, monkeypatch, argv):
+    """Events and scalars come from one read of each file (issue 22: report and export read
+    every file twice, once for events and once for scalars), with the same output."""
+    from tb_callbacks_plugin.eventfiles import scalar_layout, storage
+
+    logdir = tmp_path / "logs"
+    for name in ("a/train", "a/validation", "b/train"):
+        with EventWriter(str(logdir / name)) as writer:
+            for i in range(4):
+                writer.write("custom", i, f"event {i}")
+                writer.write_summary(keras_scalar("epoch_loss", 1.0 / (i + 1)), i, wall_time=T0 + i)
+    command, *rest = argv
+    args = [command, logdir, "--no-progress", *[a.format(tmp=tmp_path) for a in rest]]
+    code, before, _ = run_cli(capsys, *args)
+    assert code == 0
+    reads: dict[str, int] = {}
+    original_bytes, original_path = storage.read_bytes, scalar_layout.FileReader.read_path
+
+    def read_bytes(path, *more, **options):
+        reads[path] = reads.get(path, 0) + 1
+        return original_bytes(path, *more, **options)
+
+    def read_path(self, path):
+        reads[path] = reads.get(path, 0) + 1
+        return original_path(self, path)
+
+    monkeypatch.setattr(storage, "read_bytes", read_bytes)
+    monkeypatch.setattr(scalar_layout.FileReader, "read_path", read_path)
+    code, after, _ = run_cli(capsys, *args)
+    assert code == 0
+    files = [path for paths in find_runs(logdir).values() for path in paths]
+    assert sorted(reads) == sorted(files) and set(reads.values()) == {1}, reads
+    assert after == before
 
 
 # ---------------------------------------------------------------- metrics, summary

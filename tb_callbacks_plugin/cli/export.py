@@ -31,6 +31,7 @@ WHERE kind = 'train_end' AND data_reason = 'nan' GROUP BY lr
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import math
@@ -38,7 +39,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -294,27 +295,36 @@ def write_scalars_streamed(out: str, parts: Iterable[dict[str, Any]], fmt: str) 
 
 
 def publish(
-    out: str, fmt: str, events: Sequence[Event], scalars: Iterable[dict[str, Any]]
+    out: str, fmt: str, scalars: Iterable[dict[str, Any]], events: Callable[[], Sequence[Event]]
 ) -> list[Written]:
     """Writes both datasets of format `fmt` under `out`, replacing an earlier export's.
 
+    `scalars` are columns an experiment at a time (see write_scalars_streamed),
+    written as they come; `events` gives the events once they are all read.
     Everything is written into a fresh folder inside `out` (same file
     system, so a rename moves it) and each dataset is swapped in by rename
     only when all are written; a dataset this export does not produce is
     removed, so no stale partition stays. Any failure before the swap leaves
-    the earlier export untouched; the staging folder is always removed.
+    the earlier export untouched; the staging folder is always removed. With
+    neither events nor scalars nothing is swapped and nothing is returned.
     """
+    created = not os.path.isdir(out)
     os.makedirs(out, exist_ok=True)
     stage = tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=out)
+    written: list[Written] = []
     try:
-        written = [write_events(stage, events, fmt)] if events else []
-        # `scalars`: columns an experiment at a time (see write_scalars_streamed).
         streamed = write_scalars_streamed(stage, scalars, fmt)
+        every = events()
+        written = [write_events(stage, every, fmt)] if every else []
         if streamed.rows:
             written.append(streamed)
-        _swap_in(stage, out, fmt)
+        if written:
+            _swap_in(stage, out, fmt)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+        if created and not written:
+            with contextlib.suppress(OSError):
+                os.rmdir(out)  # made here for an export that wrote nothing
     return [Written(os.path.join(out, os.path.basename(w.path)), w.rows, w.experiments) for w in written]
 
 

@@ -7,7 +7,8 @@ import os
 import re
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tb_callbacks_plugin.cli.status import CliError
@@ -67,10 +68,11 @@ def _progress_bar(total: int, unit: str, enabled: bool) -> tqdm | None:
 
 
 def _for_each_file(
-    runs: dict[str, list[str]], passes: Sequence[Callable[[str, str], None]], progress: bool
-) -> None:
-    """Calls each of `passes` with (run, path) for every file, advancing one progress bar."""
-    paths = [path for run_paths in runs.values() for path in run_paths]
+    groups: list[dict[str, list[str]]], read: Callable[[str, int, str], None], progress: bool
+) -> Iterator[dict[str, list[str]]]:
+    """Calls `read` with (run, index of the file in the run, path) for every file of each
+    group of runs in turn, advancing one progress bar; yields each group once read."""
+    paths = [path for runs in groups for run_paths in runs.values() for path in run_paths]
     if all(storage.local_path(path) is not None for path in paths):
         sizes = {}
         for path in paths:
@@ -82,19 +84,20 @@ def _for_each_file(
     else:  # asking a store for every size would cost a round trip each: count files
         sizes = dict.fromkeys(paths, 1)
         unit = "file"
-    bar = _progress_bar(sum(sizes.values()) * len(passes), unit, progress)
+    bar = _progress_bar(sum(sizes.values()), unit, progress)
     try:
-        for read in passes:
+        for runs in groups:
             for run, run_paths in runs.items():
-                for path in run_paths:
+                for index, path in enumerate(run_paths):
                     try:
-                        read(run, path)
+                        read(run, index, path)
                     except FileNotFoundError:
                         continue  # removed since listing (a run being cleaned up)
                     except OSError as e:
                         raise CliError(f"cannot read {path}: {e.strerror or e}") from e
                     if bar is not None:
                         bar.update(sizes[path])
+            yield runs
     finally:
         if bar is not None:
             bar.close()
@@ -116,6 +119,16 @@ def _worth_compiling(runs: dict[str, list[str]]) -> bool:
     return False
 
 
+@dataclass
+class Loaded:
+    """What `load` read: the selected runs and their files, their events (with their
+    hyperparameters) and metrics (with `scalars=True`)."""
+
+    runs: dict[str, list[str]]
+    events: list[Event] = field(default_factory=list)
+    metrics: dict[str, RunMetrics] = field(default_factory=dict)
+
+
 def load(
     logdir: str,
     run_pattern: str | None,
@@ -127,15 +140,65 @@ def load(
     """(runs and their files, events with their hyperparameters, metrics); `problems` gets each run's
     reader warnings."""
     runs = select_runs(logdir, run_pattern)
-    collected = reader.EventCollector()
-    metrics: dict[str, RunMetrics] = {}
-    # One reader for every file: the layouts learned from one trial's file read the next's in bulk.
-    scalar_reader = scalar_layout.FileReader(compiled=_worth_compiling(runs))
+    loaded = Loaded(runs)
+    for _ in _read(loaded, [runs], progress=progress, metrics=scalars, problems=problems, columns=False):
+        pass
+    return loaded.runs, loaded.events, loaded.metrics
 
-    def read_file(run: str, path: str) -> None:
+
+def load_columns(
+    logdir: str,
+    run_pattern: str | None,
+    *,
+    progress: bool,
+    by_experiment: bool,
+    tags: re.Pattern[str] | None = None,
+    problems: dict[str, list[str]] | None = None,
+) -> tuple[Loaded, Iterator[dict[str, Any]]]:
+    """`load`'s events and the scalar columns (`scalar_frame.read_scalar_columns`' answer,
+    only the tags `tags` matches) in ONE pass over the files: the columns of every run
+    at once, or of one experiment after another (`by_experiment`: only one experiment's
+    rows in memory at a time; experiments without scalars skipped). The `Loaded`'s
+    events are there once the columns are exhausted."""
+    runs = select_runs(logdir, run_pattern)
+    loaded = Loaded(runs)
+    if by_experiment:
+        from tb_callbacks_plugin.cli.export import experiment_groups
+
+        groups = [{run: runs[run] for run in group} for group in experiment_groups(runs)]
+    else:
+        groups = [runs]
+    parts: Iterator[dict[str, Any]] = _read(
+        loaded, groups, progress=progress, metrics=False, problems=problems, tags=tags
+    )
+    if by_experiment:
+        parts = (part for part in parts if len(part["step"]))
+    return loaded, parts
+
+
+def _read(
+    loaded: Loaded,
+    groups: list[dict[str, list[str]]],
+    *,
+    progress: bool,
+    metrics: bool,
+    problems: dict[str, list[str]] | None,
+    tags: re.Pattern[str] | None = None,
+    columns: bool = True,
+) -> Iterator[dict[str, Any]]:
+    """Reads every file of `groups` once, filling `loaded`; yields each group's scalar columns."""
+    from tb_callbacks_plugin.eventfiles.scalar_frame import ColumnsBuilder, tag_filter
+
+    collected = reader.EventCollector()
+    builder = ColumnsBuilder(tag_filter(tags))
+    # One reader for every file: the layouts learned from one trial's file read the next's in bulk.
+    scalar_reader = scalar_layout.FileReader(compiled=_worth_compiling(loaded.runs))
+    decode = metrics or columns
+
+    def read_file(run: str, index: int, path: str) -> None:
         # One read for events, sessions and scalars: a URL's file would otherwise be fetched twice.
         buf = storage.read_bytes(path)
-        if not scalars:
+        if not decode:
             collected.add(buf, path, run)
             return
         with warnings.catch_warnings():
@@ -143,15 +206,18 @@ def load(
             found = scalar_reader.read_buffer(buf, path)
         # The scalar reader checked every record: events are read from the others alone.
         events = collected.add(buf, path, run, checked=found.others)
-        add_scalars(metrics.setdefault(run, RunMetrics(run=run)), found, path, events)
+        if metrics:
+            add_scalars(loaded.metrics.setdefault(run, RunMetrics(run=run)), found, path, events)
+        if columns:
+            builder.add(run, index, found)
 
-    def read_events(run: str, path: str) -> None:
+    def read_events(run: str, index: int, path: str) -> None:
         if problems is None:
-            read_file(run, path)
+            read_file(run, index, path)
             return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            read_file(run, path)
+            read_file(run, index, path)
         for warning in caught:
             if issubclass(warning.category, records.CorruptRecordWarning):
                 # As the tab says it: of the run, not of a path on this machine.
@@ -159,39 +225,12 @@ def load(
                 problems.setdefault(run, []).append(f"{os.path.basename(path)}: {text}")
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
-    _for_each_file(runs, [read_events], progress)
-    return runs, collected.events(), metrics
-
-
-def read_scalar_parts(runs: dict[str, list[str]], logdir: str, progress: bool) -> Iterator[dict[str, Any]]:
-    """The selected runs' scalar columns one experiment after another (only one in
-    memory at a time), skipping experiments without scalars."""
-    from tb_callbacks_plugin.cli.export import experiment_groups
-    from tb_callbacks_plugin.eventfiles.scalar_frame import iter_scalar_columns
-
-    try:
-        parts = iter_scalar_columns(logdir, experiment_groups(runs), progress=progress)
-        while True:
-            try:
-                part = next(parts)
-            except StopIteration:
-                return
-            if len(part["step"]):
-                yield part
-    except OSError as e:
-        raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
-
-
-def read_scalars(
-    runs: dict[str, list[str]], logdir: str, progress: bool, tags: re.Pattern[str] | None = None
-) -> dict[str, Any]:
-    """The selected runs' scalars as `read_scalar_columns` gives them (every tag, or those of `tags`)."""
-    from tb_callbacks_plugin.eventfiles.scalar_frame import read_scalar_columns
-
-    try:
-        return read_scalar_columns(logdir, runs=list(runs), tags=tags, progress=progress)
-    except OSError as e:
-        raise CliError(f"cannot read {logdir}: {e.strerror or e}") from e
+    for runs in _for_each_file(groups, read_events, progress):
+        if columns:
+            for run in runs:
+                builder.include(run)
+            yield builder.columns()
+    loaded.events = collected.events()
 
 
 def logdir_name(logdir: str) -> str:

@@ -299,9 +299,7 @@ def _column_groups(
     progress: bool,
     storage_options: dict[str, Any] | None,
 ) -> Iterator[dict[str, Any]]:
-    wanted = _matcher(tags, "tags")
-    # Epoch ends are always read: they place epoch-indexed series on the step axis.
-    want_tag = None if wanted is None else (lambda tag: tag.startswith(EPOCHS_TAG_PREFIX) or wanted(tag))
+    want_tag = tag_filter(tags)
     paths = [path for group in groups for run in group for path in found[run]]
     bar, sizes = _progress_bar(paths, progress)
     try:
@@ -309,8 +307,9 @@ def _column_groups(
         # A store may answer out of order, or not at all for a file removed since listing.
         arrived: dict[str, FileScalars | None] = {}
         for group in groups:
-            series = {run: _Series() for run in group}
+            columns = ColumnsBuilder()
             for run in group:
+                columns.include(run)
                 for index, path in enumerate(found[run]):
                     while path not in arrived:
                         got = next(decoded, None)
@@ -319,13 +318,52 @@ def _column_groups(
                         arrived[got[0]] = got[1]
                     scalars = arrived.pop(path, None)
                     if scalars is not None:
-                        series[run].add(index, scalars)
+                        columns.add(run, index, scalars)
                     if bar is not None:
                         bar.update(sizes.get(path, 0))
-            yield _assemble(series)
+            yield columns.columns()
     finally:
         if bar is not None:
             bar.close()
+
+
+def tag_filter(tags: Selection) -> Callable[[str], bool] | None:
+    """The tags to keep for `tags=` (None: all), epoch ends always among them: they place
+    epoch-indexed series on the step axis."""
+    wanted = _matcher(tags, "tags")
+    return None if wanted is None else (lambda tag: tag.startswith(EPOCHS_TAG_PREFIX) or wanted(tag))
+
+
+class ColumnsBuilder:
+    """`read_scalar_columns`' answer for a group of runs, from each of their files' `FileScalars`
+    as a reader decoded them (file `index` in the run's name order), so a caller that reads
+    the files for something else too (the CLI's events) reads them once.
+
+    Args:
+      want_tag: only the rows of these tags (`tag_filter`); the reader may have
+        been asked for more.
+    """
+
+    def __init__(self, want_tag: Callable[[str], bool] | None = None) -> None:
+        self.want_tag = want_tag
+        self._series: dict[str, _Series] = {}
+
+    def add(self, run: str, index: int, found: FileScalars) -> None:
+        if run not in self._series:
+            self._series[run] = _Series()
+        if self.want_tag is not None:
+            kept = [rows for rows in found.rows if self.want_tag(rows.tag)]
+            found = FileScalars(rows=kept, plugins=found.plugins)
+        self._series[run].add(index, found)
+
+    def include(self, run: str) -> None:
+        """Lists `run` among the answer's runs (and their epochs) even if none of its files is added."""
+        self._series.setdefault(run, _Series())
+
+    def columns(self) -> dict[str, Any]:
+        """The columns of every run added (`read_scalar_columns`); the builder is empty after."""
+        series, self._series = self._series, {}
+        return _assemble(series)
 
 
 @contextlib.contextmanager

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import itertools
 import os
 from typing import TYPE_CHECKING
 
 from tb_callbacks_plugin.cli import arguments
-from tb_callbacks_plugin.cli.loading import load, read_scalar_parts
+from tb_callbacks_plugin.cli.loading import load_columns
 from tb_callbacks_plugin.cli.status import EXIT_EMPTY, EXIT_OK, CliError, filters_note, note
 
 if TYPE_CHECKING:
@@ -51,18 +50,16 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"-o {args.output}: exists and is not a directory")
-    runs, events, _ = load(args.logdir, args.run, progress=args.progress, scalars=False)
-    # Scalars stream, an experiment at a time: a logdir larger than memory exports.
-    scalars = read_scalar_parts(runs, args.logdir, args.progress)
-    first = next(scalars, None)
-    if not events and first is None:
-        note(f"nothing to export in {args.logdir}{filters_note(args)}: no callback events and no scalars")
-        return EXIT_EMPTY
+    # One pass over the files: each experiment's scalars are written as it is read (only
+    # its rows in memory), the events once every file is read.
+    loaded, parts = load_columns(args.logdir, args.run, progress=args.progress, by_experiment=True)
     try:
-        parts = itertools.chain([first] if first is not None else [], scalars)
-        written = export.publish(args.output, args.format, events, parts)
+        written = export.publish(args.output, args.format, parts, lambda: loaded.events)
     except OSError as e:
         raise CliError(f"cannot write {args.output}: {e.strerror or e}") from e
+    if not written:
+        note(f"nothing to export in {args.logdir}{filters_note(args)}: no callback events and no scalars")
+        return EXIT_EMPTY
     for item in written:
         print(f"wrote {item.path}: {item.rows:,} rows in {item.experiments:,} experiment partition(s)")
     return EXIT_OK

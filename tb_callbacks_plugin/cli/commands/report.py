@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING
 
 from tb_callbacks_plugin.cli import arguments
-from tb_callbacks_plugin.cli.loading import load, read_scalars
+from tb_callbacks_plugin.cli.loading import load_columns
 from tb_callbacks_plugin.cli.status import EXIT_EMPTY, EXIT_OK, CliError, filters_note, note
 
 if TYPE_CHECKING:
@@ -49,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if args.tag:
         tags = re.compile("|".join(f"(?:{pattern})" for pattern in args.tag))
     problems: dict[str, list[str]] = {}
-    runs, events, _ = load(args.logdir, args.run, progress=args.progress, scalars=False, problems=problems)
-    scalars = read_scalars(runs, args.logdir, args.progress, tags=tags)
+    # Events and scalars in one pass over the files.
+    loaded, parts = load_columns(
+        args.logdir, args.run, progress=args.progress, by_experiment=False, tags=tags, problems=problems
+    )
+    (scalars,) = parts  # every run's at once; read to the end, which collects the events
+    runs, events = loaded.runs, loaded.events
     title = args.title or os.path.basename(os.path.normpath(args.logdir)) or args.logdir
     data = report.report_data(
         list(runs),
