@@ -13,10 +13,12 @@ plugin's metadata). Then times, each in a fresh process as a user runs them:
   LOGDIR.
 
 Goal: each under 10 s for 3,000 trials. On a shared machine quote medians.
+With `--reference DIR` (another checkout, e.g. `git worktree add /tmp/ref
+<commit>`), each command also runs on that checkout's code, alternating
+with ours, and the ratio of the medians is printed (before/after in one
+run, under the same load).
 
-    .venv/bin/python bench/search_read.py [--trials 3000] [--repeat 3]
-    # another checkout's reader, same logdir (before/after in one sitting):
-    PYTHONPATH=/path/to/other/checkout .venv/bin/python bench/search_read.py
+    .venv/bin/python bench/search_read.py [--trials 3000] [--repeat 3] [--reference /tmp/ref]
 """
 
 from __future__ import annotations
@@ -64,24 +66,24 @@ def write_logdir(logdir: str, trials: int) -> None:
         json.dump({"trials": trials}, f)
 
 
-def timed_subprocess(code_or_args: list[str], repeat: int) -> tuple[float, float, list[float]]:
-    """Median wall seconds, median CPU seconds (the process and its threads), all wall times."""
-    times, cpu = [], []
-    for _ in range(repeat):
-        start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-        result = subprocess.run(code_or_args, capture_output=True, text=True, timeout=900)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        times.append(time.perf_counter() - start)
-        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
-        if result.returncode != 0:
-            raise SystemExit(f"{code_or_args} failed:\n{result.stderr[-2000:]}")
-    return statistics.median(times), statistics.median(cpu), times
+def run_once(command: list[str], checkout: str) -> tuple[float, float]:
+    """Wall and CPU seconds (the process and its threads) of `command` run on `checkout`'s
+    package (its own folder first on the path, as `python -c` and `-m` look there first)."""
+    env = {**os.environ, "PYTHONPATH": checkout}
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900, cwd=checkout, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{command} failed:\n{result.stderr[-2000:]}")
+    return time.perf_counter() - start, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reference", help="another checkout to time the same commands on")
+    parser.add_argument("--only", help="only the commands whose name contains this")
     args = parser.parse_args()
     logdir = f"/tmp/tb-callbacks-bench-search-{args.trials}"
     if not os.path.exists(os.path.join(logdir, "COMPLETE")):
@@ -111,15 +113,39 @@ def main() -> None:
         "tb-callbacks plot": [*cli, "plot", logdir, "-o", os.path.join(out, "p.png"), "--no-progress"],
         "tb-callbacks export (parquet)": [*cli, "export", logdir, "-o", out, "--no-progress"],
     }
-    print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    if args.only:
+        cases = {name: command for name, command in cases.items() if args.only in name}
+    ours_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    checkouts = {"ours": ours_dir}
+    if args.reference:
+        checkouts["reference"] = os.path.abspath(args.reference)
+    loads = [os.getloadavg()[0]]
     for name, command in cases.items():
-        if "export" in name:
-            shutil.rmtree(out, ignore_errors=True)
-        os.makedirs(out, exist_ok=True)
-        median, cpu, times = timed_subprocess(command, args.repeat)
-        each = ", ".join(f"{t:.1f}" for t in times)
-        verdict = "met" if median < 10 else "NOT met"
-        print(f"  {name:<50} median {median:6.1f} s wall, {cpu:5.1f} s CPU  ({each})  < 10 s wall: {verdict}")
+        walls: dict[str, list[float]] = {k: [] for k in checkouts}
+        cpus: dict[str, list[float]] = {k: [] for k in checkouts}
+        for _ in range(args.repeat):
+            for key, checkout in checkouts.items():  # alternating: both under the same load
+                if "export" in name:
+                    shutil.rmtree(out, ignore_errors=True)
+                os.makedirs(out, exist_ok=True)
+                wall, cpu = run_once(command, checkout)
+                walls[key].append(wall)
+                cpus[key].append(cpu)
+        loads.append(os.getloadavg()[0])
+        for key in checkouts:
+            median = statistics.median(walls[key])
+            each = ", ".join(f"{t:.1f}" for t in walls[key])
+            verdict = "met" if median < 10 else "NOT met"
+            cpu = statistics.median(cpus[key])
+            print(
+                f"  {name:<44} {key:<9} median {median:6.1f} s wall, {cpu:5.1f} s CPU"
+                f"  ({each})  < 10 s wall: {verdict}"
+            )
+        if args.reference:
+            ratio_wall = statistics.median(walls["ours"]) / statistics.median(walls["reference"])
+            ratio_cpu = statistics.median(cpus["ours"]) / statistics.median(cpus["reference"])
+            print(f"  {'':<44} ours/reference: {ratio_wall:.2f}x wall, {ratio_cpu:.2f}x CPU")
+    print(f"load average (1 min) while measuring: {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} CPUs")
     shutil.rmtree(out, ignore_errors=True)
 
 
