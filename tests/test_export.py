@@ -113,6 +113,32 @@ def test_parquet_counts_match_the_readers(logdir, tmp_path, capsys):
     assert len(nan) == 1 and math.isnan(nan[0][0])
 
 
+def test_scalars_are_written_a_run_at_a_time_as_the_frame_has_them(logdir, tmp_path):
+    """Each experiment's Parquet file holds a row group per run (each appended as its run is
+    read, so only one run's rows are in memory), and its rows are `scalars_dataframe`'s, in
+    its order (NaN included)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    from tb_callbacks_plugin.conventions import experiment_of
+
+    out = str(tmp_path / "out")
+    assert cli.main(["export", logdir, "-o", out, "--no-progress"]) == 0
+    frame = scalars_dataframe(logdir, progress=False)
+    frame["run"], frame["tag"] = frame["run"].astype(str), frame["tag"].astype(str)
+    for experiment in ("fit", "sweep/lr=0.1", "other"):
+        runs = sorted({run for run in frame["run"] if experiment_of(run) == experiment})
+        assert len(runs) == 2
+        parquet = pq.ParquetFile(f"{out}/scalars.parquet/{partition_name(experiment)}/part-0.parquet")
+        assert parquet.num_row_groups == len(runs)
+        got = parquet.read().to_pandas()
+        assert set(got["experiment"].astype(str)) == {experiment}
+        got["run"], got["tag"] = got["run"].astype(str), got["tag"].astype(str)
+        columns = ["run", "tag", "step", "wall_time", "value"]
+        expected = frame[frame["run"].isin(runs)][columns].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got[columns], expected)
+
+
 def test_the_readme_query_finds_the_run_that_stopped_early(logdir, tmp_path):
     out = str(tmp_path / "out")
     assert cli.main(["export", logdir, "-o", out, "--run", "^fit/"]) == 0

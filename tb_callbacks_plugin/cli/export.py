@@ -26,7 +26,9 @@ lacks the field or holds another type). Which learning rates ended in NaN:
 ```sql
 SELECT hparams->>'learning_rate' AS lr, count(*) FROM 'DIR/events.parquet/*/*.parquet'
 WHERE kind = 'train_end' AND data_reason = 'nan' GROUP BY lr
-``` scalars: `experiment, run, tag, step, wall_time, value`.
+``` scalars: `experiment, run, tag, step, wall_time, value`, each experiment's
+file written a run at a time as it is read (a Parquet row group per run), so
+only one run's rows are ever in memory.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
@@ -191,17 +193,23 @@ def _arrow_scalars(
     )
 
 
-def _write_rows(path: str, fmt: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+def _write_rows(
+    f: TextIO, fmt: str, header: Sequence[str], rows: Iterable[Sequence[Any]], *, first: bool
+) -> None:
+    """`rows` as CSV (after the header, when `first`) or JSON Lines, into the open file `f`."""
     if fmt == "csv":
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
+        writer = csv.writer(f)
+        if first:
             writer.writerow(header)
-            writer.writerows(rows)
+        writer.writerows(rows)
         return
-    with open(path, "w", encoding="utf-8") as f:
-        for row in rows:
-            f.write(strict_dumps(dict(zip(header, row, strict=True))))
-            f.write("\n")
+    for row in rows:
+        f.write(strict_dumps(dict(zip(header, row, strict=True))))
+        f.write("\n")
+
+
+def _text_file(path: str) -> TextIO:
+    return open(path, "w", newline="", encoding="utf-8")  # newline="": csv writes its own line ends
 
 
 def _csv_cell(value: Any) -> Any:
@@ -231,46 +239,70 @@ def write_events(out: str, events: Sequence[Event], fmt: str) -> Written:
             picked: Iterable[Sequence[Any]] = ([values[i] for values in columns.values()] for i in rows)
             if fmt == "csv":
                 picked = ([_csv_cell(v) for v in row] for row in picked)
-            _write_rows(path, fmt, list(columns), picked)
+            with _text_file(path) as f:
+                _write_rows(f, fmt, list(columns), picked, first=True)
     return Written(dataset, len(events), len(by_experiment))
 
 
-def write_scalars(out: str, columns: dict[str, Any], fmt: str) -> Written:
-    """Writes the scalars dataset (`read_scalar_columns`' answer) under `out`."""
-    dataset = os.path.join(out, f"scalars.{fmt}")
-    runs, tags = columns["run"], columns["tag"]
+def _experiment_parts(columns: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(experiment, its rows) of `read_scalar_columns`' answer, in experiment order, each
+    experiment's rows still sorted by run, tag and step."""
+    runs = columns["run"]
     experiments = sorted({experiment_of(run) for run in runs})
     experiment_code = {name: i for i, name in enumerate(experiments)}
     of_run = np.array([experiment_code[experiment_of(run)] for run in runs], dtype=np.int32)
     row_experiment = of_run[columns["run_code"]] if len(runs) else np.zeros(0, dtype=np.int32)
+    if len(experiments) == 1:
+        yield experiments[0], columns
+        return
     order = np.argsort(row_experiment, kind="stable")  # stable: rows stay sorted by run, tag, step
     cuts = np.flatnonzero(np.diff(row_experiment[order])) + 1
-    written = 0
     for part in np.split(order, cuts) if len(order) else []:
-        experiment = experiments[int(row_experiment[part[0]])]
         rows = {key: columns[key][part] for key in ("run_code", "tag_code", "step", "wall_time", "value")}
+        yield experiments[int(row_experiment[part[0]])], {"run": runs, "tag": columns["tag"], **rows}
+
+
+class _ScalarPartition:
+    """One experiment's scalars file, written a part (a run's rows) at a time: a Parquet
+    row group per part (`pyarrow.parquet.ParquetWriter`), or lines appended."""
+
+    def __init__(self, dataset: str, experiment: str, fmt: str) -> None:
         folder = partition_dir(dataset, experiment)
         os.makedirs(folder, exist_ok=True)
-        path = os.path.join(folder, f"part-0.{fmt}")
-        if fmt == "parquet":
+        self.path = os.path.join(folder, f"part-0.{fmt}")
+        self.experiment, self.fmt = experiment, fmt
+        self._parquet: Any = None
+        self._text: TextIO | None = None
+
+    def write(self, rows: dict[str, Any]) -> None:
+        runs, tags = rows["run"], rows["tag"]
+        if self.fmt == "parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(_arrow_scalars(experiment, runs, rows["run_code"], tags, rows), path)
-        else:
-            run_names = np.array(runs, dtype=object)[rows["run_code"]].tolist()
-            tag_names = np.array(tags, dtype=object)[rows["tag_code"]].tolist()
-            cells = zip(
-                [experiment] * len(part),
-                run_names,
-                tag_names,
-                rows["step"].tolist(),
-                rows["wall_time"].tolist(),
-                rows["value"].tolist(),
-                strict=True,
-            )
-            _write_rows(path, fmt, SCALAR_COLUMNS, cells)
-        written += 1
-    return Written(dataset, int(len(order)), written)
+            table = _arrow_scalars(self.experiment, runs, rows["run_code"], tags, rows)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.path, table.schema)
+            self._parquet.write_table(table)
+            return
+        first = self._text is None
+        if self._text is None:
+            self._text = _text_file(self.path)
+        cells = zip(
+            [self.experiment] * len(rows["step"]),
+            np.array(runs, dtype=object)[rows["run_code"]].tolist(),
+            np.array(tags, dtype=object)[rows["tag_code"]].tolist(),
+            rows["step"].tolist(),
+            rows["wall_time"].tolist(),
+            rows["value"].tolist(),
+            strict=True,
+        )
+        _write_rows(self._text, self.fmt, SCALAR_COLUMNS, cells, first=first)
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self._text is not None:
+            self._text.close()
 
 
 DATASETS = ("events", "scalars")
@@ -286,15 +318,29 @@ def experiment_groups(runs: Iterable[str]) -> list[list[str]]:
 
 
 def write_scalars_streamed(out: str, parts: Iterable[dict[str, Any]], fmt: str) -> Written:
-    """`write_scalars` of each experiment's columns as they come
-    (`scalar_frame.iter_scalar_columns`): one experiment's rows in memory at a time."""
-    rows = experiments = 0
-    for columns in parts:
-        if len(columns["step"]):
-            written = write_scalars(out, columns, fmt)
-            rows += written.rows
-            experiments += written.experiments
-    return Written(os.path.join(out, f"scalars.{fmt}"), rows, experiments)
+    """Writes the scalars dataset under `out` from `read_scalar_columns`' answers as they
+    come, in experiment order (`loading.load_columns(per_run=True)`: a run at a time), each
+    appended to its experiment's file: one run's rows in memory at a time."""
+    dataset = os.path.join(out, f"scalars.{fmt}")
+    rows = 0
+    done: set[str] = set()
+    current: _ScalarPartition | None = None
+    try:
+        for columns in parts:
+            for experiment, part in _experiment_parts(columns):
+                if current is None or current.experiment != experiment:
+                    if current is not None:
+                        current.close()
+                    if experiment in done:  # its file is closed: a second one would replace it
+                        raise ValueError(f"scalars of experiment {experiment!r} came after another's")
+                    done.add(experiment)
+                    current = _ScalarPartition(dataset, experiment, fmt)
+                current.write(part)
+                rows += len(part["step"])
+    finally:
+        if current is not None:
+            current.close()
+    return Written(dataset, rows, len(done))
 
 
 def publish(

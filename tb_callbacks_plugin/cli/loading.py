@@ -151,27 +151,27 @@ def load_columns(
     run_pattern: str | None,
     *,
     progress: bool,
-    by_experiment: bool,
+    per_run: bool,
     tags: re.Pattern[str] | None = None,
     problems: dict[str, list[str]] | None = None,
 ) -> tuple[Loaded, Iterator[dict[str, Any]]]:
     """`load`'s events and the scalar columns (`scalar_frame.read_scalar_columns`' answer,
     only the tags `tags` matches) in ONE pass over the files: the columns of every run
-    at once, or of one experiment after another (`by_experiment`: only one experiment's
-    rows in memory at a time; experiments without scalars skipped). The `Loaded`'s
-    events are there once the columns are exhausted."""
+    at once, or of one run after another in experiment order (`per_run`: only one run's
+    rows in memory at a time; runs without scalars skipped). The `Loaded`'s events are
+    there once the columns are exhausted."""
     runs = select_runs(logdir, run_pattern)
     loaded = Loaded(runs)
-    if by_experiment:
+    if per_run:
         from tb_callbacks_plugin.cli.export import experiment_groups
 
-        groups = [{run: runs[run] for run in group} for group in experiment_groups(runs)]
+        groups = [{run: runs[run]} for group in experiment_groups(runs) for run in group]
     else:
         groups = [runs]
     parts: Iterator[dict[str, Any]] = _read(
         loaded, groups, progress=progress, metrics=False, problems=problems, tags=tags
     )
-    if by_experiment:
+    if per_run:
         parts = (part for part in parts if len(part["step"]))
     return loaded, parts
 

@@ -50,9 +50,9 @@ def run(args: argparse.Namespace) -> int:
             ) from None
     if os.path.exists(args.output) and not os.path.isdir(args.output):
         raise CliError(f"-o {args.output}: exists and is not a directory")
-    # One pass over the files: each experiment's scalars are written as it is read (only
-    # its rows in memory), the events once every file is read.
-    loaded, parts = load_columns(args.logdir, args.run, progress=args.progress, by_experiment=True)
+    # One pass over the files: each run's scalars are appended to its experiment's file as
+    # the run is read (only its rows in memory), the events written once every file is read.
+    loaded, parts = load_columns(args.logdir, args.run, progress=args.progress, per_run=True)
     try:
         written = export.publish(args.output, args.format, parts, lambda: loaded.events)
     except OSError as e:

@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     problems: dict[str, list[str]] = {}
     # Events and scalars in one pass over the files.
     loaded, parts = load_columns(
-        args.logdir, args.run, progress=args.progress, by_experiment=False, tags=tags, problems=problems
+        args.logdir, args.run, progress=args.progress, per_run=False, tags=tags, problems=problems
     )
     (scalars,) = parts  # every run's at once; read to the end, which collects the events
     runs, events = loaded.runs, loaded.events
