@@ -66,6 +66,22 @@ def write_logdir(logdir: str, trials: int) -> None:
         json.dump({"trials": trials}, f)
 
 
+def bytecode_note() -> str:
+    """Whether the imports a fresh process pays for have compiled bytecode: without it (an
+    environment installed without bytecode, under PYTHONDONTWRITEBYTECODE=1) each process
+    compiles numba's, pandas' and scipy's modules from source, seconds of CPU each time."""
+    import importlib.util
+
+    missing = []
+    for name in ("numba", "pandas", "scipy", "pyarrow"):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec is not None else None
+        if origin and not os.path.exists(importlib.util.cache_from_source(origin)):
+            missing.append(name)
+    writes = "no" if sys.dont_write_bytecode else "yes"
+    return f"bytecode: not compiled for {', '.join(missing) or 'none'} (Python writes .pyc: {writes})"
+
+
 def run_once(command: list[str], checkout: str) -> tuple[float, float]:
     """Wall and CPU seconds (the process and its threads) of `command` run on `checkout`'s
     package (its own folder first on the path, as `python -c` and `-m` look there first)."""
@@ -115,6 +131,7 @@ def main() -> None:
     }
     if args.only:
         cases = {name: command for name, command in cases.items() if args.only in name}
+    print(bytecode_note())
     ours_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     checkouts = {"ours": ours_dir}
     if args.reference:
