@@ -181,7 +181,10 @@ def _arrow_scalars(
 
     return pa.table(
         {
-            "experiment": pa.array([experiment] * len(codes), type=pa.string()).dictionary_encode(),
+            # One dictionary entry for every row, without a Python string per row.
+            "experiment": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(len(codes), dtype=np.int32)), pa.array([experiment], type=pa.string())
+            ),
             "run": pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(names)),
             "tag": pa.DictionaryArray.from_arrays(
                 pa.array(rows["tag_code"], type=pa.int32()), pa.array(tags)
