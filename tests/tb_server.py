@@ -34,8 +34,8 @@ class TensorBoardProcess:
         tensorflow: bool = True,
     ):
         """`tensorflow=False` runs TensorBoard as where TensorFlow is not
-        installed (tests/tensorboard_without_tensorflow.py): some 2 s of CPU to
-        start instead of some 17, importing TensorFlow being the rest."""
+        installed (tests/tensorboard_without_tensorflow.py): 2 s of CPU to start
+        and answer instead of 18-20, importing TensorFlow being the rest."""
         self.logdir = logdir
         self.load_fast = load_fast
         self.tensorflow = tensorflow
