@@ -200,7 +200,7 @@ def browser():
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
 def test_tab_tells_each_process_fit_by_its_writer(logdir, browser, load_fast):
     count = len(events_dataframe(logdir).query("run == 'shared/train'"))
-    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180) as server:
+    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180, tensorflow=False) as server:
 
         def loaded() -> bool:
             runs = {r["run"]: r["count"] for r in server.plugin_json("runs")["runs"]}

@@ -23,6 +23,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.parse
 import warnings
 
 import pytest
@@ -201,6 +202,22 @@ def without_writer(served: list[dict]) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "writer"} for e in served]
 
 
+def assert_served_as_read(tb, by_run: dict[str, list]) -> None:
+    """Waits until the plugin lists exactly these runs, each with its count of
+    events, then checks that it serves each run's events as `read_events`
+    read them, with no warning."""
+
+    def loaded():
+        runs = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
+        return runs == {run: len(events) for run, events in by_run.items()}
+
+    tb.wait_for(loaded, timeout=90)
+    for run, events in by_run.items():
+        body = tb.plugin_json("events?" + urllib.parse.urlencode({"run": run}))
+        assert without_writer(body["events"]) == comparable(events), run
+        assert body["warnings"] == [], run
+
+
 # ---------------------------------------------------------------- fixture
 
 SEED = random.randrange(1 << 30)
@@ -331,14 +348,4 @@ def test_plugin_serves_everything_but_the_torn_record(crashed, load_fast, shared
     for event in expected:
         by_run.setdefault(event.run, []).append(event)
     assert len(by_run) == 2 * len(CRASHES)
-    tb = shared_tensorboards.view(crashed, load_fast=load_fast)
-
-    def all_loaded():
-        runs = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
-        return runs == {run: len(events) for run, events in by_run.items()}
-
-    tb.wait_for(all_loaded, timeout=90)
-    for run, events in by_run.items():
-        body = tb.plugin_json("events?run=" + run)
-        assert without_writer(body["events"]) == comparable(events), run
-        assert body["warnings"] == []
+    assert_served_as_read(shared_tensorboards.view(crashed, load_fast=load_fast), by_run)

@@ -125,7 +125,7 @@ def logdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tb(logdir):
-    with tensorboard(str(logdir), load_fast=True) as server:
+    with tensorboard(str(logdir), load_fast=True, tensorflow=False) as server:
         server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == 3)
         yield server
 
@@ -453,7 +453,7 @@ def test_backend_error_is_shown_and_retry_recovers(tb, open_tab):
 
 
 def test_empty_logdir_says_how_to_start(tmp_path, browser):
-    with tensorboard(str(tmp_path), load_fast=False) as server:
+    with tensorboard(str(tmp_path), load_fast=False, tensorflow=False) as server:
         tab = Tab(browser, server.base)
         try:
             assert tab.wait_state("empty") == "empty"
@@ -465,7 +465,7 @@ def test_empty_logdir_says_how_to_start(tmp_path, browser):
 
 
 def test_python_loader_serves_the_same_events(logdir, browser):
-    with tensorboard(str(logdir), load_fast=False) as server:
+    with tensorboard(str(logdir), load_fast=False, tensorflow=False) as server:
         runs = server.wait_for(lambda: (r := server.plugin_json("runs")["runs"]) and len(r) == 3 and r)
         tab = Tab(browser, server.base)
         try:

@@ -78,7 +78,7 @@ def logdir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module", params=[True, False], ids=["load_fast", "python_loader"])
 def tb(request, logdir):
-    with tensorboard(str(logdir), load_fast=request.param) as server:
+    with tensorboard(str(logdir), load_fast=request.param, tensorflow=False) as server:
         server.load_fast = request.param
         server.wait_for(lambda: {"stall/train", "noval/train", "diverged/train"} <= runs_of(server))
         server.wait_for(lambda: any(e["kind"] == "train_end" for e in events_of(server, "diverged/train")))

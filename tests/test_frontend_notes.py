@@ -93,7 +93,7 @@ def noted_fits(notes: str, run: str) -> list[int]:
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
 def test_a_note_only_where_points_are_missing_from_the_answer(logdir, browser, load_fast):  # noqa: F811
-    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180) as server:
+    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180, tensorflow=False) as server:
         server.wait_for(lambda: all(last_fit_loaded(server, exp) for exp in EXPERIMENTS), timeout=300)
         for experiment in EXPERIMENTS:
             tab = open_filtered(browser, server, f"^{experiment}/")

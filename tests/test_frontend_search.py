@@ -101,7 +101,7 @@ def expected(logdir) -> dict[str, tuple[str, int | None]]:
 
 @pytest.fixture(scope="module", params=[True, False], ids=["load_fast=true", "load_fast=false"])
 def tb(request, logdir):
-    with tensorboard(str(logdir), load_fast=request.param, start_timeout=300) as server:
+    with tensorboard(str(logdir), load_fast=request.param, start_timeout=300, tensorflow=False) as server:
         total = 4 + GENERATED
         server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == total, timeout=300)
         yield server
@@ -331,7 +331,7 @@ LONG = 120
 def long_tb(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("search_long")
     write_search(str(root), LONG)
-    with tensorboard(str(root), load_fast=request.param, start_timeout=300) as server:
+    with tensorboard(str(root), load_fast=request.param, start_timeout=300, tensorflow=False) as server:
         server.wait_for(lambda: len(server.plugin_json("runs")["runs"]) == LONG, timeout=300)
         yield server
 

@@ -419,7 +419,7 @@ def many(tmp_path_factory):
 def test_twenty_runs_stay_legible(many, browser):
     """Over 60 s: the twenty runs are twenty real fits (a model each) and a
     TensorBoard of their own; the tab's focus bar is for exactly that many."""
-    with tensorboard(str(many), load_fast=True, start_timeout=300) as server:
+    with tensorboard(str(many), load_fast=True, start_timeout=300, tensorflow=False) as server:
         # Every run: train_begin, a checkpoint per epoch, train_end; and the
         # charted experiments' metrics all read.
         epochs = MANY_EPOCHS

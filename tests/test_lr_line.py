@@ -253,7 +253,7 @@ def test_report_draws_the_rate_each_epoch_trained_with(logdir, tmp_path, browser
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
 def test_tab_draws_the_rate_each_epoch_trained_with(logdir, browser, load_fast):
     trained = trained_of(logdir)
-    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180) as server:
+    with tensorboard(str(logdir), load_fast=load_fast, start_timeout=180, tensorflow=False) as server:
 
         def loaded() -> bool:
             for name in ORDERS:

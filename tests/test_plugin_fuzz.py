@@ -300,7 +300,7 @@ def raw_request(port: int, method: str, target: bytes) -> tuple[int, bytes, list
 @pytest.fixture(scope="module", params=[True, False], ids=["load_fast", "python_loader"])
 def tb(request, logdir):
     root, damages, _, _ = logdir
-    with tensorboard(str(root), load_fast=request.param) as server:
+    with tensorboard(str(root), load_fast=request.param, tensorflow=False) as server:
 
         def loaded():
             runs = {r["run"] for r in server.plugin_json("runs")["runs"]}

@@ -267,7 +267,10 @@ def test_events_written_while_the_server_runs_appear(tb, logdir):
 @LOADERS
 def test_users_samples_per_plugin_is_respected(logdir, load_fast):
     with tensorboard(
-        str(logdir), load_fast=load_fast, extra_args=("--samples_per_plugin=callback_events=25",)
+        str(logdir),
+        load_fast=load_fast,
+        extra_args=("--samples_per_plugin=callback_events=25",),
+        tensorflow=False,
     ) as tb:
 
         def sampled():

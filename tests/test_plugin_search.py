@@ -140,7 +140,7 @@ def test_hparams_are_each_trials(search_dir):
 
 @pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast=true", "load_fast=false"])
 def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
-    with tensorboard(str(search_dir), load_fast=load_fast, start_timeout=300) as tb:
+    with tensorboard(str(search_dir), load_fast=load_fast, start_timeout=300, tensorflow=False) as tb:
         tb.wait_for(lambda: len(tb.plugin_json("runs")["runs"]) == TRIALS, timeout=120)
         tb.wait_for(lambda: len(tb.plugin_json("many_scalars?tag=" + TAG)["series"]) == TRIALS, timeout=120)
         many = tb.plugin_json("many_events")["runs"]
@@ -222,7 +222,7 @@ def test_runs_are_listed_without_waiting_for_tensorboards_load(slow_dir, load_fa
     some (it loads run after run, each scalar file first); with either loader
     nothing is lost."""
     counts = {f"run_{i:02d}": i % 5 + 1 for i in range(SLOW_RUNS)}
-    with tensorboard(str(slow_dir), load_fast=load_fast, start_timeout=300) as tb:
+    with tensorboard(str(slow_dir), load_fast=load_fast, start_timeout=300, tensorflow=False) as tb:
         tb.wait_for(
             lambda: {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]} == counts, timeout=300
         )

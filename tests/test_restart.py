@@ -19,8 +19,7 @@ import signal
 import urllib.parse
 
 import pytest
-from tb_server import tensorboard
-from test_faults import STEPS_PER_EPOCH, comparable, read_quietly, train_children, without_writer
+from test_faults import STEPS_PER_EPOCH, assert_served_as_read, read_quietly, train_children
 
 pytestmark = pytest.mark.timeout(400)
 LOADERS = pytest.mark.parametrize("load_fast", [True, False], ids=["load_fast", "python_loader"])
@@ -28,7 +27,10 @@ A_EPOCHS, B_EPOCHS, BACKUP_EPOCHS, KILLED_AT = 3, 2, 4, 2
 
 
 @pytest.fixture(scope="module")
-def logdir(tmp_path_factory):
+def logdir(tmp_path_factory, shared_tensorboards):
+    """The four processes' logdir, published under the worker's shared
+    TensorBoards (tests/conftest.py): a TensorBoard of its own per loader
+    would be 15 s of CPU each to start."""
     root = tmp_path_factory.mktemp("restart")
     logs, backup = root / "logs", str(root / "backup")
     first = train_children(
@@ -57,7 +59,7 @@ def logdir(tmp_path_factory):
     )
     for name, (code, output) in second.items():
         assert code == 0, (name, output[-3000:])
-    return logs
+    return shared_tensorboards.publish(logs, "restart")
 
 
 def fits_of(events, run: str) -> list[list]:
@@ -134,22 +136,16 @@ def test_resumed_fit_begins_where_the_backup_left_off(logdir):
 
 
 @LOADERS
-def test_plugin_serves_what_read_events_reads_and_scalars_as_tensorboard_keeps(logdir, load_fast):
+def test_plugin_serves_what_read_events_reads_and_scalars_as_tensorboard_keeps(
+    logdir, load_fast, shared_tensorboards
+):
     events, _ = read_quietly(logdir)
     expected = {run: [e for e in events if e.run == run] for run in ("restart/train", "backup/train")}
-    with tensorboard(str(logdir), load_fast=load_fast) as tb:
-
-        def loaded():
-            runs = {r["run"]: r["count"] for r in tb.plugin_json("runs")["runs"]}
-            return runs == {run: len(evs) for run, evs in expected.items()}
-
-        tb.wait_for(loaded, timeout=90)
-        for run, evs in expected.items():
-            served = tb.plugin_json("events?" + urllib.parse.urlencode({"run": run}))["events"]
-            assert without_writer(served) == comparable(evs), run
-        series = tb.plugin_json(
-            "scalars?" + urllib.parse.urlencode({"run": "restart/train", "tag": "epoch_loss"})
-        )
+    tb = shared_tensorboards.view(logdir, load_fast=load_fast)
+    assert_served_as_read(tb, expected)
+    series = tb.plugin_json(
+        "scalars?" + urllib.parse.urlencode({"run": "restart/train", "tag": "epoch_loss"})
+    )
     if load_fast:
         # The Rust data server took B's step-0 record as a restart and
         # dropped both of A's fits' epoch_loss (every step >= 0).

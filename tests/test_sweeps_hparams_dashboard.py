@@ -106,7 +106,7 @@ def _metric_key(name: dict) -> tuple[str, str]:
 
 @pytest.mark.parametrize("load_fast", [True, False])
 def test_the_hparams_dashboard_shows_outcomes_beside_hyperparameters(logdir, load_fast):
-    with tensorboard(logdir, load_fast=load_fast) as tb:
+    with tensorboard(logdir, load_fast=load_fast, tensorflow=False) as tb:
 
         def experiment():
             answer = _hparams(tb, "experiment", {"experimentName": "", "includeMetrics": True})

@@ -75,7 +75,7 @@ def test_a_symlink_loop_is_skipped_as_the_data_server_skips_it(tmp_path, capsys)
     until the system refuses, and lists each level as a run)."""
     logdir = _logdir(tmp_path, loop=True)
     # A server of its own: the shared Python loader would list the loop's 40 levels.
-    with tensorboard(str(logdir), load_fast=True) as tb:
+    with tensorboard(str(logdir), load_fast=True, tensorflow=False) as tb:
         assert _served_runs(tb) == EXPECTED
     assert _counts(read_events(logdir)) == EXPECTED
     assert cli.main(["summary", str(logdir)]) == 0
