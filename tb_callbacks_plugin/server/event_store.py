@@ -111,6 +111,8 @@ class RunEvents:
     events: list[StoredEvent]
     kinds: dict[str, int]
     warnings: list[str]
+    # Its digest for a search's table as JSON, made when first asked for (run_digest.py).
+    digest: str | None = None
 
 
 class EventStore:
