@@ -230,7 +230,7 @@ def test_table_endings_sort_and_filter(tb, browser, expected):
 def test_a_reports_table_reads_the_events_as_the_tab_reads_the_digests(logdir, browser, expected, tmp_path):
     """A report's inlined `runs` has no digests (`runs?digest=1`): its table
     reads every run's events instead, to the same rows."""
-    from tb_callbacks_plugin import cli
+    from tb_callbacks_plugin.cli import main as cli
 
     out = str(tmp_path / "search.html")
     assert cli.main(["report", str(logdir), "-o", out, "--no-progress"]) == 0
