@@ -32,6 +32,13 @@ scalars and hyperparameters but no callback events, as
   5); then 20 trials selected in the table and drawn, the frame intervals
   (requestAnimationFrame) while the charts zoom in and out a step a frame,
   and the work of one step (script, style and layout; median of 20).
+  The first render's split, from our frame's resource timings and the
+  tab's marks (`cbe:parsed:<route>`): for each request, when it was sent,
+  the server's time to the first byte, the download, the bytes on the wire
+  and unpacked, and when its JSON was parsed; then the rendering after the
+  last answer. With `--old-bundle REV` the tab built at git revision REV
+  (its committed `static/`) is timed too, alternating with this one on the
+  same TensorBoard, page by page; ratios are printed (new / old).
 
 Goals (issue 21): one run's events at 3,000 runs within 2x of 100 runs;
 listed within 10 s of TensorBoard's run list; at most 0.15 MB per run over
@@ -39,7 +46,7 @@ the baseline; first render of a 3,000-trial search under 3 s, sorting and
 filtering under 100 ms.
 
     .venv/bin/python bench/search.py [--runs 100,1000] [--load-fast true,false]
-        [--browser | --browser-only] [--repeat N]
+        [--browser | --browser-only] [--repeat N] [--old-bundle REV]
 """
 
 from __future__ import annotations
@@ -223,62 +230,165 @@ def zoom_frames(page, frame) -> tuple[float, float, int, float, float]:
     return statistics.median(frames), max(frames), drawn, statistics.median(work), max(work)
 
 
-def render_times(tb: TensorBoardProcess, repeat: int = 1) -> dict[str, float]:
-    """The search view in Chromium: first render, sort and filter, zoom
-    frames with 20 trials drawn (each the median of `repeat` pages, after a
-    warm-up page)."""
+# The first render's requests and parse marks, in ms from our frame's start.
+SPLIT = """() => {
+  const out = {};
+  const routes = ['runs', 'many_events', 'many_scalars', 'hparams', 'events'];
+  for (const e of performance.getEntriesByType('resource')) {
+    const path = new URL(e.name).pathname;
+    const route = routes.find((r) => path.endsWith('/callback_events/' + r));
+    if (!route || out[route]) continue;
+    out[route] = {sent: e.startTime, server: e.responseStart - e.requestStart,
+      download: e.responseEnd - e.responseStart, done: e.responseEnd,
+      wire: e.encodedBodySize, body: e.decodedBodySize};
+  }
+  for (const m of performance.getEntriesByType('mark')) {
+    const route = m.name.startsWith('cbe:parsed:') && m.name.slice(11);
+    const found = route && out[route];
+    if (found && found.parsed === undefined) found.parsed = m.startTime - found.done;
+  }
+  return out;
+}"""
+
+SPLIT_FIELDS = (
+    ("sent", "sent ms"),
+    ("server", "server ms"),
+    ("download", "download ms"),
+    ("parsed", "parse ms"),
+    ("wire", "KB gzip'd"),
+    ("body", "KB"),
+)
+
+
+def bundle_dir(rev: str) -> str:
+    """The built tab (`static/`) committed at git revision `rev`, in a folder of its own."""
+    import subprocess
+    import tempfile
+
+    out = tempfile.mkdtemp(prefix=f"tb_cbe_bundle_{rev[:12]}_")
+    for name in ("index.js", "index.css"):
+        blob = subprocess.run(
+            ["git", "show", f"{rev}:tb_callbacks_plugin/server/static/{name}"],
+            cwd=os.path.join(HERE, ".."),
+            check=True,
+            capture_output=True,
+        ).stdout
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(blob)
+    return out
+
+
+def serve_bundle(page, folder: str) -> None:
+    """The tab's static files answered from `folder` (another build of the tab)."""
+
+    def answer(route):
+        name = route.request.url.split("/static/", 1)[1].split("?", 1)[0]
+        path = os.path.join(folder, name)
+        if not os.path.isfile(path):
+            return route.continue_()
+        kind = "text/javascript" if name.endswith(".js") else "text/css"
+        with open(path, "rb") as f:
+            route.fulfill(status=200, body=f.read(), headers={"Content-Type": kind})
+
+    page.route("**/data/plugin/callback_events/static/**", answer)
+
+
+def one_page(browser, tb: TensorBoardProcess, bundle: str | None, zoom: bool) -> dict[str, float]:
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    if bundle is not None:
+        serve_bundle(page, bundle)
+    page.goto(tb.base + "/#callback_events")
+    page.wait_for_function(ROWS_SHOWN, polling="raf", timeout=600_000)
+    rows = page.evaluate("performance.now()") / 1000
+    page.wait_for_function(TABLE_DONE, polling="raf", timeout=600_000)
+    done = page.evaluate("performance.now()") / 1000
+    frame_start = page.evaluate(FRAME_START)
+    frame = page.main_frame.child_frames[0]
+    split = frame.evaluate(SPLIT)
+    sort = [frame.evaluate(SORT_MS, column) for column in ("duration", "best", "ending", "trial", "final")]
+    typed = [frame.evaluate(FILTER_MS, text) for text in ("t", "tr", "trial_1", "trial_12", "")]
+    result = {
+        "render: TensorBoard's page before our frame s": frame_start,
+        "render: table rows s": rows,
+        "render: table with metric s": done,
+        "render: table rows, from our frame s": rows - frame_start,
+        "render: table with metric, from our frame s": done - frame_start,
+        "render: sort ms": statistics.median(sort),
+        "render: filter ms": statistics.median(typed),
+    }
+    last = 0.0
+    for route, timing in sorted(split.items()):
+        for field, label in SPLIT_FIELDS:
+            value = timing.get(field)
+            if value is not None:
+                result[f"split: {route} {label}"] = value / 1000 if label.startswith("KB") else value
+        last = max(last, timing["done"] + timing.get("parsed", 0))
+    result["split: our work after the last answer parsed ms"] = (done - frame_start) * 1000 - last
+    if zoom:
+        median, worst, drawn, work, worst_work = zoom_frames(page, frame)
+        result.update(
+            {
+                "zoom, 20 trials: median frame ms": median,
+                "zoom, 20 trials: worst frame ms": worst,
+                "zoom, 20 trials: events drawn": drawn,
+                "zoom, 20 trials: a step's work, median ms": work,
+                "zoom, 20 trials: a step's work, worst ms": worst_work,
+            }
+        )
+    page.close()
+    return result
+
+
+def render_times(tb: TensorBoardProcess, repeat: int = 1, old_bundle: str | None = None) -> dict[str, float]:
+    """The search view in Chromium: first render (and its split), sort and
+    filter, zoom frames with 20 trials drawn (each the median of `repeat`
+    pages, after a warm-up page); with `old_bundle` (a folder of another
+    build of the tab) the same for it, page by page in turn, as `old: ...`."""
     from browser import launch
     from playwright.sync_api import sync_playwright
 
-    pages: list[dict[str, float]] = []
+    builds = {"": None} if old_bundle is None else {"": static_dir(), "old: ": old_bundle}
+    pages: dict[str, list[dict[str, float]]] = {name: [] for name in builds}
     with sync_playwright() as p:
         browser = launch(p)
         for attempt in range(repeat + 1):
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.goto(tb.base + "/#callback_events")
-            page.wait_for_function(ROWS_SHOWN, polling="raf", timeout=600_000)
-            rows = page.evaluate("performance.now()") / 1000
-            page.wait_for_function(TABLE_DONE, polling="raf", timeout=600_000)
-            done = page.evaluate("performance.now()") / 1000
-            frame_start = page.evaluate(FRAME_START)
-            frame = page.main_frame.child_frames[0]
-            sort = [
-                frame.evaluate(SORT_MS, column) for column in ("duration", "best", "ending", "trial", "final")
-            ]
-            typed = [frame.evaluate(FILTER_MS, text) for text in ("t", "tr", "trial_1", "trial_12", "")]
-            zoom = zoom_frames(page, frame) if attempt else None
-            page.close()
-            if zoom is None:
-                continue  # the warm-up
-            median, worst, drawn, work, worst_work = zoom
-            pages.append(
-                {
-                    "render: TensorBoard's page before our frame s": frame_start,
-                    "render: table rows s": rows,
-                    "render: table with metric s": done,
-                    "render: table rows, from our frame s": rows - frame_start,
-                    "render: table with metric, from our frame s": done - frame_start,
-                    "zoom, 20 trials: median frame ms": median,
-                    "zoom, 20 trials: worst frame ms": worst,
-                    "zoom, 20 trials: events drawn": drawn,
-                    "zoom, 20 trials: a step's work, median ms": work,
-                    "zoom, 20 trials: a step's work, worst ms": worst_work,
-                    "render: sort ms": statistics.median(sort),
-                    "render: filter ms": statistics.median(typed),
-                }
-            )
+            for name, folder in builds.items():
+                found = one_page(browser, tb, folder, zoom=attempt > 0)
+                if attempt:  # the first is the warm-up
+                    pages[name].append(found)
         browser.close()
-    return {name: statistics.median(page[name] for page in pages) for name in pages[0]}
+    result: dict[str, float] = {}
+    for name, found in pages.items():
+        keys = [k for k in found[0] if all(k in page for page in found)]
+        result.update({name + k: statistics.median(page[k] for page in found) for k in keys})
+    if old_bundle is not None:
+        for key in [k for k in result if not k.startswith("old: ") and "old: " + k in result]:
+            if result["old: " + key]:
+                result["ratio new/old: " + key] = result[key] / result["old: " + key]
+    return result
 
 
-def browser_only(cache: str, runs: int, load_fast: bool, repeat: int) -> dict[str, float]:
+def static_dir() -> str:
+    return os.path.join(HERE, "..", "tb_callbacks_plugin", "server", "static")
+
+
+def browser_only(
+    cache: str, runs: int, load_fast: bool, repeat: int, old_bundle: str | None = None
+) -> dict[str, float]:
     """The tab's figures alone (no baseline, no route timings): quicker."""
     with started(logdir_of(cache, runs, False), load_fast) as tb:
         wait_listed(tb, runs, ours=True)
-        return render_times(tb, repeat)
+        return render_times(tb, repeat, old_bundle)
 
 
-def bench(cache: str, runs: int, load_fast: bool, browser: bool = False, repeat: int = 1) -> dict[str, float]:
+def bench(
+    cache: str,
+    runs: int,
+    load_fast: bool,
+    browser: bool = False,
+    repeat: int = 1,
+    old_bundle: str | None = None,
+) -> dict[str, float]:
     logdir = logdir_of(cache, runs, False)
     baseline = logdir_of(cache, runs, True)
     result: dict[str, float] = {}
@@ -306,6 +416,14 @@ def bench(cache: str, runs: int, load_fast: bool, browser: bool = False, repeat:
         result["search load (3 requests) s"] = time.perf_counter() - start
         assert all(status == 200 for _, status, _ in answers), [a[1] for a in answers]
         result["search load MB gzip'd"] = sum(size for _, _, size in answers) / 1e6
+        # What the tab's table needs now: the listing with each run's digest and the metric.
+        start = time.perf_counter()
+        answers = [
+            client.get(PLUGIN + route) for route in ("runs?digest=1", f"many_scalars?tag={TAG}&points=64")
+        ]
+        result["table load (runs?digest=1 + many_scalars) s"] = time.perf_counter() - start
+        assert all(status == 200 for _, status, _ in answers), [a[1] for a in answers]
+        result["table load MB gzip'd"] = sum(size for _, _, size in answers) / 1e6
         start = time.perf_counter()
         for i in range(runs):
             elapsed, status, _ = client.get(f"{PLUGIN}events?run={urllib.parse.quote(trial_name(i))}/train")
@@ -313,7 +431,7 @@ def bench(cache: str, runs: int, load_fast: bool, browser: bool = False, repeat:
         result["events run by run s"] = time.perf_counter() - start
         result["MB"] = tree_rss_mb(tb.proc.pid)
         if browser:
-            result.update(render_times(tb, repeat))
+            result.update(render_times(tb, repeat, old_bundle))
     result["MB per run over baseline"] = (result["MB"] - result["baseline MB"]) / runs
     result["MB per run over baseline, listed"] = (
         result["MB, listed (our records loaded, one runs answer)"] - result["baseline MB"]
@@ -331,19 +449,25 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true", help="also time the tab in Chromium")
     parser.add_argument("--browser-only", action="store_true", help="time only the tab (implies --browser)")
     parser.add_argument("--repeat", type=int, default=1, help="pages measured in the browser (medians)")
+    parser.add_argument(
+        "--old-bundle",
+        metavar="REV",
+        help="also time the tab built at git revision REV, page by page in turn",
+    )
     args = parser.parse_args()
+    old_bundle = bundle_dir(args.old_bundle) if args.old_bundle else None
     sizes = [int(n) for n in args.runs.split(",")]
     table: dict[tuple[int, bool], dict[str, float]] = {}
     for load_fast in [v.strip() == "true" for v in args.load_fast.split(",")]:
         for runs in sizes:
             print(f"{runs} runs, --load_fast={str(load_fast).lower()}", flush=True)
             if args.browser_only:
-                result = browser_only(args.cache, runs, load_fast, args.repeat)
+                result = browser_only(args.cache, runs, load_fast, args.repeat, old_bundle)
             else:
-                result = bench(args.cache, runs, load_fast, args.browser, args.repeat)
+                result = bench(args.cache, runs, load_fast, args.browser, args.repeat, old_bundle)
                 table[(runs, load_fast)] = result
             for name, value in result.items():
-                print(f"  {name:32} {value:10.3f}", flush=True)
+                print(f"  {name:52} {value:10.3f}", flush=True)
     if args.browser_only:
         return
     print("\nsummary (ratios: ours / the same at the smallest size, ours / TensorBoard's)")

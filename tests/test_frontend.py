@@ -431,11 +431,15 @@ def test_dark_mode_follows_tensorboard(tb, open_tab):
     )
 
 
+# The runs listing, with or without a query (the tab asks for `runs?digest=1`).
+RUNS_ROUTE = re.compile(r".*/data/plugin/callback_events/runs(\?.*)?$")
+
+
 def test_backend_error_is_shown_and_retry_recovers(tb, open_tab):
     # The real routes do not fail on demand: answer `runs` with an error once.
     def fail_runs(page):
         page.route(
-            "**/data/plugin/callback_events/runs",
+            RUNS_ROUTE,
             lambda route: route.fulfill(
                 status=503,
                 content_type="application/json",
@@ -447,7 +451,7 @@ def test_backend_error_is_shown_and_retry_recovers(tb, open_tab):
     assert tab.wait_state("error") == "error"
     assert "data server unavailable" in tab.ui.locator(".empty-state").inner_text()
     tab.shot("backend-error")
-    tab.page.unroute("**/data/plugin/callback_events/runs")
+    tab.page.unroute(RUNS_ROUTE)
     tab.ui.locator(".empty-state button", has_text="Retry").click()
     tab.wait_ready()
 

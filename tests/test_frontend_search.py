@@ -227,6 +227,42 @@ def test_table_endings_sort_and_filter(tb, browser, expected):
         tab.close()
 
 
+def test_a_reports_table_reads_the_events_as_the_tab_reads_the_digests(logdir, browser, expected, tmp_path):
+    """A report's inlined `runs` has no digests (`runs?digest=1`): its table
+    reads every run's events instead, to the same rows."""
+    from tb_callbacks_plugin.cli import main as cli
+
+    out = str(tmp_path / "search.html")
+    assert cli.main(["report", str(logdir), "-o", out, "--no-progress"]) == 0
+    page = browser.new_page(viewport={"width": 1440, "height": 1000})
+    try:
+        page.goto("file://" + out)
+        page.wait_for_function(
+            "() => document.querySelector('.search-card')?.dataset.loading === 'false'"
+            " && document.querySelector('.search-row[data-trial]')",
+            timeout=120_000,
+        )
+        chips = page.evaluate(
+            "() => Object.fromEntries([...document.querySelectorAll('.search-endings .chip')]"
+            ".map((c) => [c.dataset.ending, Number(c.dataset.count)]))"
+        )
+        counts = collections.Counter(ending for ending, _ in expected.values())
+        assert chips == {"all": len(expected), **counts}
+        box = page.locator(".search-filter")
+        for prefix in ("fit_", "gen/trial_000", "gen/trial_001", "gen/trial_002", "gen/trial_003"):
+            box.fill(prefix)
+            page.evaluate("() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)))")
+            rows = page.evaluate(
+                """() => [...document.querySelectorAll('.search-row[data-trial]')].map((r) => [
+                    r.dataset.trial, r.dataset.ending,
+                    r.dataset.endEpoch === '' ? null : Number(r.dataset.endEpoch)])"""
+            )
+            wanted = {t: v for t, v in expected.items() if t.startswith(prefix)}
+            assert wanted and {t: (e, n) for t, e, n in rows} == wanted
+    finally:
+        page.close()
+
+
 def test_selected_trials_drawn_together(tb, browser, expected):
     tab = _open(browser, tb)
     runs = {r["run"]: r for r in tb.plugin_json("runs")["runs"]}

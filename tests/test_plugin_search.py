@@ -126,10 +126,61 @@ def test_many_scalars_is_every_runs_series_reduced(search_dir):
         finite = [v for v in whole["value"] if v is not None]
         kept = [v for v in series["value"] if v is not None]
         assert min(kept) == min(finite) and series["step"][-1] == whole["step"][-1]
+    bare = app.json("many_scalars?" + q(tag=TAG, points=10, wall_time=0))
+    assert bare["series"] == [{**series, "wall_time": None} for series in small["series"]]
+    assert app.json("many_scalars?" + q(tag=TAG, points=10, wall_time=1)) == small
     for bad in ("1", "2001", "x"):
         assert app.get("many_scalars?" + q(tag=TAG, points=bad)).status_code == 400
+    assert app.get("many_scalars?" + q(tag=TAG, wall_time="no")).status_code == 400
     assert app.get("many_scalars").status_code == 400
     assert app.json("many_scalars?" + q(tag="no_such_tag"))["series"] == []
+
+
+def _digest_from_events(events):
+    """The table's rules (frontend/src/trials.ts), applied to a run's `events` answer."""
+    end = stop = None
+    ticks = []
+    for e in events:
+        if e["kind"] == "train_end" and (end is None or e["wall_time"] >= end[0]):
+            at = e["data"].get("last_epoch", e["epoch"])
+            end = [e["wall_time"], e["data"].get("reason", "completed"), None if at is None else at + 1]
+        if e["kind"] in ("early_stop", "nan_terminated") and (stop is None or e["wall_time"] >= stop[0]):
+            ending = "nan" if e["kind"] == "nan_terminated" else "early_stop"
+            stop = [e["wall_time"], ending, None if e["epoch"] is None else e["epoch"] + 1]
+        ticks_kinds = ("lr_change", "checkpoint_saved", "early_stop", "nan_terminated", "weights_restored")
+        if e["kind"] in ticks_kinds and e["epoch"] is not None:
+            ticks.append([e["epoch"], e["kind"]])
+    times = [e["wall_time"] for e in events if e["wall_time"] > 0]
+    kinds = collections.Counter(e["kind"] for e in events)
+    return {
+        "end": end,
+        "stop": stop,
+        "lr_changes": kinds["lr_change"],
+        "checkpoints": kinds["checkpoint_saved"],
+        "first": min(times, default=None),
+        "last": max(times, default=None),
+        "ticks": ticks,
+    }
+
+
+def test_runs_digest_is_what_the_table_reads_of_the_events(search_dir):
+    app = App(search_dir)
+    plain = app.json("runs")["runs"]
+    assert all("digest" not in r for r in plain) and app.json("runs?digest=0")["runs"] == plain
+    runs = app.json("runs?digest=1")["runs"]
+    assert [{k: v for k, v in r.items() if k != "digest"} for r in runs] == plain
+    for entry in runs:
+        events = app.json("events?" + q(run=entry["run"]))["events"]
+        assert entry["digest"] == _digest_from_events(events)
+        plan = trial_plan(int(entry["run"][6:10]))
+        ended = entry["digest"]["end"] or entry["digest"]["stop"]
+        assert ended[1] == plan["ending"] and ended[2] == plan["last_epoch"] + 1
+        assert entry["digest"]["lr_changes"] == len(plan["lr_changes"])
+        assert entry["digest"]["checkpoints"] == len(plan["checkpoints"])
+    for bad in ("true", "", "2"):
+        answer = app.get("runs?" + q(digest=bad))
+        assert answer.status_code == 400 and "digest" in answer.get_json()["error"]
+    assert app.get("runs?digest=1&digest=1").status_code == 400
 
 
 def test_hparams_are_each_trials(search_dir):
@@ -144,8 +195,10 @@ def test_routes_for_many_runs_on_a_real_tensorboard(search_dir, load_fast):
         tb.wait_for(lambda: len(tb.plugin_json("runs")["runs"]) == TRIALS, timeout=120)
         tb.wait_for(lambda: len(tb.plugin_json("many_scalars?tag=" + TAG)["series"]) == TRIALS, timeout=120)
         many = tb.plugin_json("many_events")["runs"]
+        digests = {r["run"]: r["digest"] for r in tb.plugin_json("runs?digest=1")["runs"]}
         for entry in many:
             assert entry == tb.plugin_json("events?run=" + urllib.parse.quote(entry["run"]))
+            assert digests[entry["run"]] == _digest_from_events(entry["events"])
             ends = collections.Counter(e.kind for e in read_events(os.path.join(search_dir, entry["run"])))
             assert collections.Counter(e["kind"] for e in entry["events"]) == ends
         series = tb.plugin_json(f"many_scalars?tag={TAG}&points=50")["series"]

@@ -14,6 +14,25 @@ export interface RunSummary {
   scalar_tags: Record<string, string[]>;
   /** The experiment the run belongs to (the plugin's one rule for grouping runs). */
   experiment: string;
+  /** What a search's table shows of the run (`runs?digest=1`); absent in a report. */
+  digest?: RunDigest;
+}
+
+/** An ending: [wall time, ending, epoch as Keras's console counts it (from 1) or null]. */
+export type DigestEnding = [number, string, number | null];
+
+/** The run's facts for a search's table, from its events (docs/routes.md, `runs`). */
+export interface RunDigest {
+  /** Its last train_end; its last early stop or NaN termination. */
+  end: DigestEnding | null;
+  stop: DigestEnding | null;
+  lr_changes: number;
+  checkpoints: number;
+  /** Wall times of its first and last event (null: none has one). */
+  first: number | null;
+  last: number | null;
+  /** Events drawn on the sparkline: [epoch (0-based), kind]. */
+  ticks: Array<[number, string]>;
 }
 
 export interface CallbackEvent {
@@ -108,12 +127,15 @@ async function getJson<T>(route: string, params: Array<[string, string]> = [], p
       throw new ApiError(reason, response.status);
     }
     if (body === null || typeof body !== "object") throw new ApiError(`${route}: the answer is not JSON`, response.status);
+    // When each answer was in and parsed (bench/search.py reads these marks).
+    performance.mark(`cbe:parsed:${route}`);
     return body as T;
   });
 }
 
+/** The runs listing, with each run's digest for a search's table. */
 export function fetchRuns(): Promise<{ runs: RunSummary[] }> {
-  return getJson("runs");
+  return getJson("runs", [["digest", "1"]]);
 }
 
 export function fetchEvents(run: string): Promise<EventsResponse> {
@@ -127,25 +149,34 @@ export function fetchScalars(run: string, tag: string): Promise<ScalarSeries> {
   ]);
 }
 
-/** Every run's `events` answer in one request (a search's thousands of runs). */
-export function fetchManyEvents(): Promise<{ runs: EventsResponse[] }> {
-  return getJson("many_events", [], 1);
+/** Runs one `many_events` request asks for at most (the route takes 200 `run` parameters). */
+export const MANY_EVENTS_RUNS = 150;
+
+/** The `events` answers of `runs` (at most MANY_EVENTS_RUNS), or of every run, in one request. */
+export function fetchManyEvents(runs: string[] | null = null): Promise<{ runs: EventsResponse[] }> {
+  return getJson(
+    "many_events",
+    (runs ?? []).map((run): [string, string] => ["run", run]),
+    1,
+  );
 }
 
 export interface ManySeries {
   run: string;
   total: number;
   step: number[];
-  wall_time: Array<number | null>;
+  /** Null: asked for without wall times (`wall_time=0`). */
+  wall_time: Array<number | null> | null;
   value: Array<number | null>;
   nonfinite: Array<string | null> | null;
 }
 
-/** Tag `tag` of every run that has it, each reduced to at most `points` points. */
+/** Tag `tag` of every run that has it, each reduced to at most `points` points, without wall times. */
 export function fetchManyScalars(tag: string, points: number): Promise<{ tag: string; x: "epoch" | "step"; series: ManySeries[] }> {
   return getJson("many_scalars", [
     ["tag", tag],
     ["points", String(points)],
+    ["wall_time", "0"],
   ]);
 }
 

@@ -1,9 +1,11 @@
-// Loading: the runs listing, every run's events, and the metric series the
-// charts ask for, into a DataStore. One load at a time (a reload asked for
-// meanwhile runs after it), each series fetched once however often asked.
-// The request queue itself (parallelism, priorities) is in api.ts.
+// Loading: the runs listing, the events of the runs shown, and the metric
+// series the charts ask for, into a DataStore. One load at a time (a reload
+// asked for meanwhile runs after it), each series and run's events fetched
+// once however often asked. A search's table reads the runs' digests (in
+// the listing), so only the events of the trials drawn are fetched; else
+// every run's. The request queue itself (parallelism, priorities) is in api.ts.
 
-import { ApiError, fetchEvents, fetchManyEvents, fetchRuns, fetchScalars, type RunSummary } from "./api";
+import { ApiError, fetchEvents, fetchManyEvents, fetchRuns, fetchScalars, MANY_EVENTS_RUNS } from "./api";
 import { type DataStore, scalarKey } from "./model";
 import { reportData } from "./report_data";
 
@@ -21,6 +23,8 @@ export interface LoaderHooks {
   listed(): void;
   /** The series the charts need now, as [run, tag]. */
   wanted(): Array<[string, string]>;
+  /** The runs whose events are needed now; null: every run's. */
+  eventRuns(): string[] | null;
 }
 
 export class Loader {
@@ -35,6 +39,9 @@ export class Loader {
   private reloadQueued = false;
   private readonly inflight = new Set<string>();
   private scalarsQueued = false;
+  /** Runs whose events are on their way. */
+  private readonly eventsInflight = new Set<string>();
+  private eventsQueued = false;
 
   constructor(
     private readonly data: DataStore,
@@ -43,7 +50,7 @@ export class Loader {
 
   /** True while a series is on its way. */
   get busy(): boolean {
-    return this.loading || this.inflight.size > 0;
+    return this.loading || this.inflight.size > 0 || this.eventsInflight.size > 0;
   }
 
   async load(): Promise<void> {
@@ -55,12 +62,6 @@ export class Loader {
     this.hooks.changed();
     const data = this.data;
     const reload = data.loadedOnce;
-    // The first load asks for every run's events beside the listing, not
-    // after it: a search's first render waits for both, and each costs the
-    // server a walk of every run. (A later load asks only for runs whose
-    // count changed.)
-    const early = reload || reportData() ? null : fetchManyEvents(); // a report answers run by run
-    early?.catch(() => undefined); // failures are reported where it is awaited
     try {
       let runs;
       try {
@@ -87,11 +88,8 @@ export class Loader {
       data.touchMetrics();
       this.hooks.listed();
       this.requestScalars();
-      const stale = runs.filter((r) => !data.events.has(r.run) || data.eventCounts.get(r.run) !== r.count);
-      // Many runs (a search): every run's events in one request, not one each.
-      const many = early !== null || stale.length > MANY_RUNS;
-      if (many) tasks.push(this.fetchAllEvents(stale, early ?? fetchManyEvents()));
-      for (const r of many ? [] : stale) tasks.push(this.fetchOne(r.run));
+      // Runs whose events changed (or failed before) are asked for again.
+      tasks.push(...this.fetchEventsOf(this.staleRuns(this.hooks.eventRuns())));
       if (reload) {
         // Metric series have no cheap change marker: refetch the drawn ones.
         const groups = new Set([...names].map((n) => data.group(n)));
@@ -119,11 +117,55 @@ export class Loader {
     }
   }
 
-  private async fetchAllEvents(stale: RunSummary[], asked: ReturnType<typeof fetchManyEvents>): Promise<void> {
+  /** The runs among `wanted` (null: every run) whose events are not in, or
+   * not as many as listed, and not on their way. */
+  private staleRuns(wanted: string[] | null): string[] {
+    const data = this.data;
+    const runs = wanted ?? data.runs.map((r) => r.run);
+    return runs.filter((run) => {
+      const listed = data.runs[data.runIndex.get(run) ?? -1];
+      return listed && !this.eventsInflight.has(run) && (!data.events.has(run) || data.eventCounts.get(run) !== listed.count);
+    });
+  }
+
+  /** Fetches the events of the runs the view needs and lacks (the trials
+   * selected in a search's table), once however often asked. */
+  requestEvents(): void {
+    if (this.eventsQueued || !this.data.loadedOnce) return;
+    this.eventsQueued = true;
+    queueMicrotask(() => {
+      this.eventsQueued = false;
+      // Runs that failed wait for the next load to be asked again.
+      const runs = this.staleRuns(this.hooks.eventRuns()).filter((run) => !this.data.eventErrors.has(run));
+      for (const task of this.fetchEventsOf(runs)) task.finally(() => this.hooks.changed());
+    });
+  }
+
+  /** Asks for the events of `runs`: one request each for a few, else
+   * `many_events` (of every run when all are asked for: a report answers
+   * only run by run). */
+  private fetchEventsOf(runs: string[]): Array<Promise<void>> {
+    if (!runs.length) return [];
+    for (const run of runs) this.eventsInflight.add(run);
+    const done = (task: Promise<void>, of: string[]) =>
+      task.finally(() => {
+        for (const run of of) this.eventsInflight.delete(run);
+      });
+    if (runs.length <= MANY_RUNS || reportData()) return runs.map((run) => done(this.fetchOne(run), [run]));
+    if (runs.length === this.data.runs.length) return [done(this.fetchMany(runs, fetchManyEvents()), runs)];
+    const tasks: Array<Promise<void>> = [];
+    for (let i = 0; i < runs.length; i += MANY_EVENTS_RUNS) {
+      const chunk = runs.slice(i, i + MANY_EVENTS_RUNS);
+      tasks.push(done(this.fetchMany(chunk, fetchManyEvents(chunk)), chunk));
+    }
+    return tasks;
+  }
+
+  private async fetchMany(runs: string[], asked: ReturnType<typeof fetchManyEvents>): Promise<void> {
     const data = this.data;
     try {
       const answer = await asked;
-      const wanted = new Set(stale.map((r) => r.run));
+      const wanted = new Set(runs);
       for (const resp of answer.runs) {
         if (!wanted.delete(resp.run)) continue;
         // The count held (a run's `count` is its number of events): an
@@ -131,10 +173,10 @@ export class Loader {
         data.setEvents(resp.run, resp.events, resp.events.length);
         if (resp.warnings?.length) data.warnings.set(resp.run, resp.warnings);
       }
-      // Runs listed after the answer was made (asked beside the listing): one by one.
+      // Runs listed after the answer was made: one by one.
       await Promise.all([...wanted].map((run) => this.fetchOne(run)));
     } catch (e) {
-      for (const r of stale) data.eventErrors.set(r.run, message(e));
+      for (const run of runs) data.eventErrors.set(run, message(e));
       data.touchEvents();
     }
   }

@@ -73,6 +73,7 @@ class App {
       if (shown.search) this.search.prefetch(this.store.state, this.data, shown.search, this.loader.listed);
     },
     wanted: () => missingSeries(planCharts(this.store.state, this.data), this.data),
+    eventRuns: () => this.eventRuns(visibleRunsOf(this.store.state, this.data)),
   });
   private renderTimer = 0;
   private renderFrame = 0;
@@ -400,8 +401,8 @@ class App {
     // Until every shown run's events are in, show progress only: each full
     // render goes over all events loaded so far and would slow the loading.
     const shown = visibleRunsOf(state, data);
-    // A search's table needs every trial's events; else only the shown runs'.
-    const visible = shown.search ?? shown.runs;
+    const visible = this.eventRuns(shown) ?? shown.runs;
+    this.loader.requestEvents();
     const pending = visible.filter((r) => !data.events.has(r) && !data.eventErrors.has(r)).length;
     if (pending && data.runs.length && !data.runsError) {
       // A search's hyperparameters and metric need only the runs listing:
@@ -463,6 +464,16 @@ class App {
     this.root.dataset.generation = String(this.loader.generation);
     this.root.dataset.xAxis = state.xAxis;
     this.exposeWindow();
+  }
+
+  /** The runs whose events the view needs (null: every run's). A search's
+   * table reads each run's digest from the listing, so it needs the events
+   * of the trials drawn only (and of any run without a digest: a report's). */
+  private eventRuns(shown: ReturnType<typeof visibleRunsOf>): string[] | null {
+    if (!shown.search) return null;
+    const data = this.data;
+    const undigested = shown.search.filter((run) => !data.runs[data.runIndex.get(run) ?? -1]?.digest);
+    return undigested.length ? [...new Set([...shown.runs, ...undigested])] : shown.runs;
   }
 
   /** The x range shown, as data attributes (for tests and automation). */

@@ -1,8 +1,9 @@
 // A search's trials: one row per experiment of the shown runs, with how it
-// ended (from its events), its hyperparameters (the `hparams` route) and the
+// ended (from its runs' digests in the `runs` listing, or their events where
+// there is none: a report), its hyperparameters (the `hparams` route) and the
 // best and final value of one chosen metric (the `many_scalars` route).
 
-import type { HparamValue, ManySeries } from "./api";
+import type { DigestEnding, HparamValue, ManySeries, RunDigest } from "./api";
 import type { DataStore, Ev } from "./model";
 
 export interface TrialRow {
@@ -98,12 +99,14 @@ export function trialsOf(runs: string[], data: DataStore): Map<string, string[]>
   return out;
 }
 
-/** What one run's events tell its trial's row (kept per event list: a reload that
- * brings no new events, or the hyperparameters or metric arriving, reuse it). */
+/** What one run tells its trial's row: from its digest (the server applies
+ * the rules below: run_digest.py) or, without one, its events. Kept per
+ * digest or event list: a reload that brings no change, or the
+ * hyperparameters or metric arriving, reuse it. */
 interface RunPart {
-  /** Its last train_end, and its last early stop or NaN termination (the latest of each wins). */
-  end: Ev | null;
-  stop: Ev | null;
+  /** [wall time, ending, epoch from 1] of its last train_end, and of its last early stop or NaN termination (the latest of each wins). */
+  end: DigestEnding | null;
+  stop: DigestEnding | null;
   lrChanges: number;
   checkpoints: number;
   first: number;
@@ -111,26 +114,46 @@ interface RunPart {
   ticks: Array<[number, string]>;
 }
 
-const partsCache = new WeakMap<Ev[], RunPart>();
+const partsCache = new WeakMap<Ev[] | RunDigest, RunPart>();
 
 function emptyPart(): RunPart {
   return { end: null, stop: null, lrChanges: 0, checkpoints: 0, first: Number.POSITIVE_INFINITY, last: Number.NEGATIVE_INFINITY, ticks: [] };
 }
 
-function runPart(events: Ev[] | undefined): RunPart {
-  if (!events) return emptyPart();
-  let part = partsCache.get(events);
+function runPart(digest: RunDigest | undefined, events: Ev[] | undefined): RunPart {
+  const source = digest ?? events;
+  if (!source) return emptyPart();
+  let part = partsCache.get(source);
   if (!part) {
-    part = emptyPart();
-    for (const e of events) addEvent(part, e);
-    partsCache.set(events, part);
+    part = digest ? digestPart(digest) : emptyPart();
+    if (!digest) for (const e of events ?? []) addEvent(part, e);
+    partsCache.set(source, part);
   }
   return part;
 }
 
+function digestPart(d: RunDigest): RunPart {
+  return {
+    end: d.end,
+    stop: d.stop,
+    lrChanges: d.lr_changes,
+    checkpoints: d.checkpoints,
+    first: d.first ?? Number.POSITIVE_INFINITY,
+    last: d.last ?? Number.NEGATIVE_INFINITY,
+    ticks: d.ticks,
+  };
+}
+
+const later = (a: DigestEnding | null, b: DigestEnding | null): DigestEnding | null => (b && (!a || b[0] >= a[0]) ? b : a);
+
 function addEvent(part: RunPart, e: Ev): void {
-  if (e.kind === "train_end" && (!part.end || e.wall_time >= part.end.wall_time)) part.end = e;
-  if (ENDING_OF_KIND[e.kind] && (!part.stop || e.wall_time >= part.stop.wall_time)) part.stop = e;
+  const epochOf = (epoch: number | null) => (epoch == null ? null : epoch + 1);
+  if (e.kind === "train_end") {
+    const reason = typeof e.data.reason === "string" ? e.data.reason : "completed";
+    const last = typeof e.data.last_epoch === "number" ? e.data.last_epoch : e.epoch;
+    part.end = later(part.end, [e.wall_time, reason, epochOf(last)]);
+  }
+  if (ENDING_OF_KIND[e.kind]) part.stop = later(part.stop, [e.wall_time, ENDING_OF_KIND[e.kind], epochOf(e.epoch)]);
   if (e.kind === "lr_change") part.lrChanges += 1;
   else if (e.kind === "checkpoint_saved") part.checkpoints += 1;
   if (e.wall_time > 0) {
@@ -142,12 +165,13 @@ function addEvent(part: RunPart, e: Ev): void {
 
 /** The parts of a trial's runs as one (in run order: on equal times the later run's event wins, as in one pass). */
 function trialPart(runs: string[], data: DataStore): RunPart {
-  if (runs.length === 1) return runPart(data.events.get(runs[0]));
+  const partOf = (run: string) => runPart(data.runs[data.runIndex.get(run) ?? -1]?.digest, data.events.get(run));
+  if (runs.length === 1) return partOf(runs[0]);
   const all = emptyPart();
   for (const run of runs) {
-    const p = runPart(data.events.get(run));
-    if (p.end && (!all.end || p.end.wall_time >= all.end.wall_time)) all.end = p.end;
-    if (p.stop && (!all.stop || p.stop.wall_time >= all.stop.wall_time)) all.stop = p.stop;
+    const p = partOf(run);
+    all.end = later(all.end, p.end);
+    all.stop = later(all.stop, p.stop);
     all.lrChanges += p.lrChanges;
     all.checkpoints += p.checkpoints;
     all.first = Math.min(all.first, p.first);
@@ -158,14 +182,8 @@ function trialPart(runs: string[], data: DataStore): RunPart {
 }
 
 function endingOf(part: RunPart): { ending: string; endEpoch: number | null } {
-  const { end, stop } = part;
-  if (end) {
-    const reason = typeof end.data.reason === "string" ? end.data.reason : "completed";
-    const last = typeof end.data.last_epoch === "number" ? end.data.last_epoch : end.epoch;
-    return { ending: reason, endEpoch: last == null ? null : last + 1 };
-  }
-  if (stop) return { ending: ENDING_OF_KIND[stop.kind], endEpoch: stop.epoch == null ? null : stop.epoch + 1 };
-  return { ending: "running", endEpoch: null };
+  const found = part.end ?? part.stop;
+  return found ? { ending: found[1], endEpoch: found[2] } : { ending: "running", endEpoch: null };
 }
 
 type BestAndFinal = { best: number | null; final: number | null; finalNote: string | null };

@@ -39,7 +39,7 @@ from tensorboard.data import provider
 
 from tb_callbacks_plugin import conventions, event_format, metadata
 from tb_callbacks_plugin.event_format import Event
-from tb_callbacks_plugin.server import provider_reads
+from tb_callbacks_plugin.server import provider_reads, run_digest
 from tb_callbacks_plugin.server.provider_reads import KEEP_ALL, answer_too_large
 from tb_callbacks_plugin.server.shared_calls import SharedCalls
 
@@ -79,6 +79,10 @@ class StoredEvent:
     wall_time: float
     kind: str
     json: str
+    # What a search's table reads of it (run_digest.py), kept so that a
+    # digest needs no parsing: its epoch, and a train_end's ending.
+    epoch: int | float | None = None
+    ending: tuple[str, int | float | None] | None = None
 
 
 @dataclass
@@ -111,6 +115,8 @@ class RunEvents:
     events: list[StoredEvent]
     kinds: dict[str, int]
     warnings: list[str]
+    # Its digest for a search's table as JSON, made when first asked for (run_digest.py).
+    digest: str | None = None
 
 
 class EventStore:
@@ -499,7 +505,11 @@ def decode_events(run: str, step: int, elements: list[Any], writer: str | None) 
             continue
         wall_time = event.wall_time if math.isfinite(event.wall_time) else 0.0
         # Thousands of runs hold the same few kinds: one string each.
-        record.events.append(StoredEvent(event.step, wall_time, sys.intern(event.kind), text))
+        kind = sys.intern(event.kind)
+        ending = run_digest.train_end_of(event) if kind == "train_end" else None
+        record.events.append(
+            StoredEvent(event.step, wall_time, kind, text, run_digest.number(event.epoch), ending)
+        )
         record.chars += len(text)
     return record
 
