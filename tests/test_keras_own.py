@@ -24,6 +24,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from backend_envs import backend_python
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / ".keras-sdist"
@@ -44,21 +45,23 @@ RUN_TIMEOUT = 1500
 # tests/test_backends.py).
 HAVE_TENSORFLOW = importlib.util.find_spec("tensorflow") is not None
 APPLICABLE = tuple(n for n in TEST_FILES if HAVE_TENSORFLOW or n != "tensorboard_test.py")
+# Where JAX is not installed here (.venv: scripts/backend_env.sh says why),
+# Keras on JAX runs in the environment with TensorFlow and JAX, all seven files.
+HAVE_JAX = importlib.util.find_spec("jax") is not None
 
 
-def _sdist() -> Path:
-    """The installed Keras's sdist, downloaded once into the cache.
+def _sdist(version: str) -> Path:
+    """That Keras's sdist, downloaded once into the cache.
 
     The tests of this file run on both pytest-xdist workers (tests/conftest.py):
     one downloads while the other waits on the lock, then finds the file."""
     CACHE.mkdir(exist_ok=True)
     with open(CACHE / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return _sdist_locked()
+        return _sdist_locked(version)
 
 
-def _sdist_locked() -> Path:
-    version = keras.__version__
+def _sdist_locked(version: str) -> Path:
     found = sorted(CACHE.glob(f"keras-{version}.tar.gz"))
     if found:
         return found[0]
@@ -73,9 +76,12 @@ def _sdist_locked() -> Path:
 @pytest.fixture(scope="module")
 def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with Keras's callback test files of the replaced classes and our conftest."""
-    out = tmp_path_factory.mktemp("keras_own")
+    return _extract(tmp_path_factory.mktemp("keras_own"), keras.__version__)
+
+
+def _extract(out: Path, version: str) -> Path:
     wanted = {f"keras/src/callbacks/{name}" for name in TEST_FILES}
-    with tarfile.open(_sdist()) as tar:
+    with tarfile.open(_sdist(version)) as tar:
         for member in tar.getmembers():
             relative = member.name.split("/", 1)[-1]
             if relative in wanted and member.isfile():
@@ -83,7 +89,7 @@ def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 assert source is not None
                 (out / os.path.basename(relative)).write_bytes(source.read())
     missing = sorted(set(TEST_FILES) - {p.name for p in out.iterdir()})
-    assert not missing, f"not in the keras {keras.__version__} sdist: {missing}"
+    assert not missing, f"not in the keras {version} sdist: {missing}"
     shutil.copy(CONFTEST, out / "conftest.py")
     # An empty ini makes this directory pytest's rootdir: none of our settings apply.
     (out / "pytest.ini").write_text("[pytest]\n")
@@ -91,12 +97,17 @@ def keras_tests(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(
-    directory: Path, backend: str, *extra: str, stock: bool = False, only: list[str] | None = None
+    directory: Path,
+    backend: str,
+    *extra: str,
+    stock: bool = False,
+    only: list[str] | None = None,
+    python: str = sys.executable,
 ) -> tuple[subprocess.CompletedProcess, ET.Element]:
     report = directory / f"report-{backend}-{len(extra)}-{int(stock)}.xml"
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3", PYTHONPATH=str(ROOT))
     env["TB_CALLBACKS_KERAS_STOCK"] = "1" if stock else "0"
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    cmd = [python, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     cmd += ["-c", str(directory / "pytest.ini"), "--rootdir", str(directory), f"--junitxml={report}"]
     cmd += [*extra, *(only or [str(directory)])]
     result = subprocess.run(cmd, cwd=directory, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
@@ -120,10 +131,17 @@ def _outcomes(root: ET.Element) -> dict[str, list[str]]:
     return out
 
 
-def _run_and_check(directory: Path, backend: str, strict: bool) -> dict[str, list[str]]:
+def _run_and_check(
+    directory: Path,
+    backend: str,
+    strict: bool,
+    python: str = sys.executable,
+    applicable: tuple[str, ...] = APPLICABLE,
+) -> dict[str, list[str]]:
     """Runs Keras's tests with our classes; fails on any test that fails for ours only."""
     extra = ("-W", "error::UserWarning") if strict else ()
-    result, root = _run(directory, backend, *extra, only=[str(directory / n) for n in APPLICABLE])
+    only = [str(directory / n) for n in applicable]
+    result, root = _run(directory, backend, *extra, only=only, python=python)
     outcomes = _outcomes(root)
     tail = result.stdout[-8000:] + result.stderr[-3000:]
     failed = outcomes["failed"]
@@ -131,7 +149,7 @@ def _run_and_check(directory: Path, backend: str, strict: bool) -> dict[str, lis
         # A warning Keras itself gives fails its own test under -W error too
         # (e.g. "The model does not have any trainable weights" on TensorFlow):
         # only what fails with ours and passes with Keras's classes counts.
-        stock_result, stock_root = _run(directory, backend, *extra, stock=True, only=failed)
+        stock_result, stock_root = _run(directory, backend, *extra, stock=True, only=failed, python=python)
         stock_failed = set(_outcomes(stock_root)["failed"])
         assert stock_failed, stock_result.stdout[-3000:]
         failed = [name for name in failed if name not in stock_failed]
@@ -140,7 +158,7 @@ def _run_and_check(directory: Path, backend: str, strict: bool) -> dict[str, lis
         assert result.returncode == 0, tail
     # Every file contributed passing tests: none was silently not collected.
     files = {name.split("::")[0] for name in outcomes["passed"]}
-    assert files == set(APPLICABLE), (files, tail)
+    assert files == set(applicable), (files, tail)
     return outcomes
 
 
@@ -155,10 +173,21 @@ def test_keras_callback_tests_pass_with_our_drop_ins_on_tensorflow(keras_tests: 
 
 
 @pytest.mark.timeout(3 * RUN_TIMEOUT)
-def test_keras_callback_tests_pass_with_our_drop_ins_on_jax(keras_tests: Path) -> None:
-    """Over 60 s: as on TensorFlow, with Keras on JAX in the subprocess."""
-    pytest.importorskip("jax")
-    outcomes = _run_and_check(keras_tests, "jax", strict=True)
+def test_keras_callback_tests_pass_with_our_drop_ins_on_jax(tmp_path: Path) -> None:
+    """Over 60 s: as on TensorFlow, with Keras on JAX in the subprocess: here
+    where JAX is installed (the JAX venv of tests/test_backends.py, without
+    TensorFlow), else in the environment with TensorFlow and JAX."""
+    if HAVE_JAX:
+        python, applicable = sys.executable, APPLICABLE
+    else:
+        python, applicable = backend_python("tf-jax"), TEST_FILES
+    version = subprocess.run(
+        [python, "-c", "import importlib.metadata as m; print(m.version('keras'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    outcomes = _run_and_check(_extract(tmp_path, version), "jax", True, python, applicable)
     # Only Keras's own skips (profiling on Python < 3.12), never a failure.
     for skipped in outcomes["skipped"]:
         assert "python" in skipped.lower() or "backend" in skipped.lower(), skipped
