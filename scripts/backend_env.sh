@@ -8,7 +8,7 @@
 #           both: Keras's own TensorBoard test on JAX (tests/test_keras_own.py)
 #           and KerasTuner on JAX (tests/test_sweeps_keras_tuner.py). .venv has
 #           no JAX: TensorFlow's tf.lite imports JAX whenever it is installed,
-#           some 2 s of CPU in every process of the suite that imports TensorFlow.
+#           0.8 s of CPU in every process of the suite that imports TensorFlow.
 # Each lives in .venvs/NAME-KEY, KEY a hash of the files that decide its
 # content, so a warm run reuses it and a change of set-up builds a new one.
 # A failed install stops here with pip's error and leaves nothing reusable.
