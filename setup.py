@@ -80,10 +80,8 @@ setup(
             "pyarrow>=12",
             "duckdb>=0.9",
             "playwright>=1.40",
-            # Keras's own callback tests on JAX (tests/test_keras_own.py) need
-            # TensorFlow beside it (Keras's TensorBoard does); the event tests
-            # on JAX without TensorFlow run in .venvs/jax (tests/test_backends.py).
-            "jax[cpu]>=0.4",
+            # No JAX: with JAX installed every TensorFlow import also imports it
+            # (tf.lite); what needs JAX runs in .venvs/ (scripts/backend_env.sh).
             "fsspec>=2023.1",
             "s3fs>=2023.1",
             "moto[server]>=5",

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Creates (or reuses) one of the extra test environments and prints its python.
-# Usage: scripts/backend_env.sh jax|torch|floor
-#   jax    Keras 3 (newest) on JAX, CPU; no TensorFlow installed
-#   torch  Keras 3 (newest) on torch, CPU wheel; no TensorFlow installed
-#   floor  the oldest supported Keras 3 and tf-keras, on TensorFlow 2.16
+# Usage: scripts/backend_env.sh jax|torch|floor|tf-jax
+#   jax     Keras 3 (newest) on JAX, CPU; no TensorFlow installed
+#   torch   Keras 3 (newest) on torch, CPU wheel; no TensorFlow installed
+#   floor   the oldest supported Keras 3 and tf-keras, on TensorFlow 2.16
+#   tf-jax  Keras 3 (newest) on JAX with TensorFlow beside it, for what needs
+#           both: Keras's own TensorBoard test on JAX (tests/test_keras_own.py)
+#           and KerasTuner on JAX (tests/test_sweeps_keras_tuner.py). .venv has
+#           no JAX: TensorFlow's tf.lite imports JAX whenever it is installed,
+#           0.8 s of CPU in every process of the suite that imports TensorFlow.
 # Each lives in .venvs/NAME-KEY, KEY a hash of the files that decide its
 # content, so a warm run reuses it and a change of set-up builds a new one.
 # A failed install stops here with pip's error and leaves nothing reusable.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/pip_install.sh
-name="${1:?usage: scripts/backend_env.sh jax|torch|floor}"
+name="${1:?usage: scripts/backend_env.sh jax|torch|floor|tf-jax}"
 extras="test-events"
 no_tensorflow=1
 case "$name" in
@@ -26,6 +31,12 @@ case "$name" in
   floor)
     extras="test-events,tf-keras"
     pins=("tensorflow==2.16.2" "tf_keras==2.16.0" "keras==$(sed -n 's/^KERAS_FLOOR = "\(.*\)"$/\1/p' setup.py)")
+    no_tensorflow=0
+    ;;
+  # Not named jax-*: a new jax environment removes .venvs/jax-* (below).
+  tf-jax)
+    extras="test-events,tensorflow,pandas"
+    pins=("jax[cpu]" "keras-tuner>=1.4")
     no_tensorflow=0
     ;;
   *) echo "unknown environment: $name" >&2; exit 2 ;;

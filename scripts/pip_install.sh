@@ -49,13 +49,17 @@ pip_install() {
   mkdir -p .venvs
   (
     case " $* " in *" -e "*) flock 8 ;; esac
-    # --compile-bytecode: what pip does by default and uv does not. Without .pyc files,
-    # and with PYTHONDONTWRITEBYTECODE=1 (set on these machines), every process compiles
-    # the source of each module it imports, each time: measured here, `python -c "import
-    # numba"` 1.35 s of CPU (0.64 s with bytecode), `import pandas` 1.71 s (0.66 s), and
-    # `import tensorflow` made 22,000 calls to compile().
-    _uv pip install -q --compile-bytecode --python "$python" "${links[@]}" "$@"
-  ) 8>.venvs/.source-tree.lock
+    _uv pip install -q --python "$python" "${links[@]}" "$@"
+  ) 8>.venvs/.source-tree.lock || return
+  # Every module's .pyc, written once here (uv writes none by default, nor for
+  # what an earlier install put there). Python writes a missing .pyc at first
+  # import, except where PYTHONDONTWRITEBYTECODE is set (as in some CI and
+  # agent shells): then every process compiles all it imports, TensorFlow
+  # alone 7 s of CPU (12.4 s to import it instead of 5.5; `import numba` 1.35 s
+  # instead of 0.64, `import pandas` 1.71 instead of 0.66). Files that are not
+  # Python 3 (a few packages ship some) are left as they are.
+  "$python" -m compileall -q -j 0 "$("$python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    >/dev/null 2>&1 || true
 }
 
 # The key of an environment: a hash of the files that decide what it holds.

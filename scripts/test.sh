@@ -16,15 +16,17 @@ fi
 # Every environment the suite uses, set up at once (their downloads and
 # unpacking overlap): .venv with the `test` extra; the JAX, torch and
 # Keras-floor venvs tests/test_backends.py runs the event tests in; the venv
-# that only the demo's own set-up makes (tests/test_demo_script.py). Each is
+# with TensorFlow and JAX that Keras's own tests and KerasTuner on JAX run in
+# (.venv has no JAX); the venv that only the demo's own set-up makes
+# (tests/test_demo_script.py). Each is
 # reused while the files that decide it are unchanged.
 # The quick tier needs .venv only.
 logs="$(mktemp -d)"
-names=(test jax torch floor demo)
+names=(test jax torch floor tf-jax demo)
 scripts/setup_env.sh test >"$logs/test.log" 2>&1 &
 pids=($!)
 if [ "$quick" = 0 ]; then
-  for env in jax torch floor; do
+  for env in jax torch floor tf-jax; do
     scripts/backend_env.sh "$env" >"$logs/$env.log" 2>&1 &
     pids+=($!)
   done

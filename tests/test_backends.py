@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import pytest
+from backend_envs import backend_python
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Real fits of every built-in kind, their order and positions, the drop-ins,
@@ -89,16 +90,7 @@ SETUPS = {
 
 
 def _python(setup: Setup) -> str:
-    if setup.venv is None:
-        return sys.executable
-    done = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "backend_env.sh"), setup.venv],
-        capture_output=True,
-        text=True,
-        timeout=2400,
-    )
-    assert done.returncode == 0, f"setting up {setup.venv} failed:\n{done.stderr[-5000:]}"
-    return os.path.join(ROOT, done.stdout.strip().splitlines()[-1])
+    return sys.executable if setup.venv is None else backend_python(setup.venv)
 
 
 def _outcomes(junit: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ compare with.
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import subprocess
@@ -16,6 +15,7 @@ import textwrap
 import keras
 import keras_helpers as kh
 import pytest
+from backend_envs import backend_python
 
 from tb_callbacks_plugin import callbacks
 
@@ -88,15 +88,6 @@ CRASH = textwrap.dedent(
 )
 
 
-@functools.lru_cache(maxsize=1)
-def _jax_python():
-    done = subprocess.run(
-        ["bash", os.path.join(ROOT, "scripts", "backend_env.sh"), "jax"], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr[-5000:]
-    return os.path.join(ROOT, done.stdout.strip().splitlines()[-1])
-
-
 def _run(script, tmp_path, *args):
     path = tmp_path / "script.py"
     path.write_text(script)
@@ -106,9 +97,8 @@ def _run(script, tmp_path, *args):
         "PYTHONPATH": os.pathsep.join([ROOT, TESTS]),
         "JAX_PLATFORMS": "cpu",
     }
-    return subprocess.run(
-        [_jax_python(), str(path), *args], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path
-    )
+    cmd = [backend_python("jax"), str(path), *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
 
 
 def _events(logdir):

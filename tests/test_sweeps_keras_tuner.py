@@ -6,19 +6,20 @@ TensorBoard's hparams callback beside it: each trial is an experiment of its
 own with its HParams session (KerasTuner's, not doubled by ours). On JAX it
 leaves log_dir alone: every trial is another fit of one run directory, told
 apart by its train_begin's trial and an HParams session per fit. The JAX
-half runs this file in a subprocess with KERAS_BACKEND=jax (this venv has
-JAX beside TensorFlow, as tests/test_keras_own.py uses it).
+half runs this file in a subprocess with KERAS_BACKEND=jax, in the
+environment with TensorFlow and JAX (scripts/backend_env.sh tf-jax: .venv
+has no JAX).
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import keras
 import keras_helpers as kh
 import pytest
+from backend_envs import backend_python
 
 from tb_callbacks_plugin import events_dataframe, read_events
 from tb_callbacks_plugin.eventfiles.fits import fit_of, fit_starts
@@ -126,7 +127,7 @@ def test_on_jax_trials_are_fits_of_one_run_dir():
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KERAS_"))}
     env.update({"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "CUDA_VISIBLE_DEVICES": ""})
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", __file__],
+        [backend_python("tf-jax"), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", __file__],
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         env=env,
         capture_output=True,
