@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -31,17 +32,24 @@ class TensorBoardProcess:
         extra_args: tuple[str, ...] = (),
         reload_interval: float = 1,
         start_timeout: float | None = None,
-        tensorflow: bool = True,
+        tensorflow: bool | None = None,
     ):
         """`tensorflow=False` runs TensorBoard as where TensorFlow is not
         installed (tests/tensorboard_without_tensorflow.py): 2 s of CPU to start
-        and answer instead of 18-20, importing TensorFlow being the rest."""
+        and answer instead of 18-20, importing TensorFlow being the rest.
+        None: as this environment has it (the JAX and torch environments of
+        tests/test_backends.py have no TensorFlow)."""
+        installed = importlib.util.find_spec("tensorflow") is not None
+        if tensorflow is None:
+            tensorflow = installed
+        if tensorflow and not installed:
+            raise ValueError("tensorflow=True asked of an environment without TensorFlow")
         self.logdir = logdir
         self.load_fast = load_fast
         self.tensorflow = tensorflow
         launcher = (
             [os.path.join(os.path.dirname(sys.executable), "tensorboard")]
-            if tensorflow
+            if tensorflow or not installed
             else [sys.executable, _WITHOUT_TENSORFLOW]
         )
         cmd = [
