@@ -145,12 +145,16 @@ def test_runs_name_their_experiment(tb):
         "sweep/lr_1/train": "sweep/lr_1",
     }
     assert runs["big"]["experiment"] == "big"
-    # The eval run's tags come with those of its experiment's other runs.
-    assert set(runs["sweep/lr_1/eval"]["scalar_tags"]) == {
-        "sweep/lr_1/eval",
-        "sweep/lr_1/train",
-        "sweep/lr_1/validation",
-    }
+    # The eval run's tags come with those of its experiment's other runs, once
+    # TensorBoard has loaded them (a run is listed with the tags TensorBoard
+    # has so far: on a loaded machine the shared server may not have them yet).
+    def eval_tags() -> bool:
+        eval_run = next(r for r in tb.plugin_json("runs")["runs"] if r["run"] == "sweep/lr_1/eval")
+        expected = {"sweep/lr_1/eval", "sweep/lr_1/train", "sweep/lr_1/validation"}
+        assert set(eval_run["scalar_tags"]) == expected
+        return True
+
+    tb.wait_for(eval_tags, timeout=120)
 
 
 def test_second_fit_into_the_same_dir_keeps_both_fits(tb):
